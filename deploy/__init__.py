@@ -1,0 +1,1 @@
+"""Deployment assets (local Kafka provisioning, Kubernetes, Grafana, Prometheus), shipped as package data."""

@@ -1,0 +1,1 @@
+"""Pure, batch-first evaluators: no Kafka or ClickHouse imports here."""

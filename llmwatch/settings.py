@@ -1,0 +1,137 @@
+"""Every knob of llmwatch in one typed object, read from `LLMWATCH_*` environment variables.
+
+docs/configuration.md is generated from this file (`llmwatch settings --markdown`); keep the field
+descriptions short and true, they are the documentation.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _xdg(var: str, fallback: str) -> Path:
+    return Path(os.environ.get(var) or Path.home() / fallback)
+
+
+def default_data_dir() -> Path:
+    return _xdg("XDG_DATA_HOME", ".local/share") / "llmwatch"
+
+
+def default_cache_dir() -> Path:
+    return _xdg("XDG_CACHE_HOME", ".cache") / "llmwatch"
+
+
+class TopicNames(BaseModel):
+    """Kafka topic names (override one with e.g. `LLMWATCH_TOPICS__EVENTS=my.events`)."""
+
+    events: str = "llm.inference.events"
+    scores: str = "llm.eval.scores"
+    windows: str = "llm.window.metrics"
+    verdicts: str = "llm.canary.verdicts"
+    weights: str = "llm.traffic.weights"
+    alerts: str = "llm.alerts"
+    feedback: str = "llm.feedback"
+    control: str = "llm.control.commands"
+    dlq: str = "llm.dlq"
+
+
+class Settings(BaseSettings):
+    """llmwatch configuration. Environment variables are `LLMWATCH_<FIELD>` (nested: `__`)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="LLMWATCH_", env_nested_delimiter="__", extra="ignore", validate_default=True
+    )
+
+    # --- where things live -------------------------------------------------------------------
+    data_dir: Path = Field(default_factory=default_data_dir, description="State: chDB database, broker logs.")
+    cache_dir: Path = Field(
+        default_factory=default_cache_dir, description="Downloads kept between runs (Kafka jars)."
+    )
+
+    # --- Kafka ---------------------------------------------------------------------------------
+    kafka: str = Field("127.0.0.1:9092", description="Bootstrap servers, comma separated.")
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = Field(None, description="CA bundle for SSL / SASL_SSL.")
+    kafka_ssl_certfile: Path | None = Field(None, description="Client certificate (mutual TLS).")
+    kafka_ssl_keyfile: Path | None = Field(None, description="Client key (mutual TLS).")
+    kafka_version: str = Field("3.9.1", description="Apache Kafka release `llmwatch kafka up` provisions.")
+    partitions: int = Field(4, ge=1, description="Partitions of each topic that llmwatch creates.")
+    replication_factor: int = Field(1, ge=1, description="Replication of created topics.")
+    topics: TopicNames = Field(default_factory=TopicNames)
+
+    # --- ClickHouse ----------------------------------------------------------------------------
+    clickhouse: str | None = Field(
+        None,
+        description="`chdb:///path` (embedded, default under the data dir) or `http(s)://user:pass@host:port/db`.",
+    )
+    clickhouse_ca: Path | None = Field(None, description="CA bundle for https ClickHouse.")
+
+    @field_validator("kafka")
+    @classmethod
+    def _bootstrap_not_empty(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("LLMWATCH_KAFKA must name at least one host:port")
+        return v.strip()
+
+    @field_validator("clickhouse")
+    @classmethod
+    def _clickhouse_scheme(cls, v: str | None) -> str | None:
+        if v is None:
+            return None
+        scheme = urlsplit(v).scheme
+        if scheme not in {"chdb", "http", "https"}:
+            raise ValueError(
+                f"LLMWATCH_CLICKHOUSE must be chdb:///path or http(s)://…, got scheme {scheme!r}"
+            )
+        return v
+
+    # --- derived -------------------------------------------------------------------------------
+    @property
+    def clickhouse_url(self) -> str:
+        return self.clickhouse or f"chdb://{(self.data_dir / 'clickhouse').resolve()}"
+
+    @property
+    def clickhouse_embedded(self) -> bool:
+        return self.clickhouse_url.startswith("chdb:")
+
+    @property
+    def bootstrap_servers(self) -> list[str]:
+        return [s.strip() for s in self.kafka.split(",") if s.strip()]
+
+    def kafka_client_kwargs(self) -> dict[str, object]:
+        """Connection options shared by every aiokafka client (producer, consumer, admin)."""
+        kwargs: dict[str, object] = {
+            "bootstrap_servers": self.kafka,
+            "security_protocol": self.kafka_security_protocol,
+        }
+        if self.kafka_security_protocol in {"SSL", "SASL_SSL"}:
+            from aiokafka.helpers import create_ssl_context
+
+            kwargs["ssl_context"] = create_ssl_context(
+                cafile=str(self.kafka_ssl_cafile) if self.kafka_ssl_cafile else None,
+                certfile=str(self.kafka_ssl_certfile) if self.kafka_ssl_certfile else None,
+                keyfile=str(self.kafka_ssl_keyfile) if self.kafka_ssl_keyfile else None,
+            )
+        if self.kafka_security_protocol.startswith("SASL"):
+            kwargs["sasl_mechanism"] = self.kafka_sasl_mechanism
+            kwargs["sasl_plain_username"] = self.kafka_sasl_username
+            kwargs["sasl_plain_password"] = (
+                self.kafka_sasl_password.get_secret_value() if self.kafka_sasl_password else None
+            )
+        return kwargs
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (read once; tests build their own `Settings(...)`)."""
+    return Settings()

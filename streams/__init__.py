@@ -1,0 +1,1 @@
+"""The Faust app and its agents: score, window, judge, controller, sink, alerter, DLQ."""
