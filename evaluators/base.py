@@ -66,6 +66,30 @@ def register(evaluator_id: str) -> Callable[[Callable[..., Evaluator]], Callable
     return deco
 
 
+#: evaluator id → module whose import registers it (imported lazily: models load only when asked for)
+MODULES: dict[str, str] = {
+    "toxicity": "llmwatch.evaluators.toxicity",
+    "pii": "llmwatch.evaluators.pii",
+    "injection": "llmwatch.evaluators.injection",
+    "hallucination": "llmwatch.evaluators.hallucination",
+}
+
+
+def build_evaluator(evaluator_id: str, settings: Any) -> Evaluator:
+    """Import the evaluator's module and build it from settings (`settings.eval`)."""
+    import importlib
+
+    if evaluator_id not in MODULES:
+        raise ValueError(f"unknown evaluator {evaluator_id!r}; known: {', '.join(sorted(MODULES))}")
+    importlib.import_module(MODULES[evaluator_id])
+    return REGISTRY[evaluator_id](settings)
+
+
+def load_suite(settings: Any, ids: Sequence[str] | None = None) -> EvaluatorSuite:
+    """The evaluators named in `ids` (default: settings.eval.enabled), built once."""
+    return EvaluatorSuite([build_evaluator(i, settings) for i in (ids or settings.eval.enabled)])
+
+
 class EvaluatorSuite:
     """Runs several evaluators over one batch and merges their outputs per item."""
 

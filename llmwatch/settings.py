@@ -76,9 +76,7 @@ class Settings(BaseSettings):
 
     # --- where things live -------------------------------------------------------------------
     data_dir: Path = Field(default_factory=default_data_dir, description="State: chDB database, broker logs.")
-    cache_dir: Path = Field(
-        default_factory=default_cache_dir, description="Downloads kept between runs (Kafka jars)."
-    )
+    cache_dir: Path = Field(default_factory=default_cache_dir, description="Downloads kept between runs (Kafka jars).")
 
     # --- Kafka ---------------------------------------------------------------------------------
     kafka: str = Field("127.0.0.1:9092", description="Bootstrap servers, comma separated.")
@@ -118,9 +116,7 @@ class Settings(BaseSettings):
             return None
         scheme = urlsplit(v).scheme
         if scheme not in {"chdb", "http", "https"}:
-            raise ValueError(
-                f"LLMWATCH_CLICKHOUSE must be chdb:///path or http(s)://…, got scheme {scheme!r}"
-            )
+            raise ValueError(f"LLMWATCH_CLICKHOUSE must be chdb:///path or http(s)://…, got scheme {scheme!r}")
         return v
 
     # --- derived -------------------------------------------------------------------------------

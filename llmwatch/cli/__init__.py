@@ -11,7 +11,7 @@ import click
 from llmwatch import __version__
 from llmwatch.errors import LlmwatchError
 
-from . import bench, db, demo, kafka, pipeline, rollout, schemas, score, serve
+from . import bench, db, demo, kafka, loadgen, pipeline, rollout, schemas, score, serve
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
@@ -20,12 +20,10 @@ from . import bench, db, demo, kafka, pipeline, rollout, schemas, score, serve
 def cli(verbose: int) -> None:
     """Streaming monitoring and evaluation for LLMs in production."""
     level = logging.WARNING - 10 * min(verbose, 2)
-    logging.basicConfig(
-        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
 
 
-for module in (kafka, db, schemas, serve, pipeline, rollout, score, demo, bench):
+for module in (kafka, db, schemas, serve, loadgen, pipeline, rollout, score, demo, bench):
     module.register(cli)
 
 

@@ -1,4 +1,4 @@
-"""`llmwatch serve` (gateway) and `llmwatch loadgen`."""
+"""`llmwatch serve`: the OpenAI-compatible gateway."""
 
 from __future__ import annotations
 
@@ -13,12 +13,5 @@ def serve() -> None:
     not_built("serve", "issue 3")
 
 
-@click.command("loadgen", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
-def loadgen() -> None:
-    """Open-loop traffic with known injected regressions."""
-    not_built("loadgen", "issue 3")
-
-
 def register(cli: click.Group) -> None:
     cli.add_command(serve)
-    cli.add_command(loadgen)

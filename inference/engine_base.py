@@ -1,0 +1,105 @@
+"""The one small async interface every engine implements, and the timing that is the same for all.
+
+An engine streams TokenChunks for a GenerationRequest; `timed_stream` wraps any engine and measures
+TTFT (first chunk that carries a token), e2e, and TPOT = (e2e − ttft) / (output_tokens − 1) the same way
+for every engine. Engines that know better (vLLM's own request metrics) report them in `engine_metrics`
+on the final chunk, and the gateway prefers those.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    role: str
+    content: str
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    model_version: str
+    prompt: str = ""
+    messages: tuple[ChatMessage, ...] = ()
+    max_tokens: int = 128
+    temperature: float = 1.0
+    top_p: float = 1.0
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+    request_id: str = ""
+    #: free-form hints for the simulated engine (scenario, behaviour); real engines ignore them
+    hints: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def text(self) -> str:
+        """The prompt as one string (chat messages flattened as `role: content` lines)."""
+        if self.messages:
+            return "\n".join(f"{m.role}: {m.content}" for m in self.messages)
+        return self.prompt
+
+
+@dataclass
+class TokenChunk:
+    text: str
+    #: tokens this chunk carries (0 for a final bookkeeping chunk)
+    tokens: int = 1
+    #: set on the last chunk
+    finish_reason: str | None = None
+    input_tokens: int | None = None
+    engine_metrics: dict[str, float] = field(default_factory=dict)
+
+
+class Engine(Protocol):
+    """An LLM backend serving one or more model versions."""
+
+    name: str
+
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+    def versions(self) -> list[str]: ...
+    def stream(self, request: GenerationRequest) -> AsyncIterator[TokenChunk]: ...
+
+
+class EngineError(RuntimeError):
+    """The engine failed the request (the gateway maps it to a 5xx and an error event)."""
+
+
+@dataclass
+class Timing:
+    """What `timed_stream` measured for one request (milliseconds)."""
+
+    started: float = field(default_factory=time.perf_counter)
+    ttft_ms: float | None = None
+    e2e_ms: float | None = None
+    output_tokens: int = 0
+    input_tokens: int = 0
+    finish_reason: str | None = None
+    engine_metrics: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def tpot_ms(self) -> float | None:
+        if self.ttft_ms is None or self.e2e_ms is None or self.output_tokens < 2:
+            return None
+        return (self.e2e_ms - self.ttft_ms) / (self.output_tokens - 1)
+
+
+async def timed_stream(engine: Engine, request: GenerationRequest, timing: Timing) -> AsyncIterator[TokenChunk]:
+    """Yield the engine's chunks, filling `timing` as they pass (also on error or cancellation)."""
+    try:
+        async for chunk in engine.stream(request):
+            now = time.perf_counter()
+            if chunk.tokens and timing.ttft_ms is None:
+                timing.ttft_ms = (now - timing.started) * 1000
+            timing.output_tokens += chunk.tokens
+            if chunk.input_tokens is not None:
+                timing.input_tokens = chunk.input_tokens
+            if chunk.finish_reason is not None:
+                timing.finish_reason = chunk.finish_reason
+            timing.engine_metrics.update(chunk.engine_metrics)
+            yield chunk
+    finally:
+        timing.e2e_ms = (time.perf_counter() - timing.started) * 1000
