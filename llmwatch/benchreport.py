@@ -7,7 +7,6 @@ replaces only its own section, so figures always sit next to the exact command a
 from __future__ import annotations
 
 import os
-import os
 import platform
 import re
 import shlex

@@ -47,9 +47,7 @@ class Payload(BaseModel):
     #: The name consumers use in logs and DLQ reasons; subclasses set it.
     schema_name: ClassVar[str] = "Payload"
 
-    schema_version: str = Field(
-        SCHEMA_VERSION, description="major.minor; readers accept any minor of their major."
-    )
+    schema_version: str = Field(SCHEMA_VERSION, description="major.minor; readers accept any minor of their major.")
 
     @field_validator("schema_version")
     @classmethod

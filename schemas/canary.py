@@ -21,13 +21,9 @@ class MetricVerdict(BaseModel):
 
     metric: str
     result: Result
-    direction: Literal["increase", "decrease", "either"] = Field(
-        "increase", description="Which change is bad."
-    )
+    direction: Literal["increase", "decrease", "either"] = Field("increase", description="Which change is bad.")
     critical: bool = False
-    margin: float = Field(
-        0.0, description="Tolerated change (in the metric's own units or relative, see reason)."
-    )
+    margin: float = Field(0.0, description="Tolerated change (in the metric's own units or relative, see reason).")
     effect_size: float | None = None
     statistic: float | None = None
     p_value: float | None = Field(None, ge=0, le=1)

@@ -52,9 +52,7 @@ class InferenceEvent(Payload):
     model_version: str = Field(
         "unknown", min_length=1, max_length=200, description="Version of the model behind the deployment."
     )
-    variant: str = Field(
-        "baseline", min_length=1, max_length=100, description="baseline, canary or an A/B arm name."
-    )
+    variant: str = Field("baseline", min_length=1, max_length=100, description="baseline, canary or an A/B arm name.")
     experiment: str | None = Field(None, max_length=200, description="A/B experiment name, if assigned.")
     prompt_version: str = Field("default", max_length=200, description="Version of the prompt template.")
     user_id: str | None = Field(
@@ -150,9 +148,7 @@ class Feedback(Payload):
     experiment: str | None = None
     user_id: str | None = None
     thumbs: Literal[-1, 1] | None = Field(None, description="+1 up, -1 down.")
-    score: float | None = Field(
-        None, ge=0, le=1, allow_inf_nan=False, description="Normalised rating in [0,1]."
-    )
+    score: float | None = Field(None, ge=0, le=1, allow_inf_nan=False, description="Normalised rating in [0,1].")
     comment: str | None = Field(None, max_length=4000)
 
     @model_validator(mode="after")

@@ -40,12 +40,8 @@ class EvalScores(Payload):
     pii_prompt: list[str] = Field(default_factory=list, description="Entity types found in the prompt.")
     pii_response: list[str] = Field(default_factory=list, description="Entity types found in the response.")
     pii_leak: bool | None = Field(None, description="Response holds an entity the prompt did not contain.")
-    injection: float | None = Field(
-        None, ge=0, le=1, description="Prompt-injection likelihood of prompt/context."
-    )
-    injection_success: bool | None = Field(
-        None, description="The response complied or leaked the system prompt."
-    )
+    injection: float | None = Field(None, ge=0, le=1, description="Prompt-injection likelihood of prompt/context.")
+    injection_success: bool | None = Field(None, description="The response complied or leaked the system prompt.")
     hallucination: float | None = Field(
         None,
         ge=0,

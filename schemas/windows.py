@@ -12,9 +12,7 @@ class WindowMetrics(Payload):
 
     schema_name = "WindowMetrics"
 
-    window_id: str = Field(
-        description="deployment/model_version/variant/prompt_version/start-epoch-ms/size_s"
-    )
+    window_id: str = Field(description="deployment/model_version/variant/prompt_version/start-epoch-ms/size_s")
     window_start: UTCDateTime
     window_end: UTCDateTime
     size_s: float = Field(gt=0)
@@ -26,9 +24,7 @@ class WindowMetrics(Payload):
     prompt_version: str = "default"
     count: int = Field(ge=0)
     error_count: int = Field(0, ge=0)
-    late_count: int = Field(
-        0, ge=0, description="Events that arrived after the window closed (counted, still stored)."
-    )
+    late_count: int = Field(0, ge=0, description="Events that arrived after the window closed (counted, still stored).")
     error_rate: float = Field(0.0, ge=0, le=1)
     ttft_p50_ms: float | None = None
     ttft_p95_ms: float | None = None
