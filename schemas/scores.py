@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from .base import Payload, UTCDateTime, utcnow
-from .events import Status
+from .events import InferenceEvent, Status
 
 
 class EvalScores(Payload):
@@ -52,6 +52,11 @@ class EvalScores(Payload):
     # redacted copies of the texts (PII replaced by typed placeholders) for storage
     redacted_prompt: str | None = None
     redacted_response: str | None = None
+    event: InferenceEvent | None = Field(
+        None,
+        description="The scored event, redacted when redaction is on; the sink stores it, so raw text never "
+        "has to be read from the events topic again.",
+    )
 
     @property
     def window_key(self) -> str:

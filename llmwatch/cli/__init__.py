@@ -11,7 +11,7 @@ import click
 from llmwatch import __version__
 from llmwatch.errors import LlmwatchError
 
-from . import bench, db, demo, kafka, loadgen, pipeline, rollout, schemas, score, serve
+from . import bench, db, demo, kafka, loadgen, pipeline, rollout, schemas, score, serve, settings
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
@@ -23,7 +23,7 @@ def cli(verbose: int) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
 
 
-for module in (kafka, db, schemas, serve, loadgen, pipeline, rollout, score, demo, bench):
+for module in (kafka, db, schemas, settings, serve, loadgen, pipeline, rollout, score, demo, bench):
     module.register(cli)
 
 

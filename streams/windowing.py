@@ -1,0 +1,399 @@
+"""Event-time tumbling windows over EvalScores: a mergeable aggregator and the window bookkeeping.
+
+Pure code (no Faust, no Kafka): the window agent drives it, tests drive it directly, and the same
+aggregator rolls windows up anywhere else (it merges, like quix-streams' window aggregators).
+
+Semantics
+- A window is `[start, start + size_s)` per (deployment, model_version, variant, prompt_version).
+- The watermark of a partition is `max event ts seen − lateness_s`; a window closes once the watermark
+  passes its end. A partition idle for `idle_close_s` of wall-clock time advances its watermark to
+  `now − lateness_s`, so the last window of a burst closes too.
+- An event for a window that already closed is *late*: it is merged into that window's stored state
+  (kept for `retention_s` of event time) and the window is emitted again with `late_count` raised, so
+  counts stay exact. Later than retention, it is counted in `too_late` and left to ClickHouse's raw rows.
+- Replays: a closed window remembers the highest source offset it includes; an event at or below it is a
+  replayed duplicate and ignored (offsets of one key are ordered: a key lives on one partition).
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import random
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from ddsketch import DDSketch
+from ddsketch.pb.ddsketch_pb2 import DDSketch as DDSketchPb
+from ddsketch.pb.proto import DDSketchProto
+from pydantic import BaseModel, Field, model_validator
+
+from llmwatch.schemas import EvalScores, WindowMetrics
+
+SKETCH_ACCURACY = 0.005  # relative error of quantiles: 0.5 %
+LATENCIES = ("ttft", "tpot", "e2e")
+
+
+class WindowConfig(BaseModel):
+    """Window parameters; units in the names, validated when built."""
+
+    size_s: float = Field(60.0, gt=0, description="Tumbling window length.")
+    lateness_s: float = Field(10.0, ge=0, description="How long after its end a window waits for stragglers.")
+    idle_close_s: float = Field(
+        5.0,
+        gt=0,
+        description="Idle wall-clock time after which the watermark follows the clock.",
+    )
+    retention_s: float = Field(3600.0, gt=0, description="How long closed windows accept late events (event time).")
+    toxicity_threshold: float = Field(0.5, ge=0, le=1)
+    injection_threshold: float = Field(0.5, ge=0, le=1)
+    hallucination_threshold: float = Field(0.5, ge=0, le=1)
+    drift_sample: int = Field(128, ge=0, description="Prompts kept per window (reservoir) for the drift check.")
+
+    @model_validator(mode="after")
+    def _retention_covers_lateness(self) -> WindowConfig:
+        if self.retention_s < self.size_s + self.lateness_s:
+            raise ValueError("retention_s must be at least size_s + lateness_s")
+        return self
+
+
+def _sketch() -> DDSketch:
+    return DDSketch(relative_accuracy=SKETCH_ACCURACY)
+
+
+def _encode_sketch(s: DDSketch) -> str:
+    return base64.b64encode(DDSketchProto.to_proto(s).SerializeToString()).decode()
+
+
+def _decode_sketch(data: str) -> DDSketch:
+    return DDSketchProto.from_proto(DDSketchPb.FromString(base64.b64decode(data)))
+
+
+@dataclass
+class _Rate:
+    """Count of applicable events, their sum, and how many crossed the threshold (or were True)."""
+
+    n: int = 0
+    total: float = 0.0
+    hits: int = 0
+
+    def add(self, value: float | bool | None, threshold: float = 0.5) -> None:
+        if value is None:
+            return
+        self.n += 1
+        self.total += float(value)
+        self.hits += int(bool(value)) if isinstance(value, bool) else int(value >= threshold)
+
+    def merge(self, other: _Rate) -> None:
+        self.n += other.n
+        self.total += other.total
+        self.hits += other.hits
+
+    @property
+    def rate(self) -> float | None:
+        return self.hits / self.n if self.n else None
+
+    @property
+    def mean(self) -> float | None:
+        return self.total / self.n if self.n else None
+
+
+@dataclass
+class WindowStats:
+    """Mergeable state of one window. `merge` is associative, so partial windows roll up exactly."""
+
+    count: int = 0
+    error_count: int = 0
+    late_count: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    max_offset: int = -1
+    sketches: dict[str, DDSketch] = field(default_factory=lambda: {k: _sketch() for k in LATENCIES})
+    toxicity: _Rate = field(default_factory=_Rate)
+    pii_leak: _Rate = field(default_factory=_Rate)
+    injection: _Rate = field(default_factory=_Rate)
+    injection_success: _Rate = field(default_factory=_Rate)
+    hallucination: _Rate = field(default_factory=_Rate)
+    prompts: list[str] = field(default_factory=list)  # reservoir sample for drift (not persisted)
+    _seen_for_sample: int = 0
+
+    def add(self, s: EvalScores, cfg: WindowConfig, offset: int = -1, rng: random.Random | None = None) -> None:
+        self.count += 1
+        self.error_count += s.status != "ok"
+        self.input_tokens += s.input_tokens
+        self.output_tokens += s.output_tokens
+        self.cost_usd += s.cost_usd or 0.0
+        self.max_offset = max(self.max_offset, offset)
+        for name, value in (("ttft", s.ttft_ms), ("tpot", s.tpot_ms), ("e2e", s.e2e_ms)):
+            if value is not None and math.isfinite(value) and value >= 0:
+                self.sketches[name].add(value)
+        self.toxicity.add(s.toxicity_response, cfg.toxicity_threshold)
+        self.pii_leak.add(s.pii_leak)
+        self.injection.add(s.injection, cfg.injection_threshold)
+        self.injection_success.add(s.injection_success)
+        self.hallucination.add(s.hallucination, cfg.hallucination_threshold)
+        prompt = s.event.prompt if s.event is not None else s.redacted_prompt
+        if cfg.drift_sample and prompt:
+            self._sample(prompt, cfg.drift_sample, rng or random.Random(offset))
+
+    def _sample(self, prompt: str, k: int, rng: random.Random) -> None:
+        self._seen_for_sample += 1
+        if len(self.prompts) < k:
+            self.prompts.append(prompt)
+        else:
+            j = rng.randrange(self._seen_for_sample)
+            if j < k:
+                self.prompts[j] = prompt
+
+    def merge(self, other: WindowStats) -> None:
+        self.count += other.count
+        self.error_count += other.error_count
+        self.late_count += other.late_count
+        self.input_tokens += other.input_tokens
+        self.output_tokens += other.output_tokens
+        self.cost_usd += other.cost_usd
+        self.max_offset = max(self.max_offset, other.max_offset)
+        for name in LATENCIES:
+            if other.sketches[name].count:
+                self.sketches[name].merge(other.sketches[name])
+        for attr in ("toxicity", "pii_leak", "injection", "injection_success", "hallucination"):
+            getattr(self, attr).merge(getattr(other, attr))
+
+    def quantile(self, name: str, q: float) -> float | None:
+        sketch = self.sketches[name]
+        return sketch.get_quantile_value(q) if sketch.count else None
+
+    # persistence: the closed-window state travels inside WindowMetrics (sketches + these counters)
+    def to_sketch_fields(self) -> dict[str, str]:
+        out = {name: _encode_sketch(sk) for name, sk in self.sketches.items() if sk.count}
+        rates = {
+            a: [getattr(self, a).n, getattr(self, a).total, getattr(self, a).hits]
+            for a in ("toxicity", "pii_leak", "injection", "injection_success", "hallucination")
+        }
+        out["state"] = _json_dumps({"max_offset": self.max_offset, "rates": rates})
+        return out
+
+    @classmethod
+    def from_metrics(cls, m: WindowMetrics) -> WindowStats:
+        st = cls(
+            count=m.count,
+            error_count=m.error_count,
+            late_count=m.late_count,
+            input_tokens=m.input_tokens,
+            output_tokens=m.output_tokens,
+            cost_usd=m.cost_usd,
+        )
+        for name in LATENCIES:
+            if name in m.sketches:
+                st.sketches[name] = _decode_sketch(m.sketches[name])
+        if "state" in m.sketches:
+            state = _json_loads(m.sketches["state"])
+            st.max_offset = int(state["max_offset"])
+            for attr, (n, total, hits) in state["rates"].items():
+                setattr(st, attr, _Rate(int(n), float(total), int(hits)))
+        return st
+
+
+def _json_dumps(obj: Any) -> str:
+    import json
+
+    return json.dumps(obj, separators=(",", ":"))
+
+
+def _json_loads(text: str) -> Any:
+    import json
+
+    return json.loads(text)
+
+
+@dataclass(frozen=True)
+class WindowKey:
+    deployment: str
+    model_version: str
+    variant: str
+    prompt_version: str
+
+    @classmethod
+    def of(cls, s: EvalScores) -> WindowKey:
+        return cls(s.deployment, s.model_version, s.variant, s.prompt_version)
+
+
+def window_start(ts: datetime, size_s: float) -> datetime:
+    epoch = ts.timestamp()
+    return datetime.fromtimestamp(epoch - (epoch % size_s), tz=UTC)
+
+
+def window_id(key: WindowKey, start: datetime, size_s: float) -> str:
+    start_ms = round(start.timestamp() * 1000)
+    return f"{key.deployment}/{key.model_version}/{key.variant}/{key.prompt_version}/{start_ms}/{size_s:g}"
+
+
+def to_metrics(
+    key: WindowKey,
+    start: datetime,
+    cfg: WindowConfig,
+    st: WindowStats,
+    *,
+    final: bool,
+    drift: tuple[float | None, float | None] = (None, None),
+) -> WindowMetrics:
+    q = st.quantile
+    return WindowMetrics(
+        window_id=window_id(key, start, cfg.size_s),
+        window_start=start,
+        window_end=start + timedelta(seconds=cfg.size_s),
+        size_s=cfg.size_s,
+        final=final,
+        deployment=key.deployment,
+        model_version=key.model_version,
+        variant=key.variant,
+        prompt_version=key.prompt_version,
+        count=st.count,
+        error_count=st.error_count,
+        late_count=st.late_count,
+        error_rate=st.error_count / st.count if st.count else 0.0,
+        ttft_p50_ms=q("ttft", 0.5),
+        ttft_p95_ms=q("ttft", 0.95),
+        ttft_p99_ms=q("ttft", 0.99),
+        tpot_p50_ms=q("tpot", 0.5),
+        tpot_p95_ms=q("tpot", 0.95),
+        tpot_p99_ms=q("tpot", 0.99),
+        e2e_p50_ms=q("e2e", 0.5),
+        e2e_p95_ms=q("e2e", 0.95),
+        e2e_p99_ms=q("e2e", 0.99),
+        input_tokens=st.input_tokens,
+        output_tokens=st.output_tokens,
+        cost_usd=st.cost_usd,
+        toxicity_rate=st.toxicity.rate,
+        toxicity_mean=st.toxicity.mean,
+        pii_leak_rate=st.pii_leak.rate,
+        injection_rate=st.injection.rate,
+        injection_mean=st.injection.mean,
+        injection_success_rate=st.injection_success.rate,
+        hallucination_rate=st.hallucination.rate,
+        hallucination_mean=st.hallucination.mean,
+        hallucination_count=st.hallucination.n,
+        drift_score=drift[0],
+        drift_p_value=drift[1],
+        sketches=st.to_sketch_fields(),
+    )
+
+
+Outcome = Literal["added", "duplicate", "late", "too_late"]
+
+
+@dataclass
+class _Open:
+    key: WindowKey
+    start: datetime
+    partition: int
+    stats: WindowStats = field(default_factory=WindowStats)
+    tokens: list[Any] = field(default_factory=list)  # ack handles of the events inside (opaque here)
+
+
+@dataclass
+class _Closed:
+    key: WindowKey
+    start: datetime
+    stats: WindowStats
+
+
+@dataclass
+class Closing:
+    """A window to emit: its metrics-to-be, and the ack handles to release once the emit is durable."""
+
+    key: WindowKey
+    start: datetime
+    stats: WindowStats
+    tokens: list[Any]
+    final: bool = True
+
+
+class TumblingWindower:
+    """Assigns scores to windows, tracks watermarks per partition, and says which windows are due."""
+
+    def __init__(self, cfg: WindowConfig) -> None:
+        self.cfg = cfg
+        self._open: dict[tuple[WindowKey, datetime], _Open] = {}
+        self._closed: dict[str, _Closed] = {}
+        self._max_ts: dict[int, float] = {}
+        self._last_seen_wall: dict[int, float] = {}
+        self.too_late = 0
+        self._rng = random.Random(0)
+
+    @property
+    def open_windows(self) -> int:
+        return len(self._open)
+
+    def held(self) -> int:
+        """Events whose acks are held in open windows (what a crash would replay)."""
+        return sum(len(o.tokens) for o in self._open.values())
+
+    def restore_closed(self, metrics: Iterable[WindowMetrics]) -> int:
+        """Rebuild the closed-window registry (after a restart) from emitted WindowMetrics."""
+        n = 0
+        for m in metrics:
+            key = WindowKey(m.deployment, m.model_version, m.variant, m.prompt_version)
+            prev = self._closed.get(m.window_id)
+            if prev is None or m.count >= prev.stats.count:
+                self._closed[m.window_id] = _Closed(key, m.window_start, WindowStats.from_metrics(m))
+                n += 1
+        return n
+
+    def add(
+        self, s: EvalScores, *, partition: int, offset: int, wall_now: float, token: Any = None
+    ) -> tuple[Outcome, Closing | None]:
+        """Add one score. Returns the outcome and, for a late event, the closed window to re-emit."""
+        ts = s.ts.timestamp()
+        self._max_ts[partition] = max(self._max_ts.get(partition, ts), ts)
+        self._last_seen_wall[partition] = wall_now
+        key = WindowKey.of(s)
+        start = window_start(s.ts, self.cfg.size_s)
+        wid = window_id(key, start, self.cfg.size_s)
+        closed = self._closed.get(wid)
+        if closed is not None:
+            if offset >= 0 and offset <= closed.stats.max_offset:
+                return "duplicate", None
+            closed.stats.add(s, self.cfg, offset, self._rng)
+            closed.stats.late_count += 1
+            return "late", Closing(key, start, closed.stats, [token] if token is not None else [], final=True)
+        if start.timestamp() + self.cfg.size_s + self.cfg.retention_s < self._watermark(partition, wall_now):
+            self.too_late += 1
+            return "too_late", None
+        win = self._open.get((key, start))
+        if win is None:
+            win = self._open[(key, start)] = _Open(key, start, partition)
+        win.stats.add(s, self.cfg, offset, self._rng)
+        if token is not None:
+            win.tokens.append(token)
+        return "added", None
+
+    def _watermark(self, partition: int, wall_now: float) -> float:
+        wm = self._max_ts.get(partition, -math.inf) - self.cfg.lateness_s
+        last = self._last_seen_wall.get(partition)
+        if last is not None and wall_now - last >= self.cfg.idle_close_s:
+            wm = max(wm, wall_now - self.cfg.lateness_s)
+        return wm
+
+    def due(self, wall_now: float, *, flush_all: bool = False) -> list[Closing]:
+        """Windows whose end is behind their partition's watermark (or all of them, on shutdown)."""
+        out: list[Closing] = []
+        for k, win in list(self._open.items()):
+            end = win.start.timestamp() + self.cfg.size_s
+            if flush_all or end <= self._watermark(win.partition, wall_now):
+                del self._open[k]
+                wid = window_id(win.key, win.start, self.cfg.size_s)
+                self._closed[wid] = _Closed(win.key, win.start, win.stats)
+                out.append(Closing(win.key, win.start, win.stats, win.tokens, final=True))
+        self._expire(wall_now)
+        out.sort(key=lambda c: (c.start, c.key.deployment, c.key.model_version, c.key.variant))
+        return out
+
+    def _expire(self, wall_now: float) -> None:
+        horizon = max((self._watermark(p, wall_now) for p in self._max_ts), default=-math.inf)
+        for wid, c in list(self._closed.items()):
+            if c.start.timestamp() + self.cfg.size_s + self.cfg.retention_s < horizon:
+                del self._closed[wid]
