@@ -1,0 +1,70 @@
+"""The Faust app: declared from settings, nothing else. Agents live in their own modules and are
+installed explicitly by `build_worker` (streams/worker.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import faust
+
+from llmwatch.schemas import topic_registry
+from llmwatch.settings import Settings
+
+
+def _credentials(settings: Settings) -> Any:
+    kwargs = settings.kafka_client_kwargs()
+    protocol = settings.kafka_security_protocol
+    if protocol.startswith("SASL"):
+        return faust.SASLCredentials(
+            username=settings.kafka_sasl_username,
+            password=settings.kafka_sasl_password.get_secret_value() if settings.kafka_sasl_password else None,
+            mechanism=settings.kafka_sasl_mechanism,
+            ssl_context=kwargs.get("ssl_context"),
+        )
+    if protocol == "SSL":
+        return faust.SSLCredentials(kwargs["ssl_context"])
+    return None
+
+
+def create_app(settings: Settings, *, app_id: str | None = None) -> faust.App:
+    w = settings.worker
+    datadir = settings.data_dir / "faust" / (app_id or w.app_id)
+    datadir.mkdir(parents=True, exist_ok=True)
+    return faust.App(
+        app_id or w.app_id,
+        broker=[f"kafka://{host}" for host in settings.bootstrap_servers],
+        broker_credentials=_credentials(settings),
+        key_serializer="raw",
+        value_serializer="raw",
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
+        topic_allow_declare=False,  # topics are created by `llmwatch kafka up` / ensure_topics
+        topic_disable_leader=True,  # no leader-only timers: every worker closes its own windows
+        consumer_auto_offset_reset="earliest",
+        broker_commit_interval=w.commit_interval_s,
+        stream_wait_empty=False,  # held offsets are replayed, never waited for
+        producer_acks=-1,
+        producer_compression_type="lz4",
+        web_enabled=True,
+        web_host=w.web_host,
+        web_port=w.web_port,
+        web_in_thread=False,
+        datadir=str(datadir),
+        worker_redirect_stdouts=False,
+        store="memory://",
+    )
+
+
+def declare_topics(app: faust.App, settings: Settings) -> dict[str, faust.TopicT]:
+    """role → Faust topic, raw bytes in and out (agents decode themselves, so bad bytes reach the DLQ)."""
+    return {
+        role: app.topic(
+            spec.name,
+            key_type=bytes,
+            value_type=bytes,
+            partitions=spec.partitions,
+            key_serializer="raw",
+            value_serializer="raw",
+        )
+        for role, spec in topic_registry(settings).items()
+    }

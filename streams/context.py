@@ -1,0 +1,50 @@
+"""What agents share inside one worker process: settings, the app, its topics, the ClickHouse writer,
+metrics, and the dead-letter helper."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import faust
+
+from llmwatch.schemas import DeadLetter
+from llmwatch.settings import Settings
+
+from .decode import Rejected
+from .metrics import WorkerMetrics
+from .sink import BatchWriter
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class WorkerContext:
+    settings: Settings
+    app: faust.App
+    topics: dict[str, faust.TopicT]
+    metrics: WorkerMetrics = field(default_factory=WorkerMetrics)
+    writer: BatchWriter | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    async def dead_letter(self, event: Any, *, reason: str, error_type: str, stage: str) -> None:
+        """Send the raw record to the DLQ with where it came from; never raises for the record's content."""
+        msg = event.message
+        record = DeadLetter.of(
+            raw=msg.value,
+            key=msg.key,
+            topic=msg.topic,
+            partition=msg.partition,
+            offset=msg.offset,
+            reason=reason,
+            error_type=error_type,
+            stage=stage,
+        )
+        key = f"{msg.topic}/{msg.partition}/{msg.offset}".encode()
+        await self.topics["dlq"].send(key=key, value=record.encode())
+        self.metrics.dlq.labels(stage=stage, error_type=error_type).inc()
+        log.info("dead-lettered %s/%s@%s (%s): %s", msg.topic, msg.partition, msg.offset, error_type, reason)
+
+    async def reject(self, event: Any, rejected: Rejected, stage: str) -> None:
+        await self.dead_letter(event, reason=rejected.reason, error_type=rejected.error_type, stage=stage)

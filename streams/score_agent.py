@@ -1,0 +1,58 @@
+"""Score agent: llm.inference.events → (validate) → evaluators → llm.eval.scores; bad input → llm.dlq."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from llmwatch.schemas import InferenceEvent
+
+from .context import WorkerContext
+from .decode import Decoded, decode
+from .scoring import EventScorer
+
+log = logging.getLogger(__name__)
+STAGE = "score"
+
+
+def install(ctx: WorkerContext, scorer: EventScorer) -> None:
+    w = ctx.settings.worker
+
+    @ctx.app.agent(ctx.topics["events"], name="llmwatch.score")
+    async def score(stream: Any) -> None:
+        async for batch in stream.take_events(w.score_batch, within=w.score_within_s):
+            await process_batch(ctx, scorer, batch)
+
+
+async def process_batch(ctx: WorkerContext, scorer: EventScorer, batch: list[Any]) -> None:
+    """Decode, dead-letter the bad, score the good, send. Never raises for the content of a record."""
+    ctx.metrics.events.labels(agent=STAGE).inc(len(batch))
+    ctx.metrics.batch_size.labels(agent=STAGE).observe(len(batch))
+    good: list[tuple[Any, InferenceEvent]] = []
+    for event in batch:
+        result = decode(InferenceEvent, event.message.value, max_bytes=ctx.settings.worker.max_event_bytes)
+        if isinstance(result, Decoded):
+            good.append((event, result.payload))
+        else:
+            await ctx.reject(event, result, STAGE)
+    if not good:
+        return
+    payloads = [p for _, p in good]
+    started = time.perf_counter()
+    try:
+        scored: list[Any] = await asyncio.to_thread(scorer.score, payloads)
+    except Exception as e:
+        log.warning("scoring a batch of %d failed (%s); scoring one by one", len(payloads), e)
+        scored = await asyncio.to_thread(scorer.score_one_by_one, payloads)
+    ctx.metrics.scoring_seconds.observe(time.perf_counter() - started)
+    scores_topic = ctx.topics["scores"]
+    for (event, _), s in zip(good, scored, strict=True):
+        if isinstance(s, Exception):
+            await ctx.dead_letter(
+                event, reason=f"evaluator failed: {type(s).__name__}: {s}"[:2000], error_type="processing", stage=STAGE
+            )
+            continue
+        await scores_topic.send(key=s.window_key.encode(), value=s.encode())
+    ctx.metrics.emitted.labels(agent=STAGE).inc(len(good))

@@ -1,0 +1,112 @@
+"""Sink agents: each stored topic → its ClickHouse table, in batches, offsets released only once written.
+
+The scores topic fills two tables: `inference_events` from the (redacted) event the score carries, and
+`eval_scores`. Raw events are never read from llm.inference.events here, so raw text cannot land when
+redaction is on.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from llmwatch.schemas import (
+    Alert,
+    CanaryVerdict,
+    DeadLetter,
+    EvalScores,
+    Feedback,
+    Payload,
+    TrafficWeights,
+    WindowMetrics,
+)
+
+from .context import WorkerContext
+from .decode import Decoded, decode
+from .hold import hold, release
+from .sink import BatchWriter, SinkWriteError
+
+log = logging.getLogger(__name__)
+STAGE = "sink"
+
+#: topic role → payload type stored from it
+STORED: dict[str, type[Payload]] = {
+    "scores": EvalScores,
+    "windows": WindowMetrics,
+    "verdicts": CanaryVerdict,
+    "weights": TrafficWeights,
+    "alerts": Alert,
+    "feedback": Feedback,
+    "dlq": DeadLetter,
+}
+
+
+def install(ctx: WorkerContext, writer: BatchWriter) -> None:
+    for role, model in STORED.items():
+        _install_one(ctx, writer, role, model)
+
+
+def _install_one(ctx: WorkerContext, writer: BatchWriter, role: str, model: type[Payload]) -> None:
+    w = ctx.settings.worker
+
+    async def sink(stream: Any) -> None:
+        async for batch in stream.take_events(w.sink_batch, within=w.sink_within_s):
+            await write_batch(ctx, writer, stream, role, model, batch)
+
+    ctx.app.agent(ctx.topics[role], name=f"llmwatch.sink.{role}")(sink)
+
+
+async def write_batch(
+    ctx: WorkerContext, writer: BatchWriter, stream: Any, role: str, model: type[Payload], batch: list[Any]
+) -> None:
+    agent = f"sink.{role}"
+    ctx.metrics.events.labels(agent=agent).inc(len(batch))
+    ctx.metrics.batch_size.labels(agent=agent).observe(len(batch))
+    held: list[Any] = []
+    payloads: list[Payload] = []
+    for event in batch:
+        result = decode(model, event.message.value, max_bytes=64 * ctx.settings.worker.max_event_bytes)
+        if isinstance(result, Decoded):
+            held.append(hold(event))
+            payloads.append(result.payload)
+        elif role != "dlq":
+            await ctx.reject(event, result, STAGE)
+        else:  # a DLQ record we cannot read: log it, never loop it back into the DLQ
+            log.error("unreadable DLQ record %s@%s: %s", event.message.partition, event.message.offset, result)
+    try:
+        if role == "scores":
+            events = [s.event for s in payloads if isinstance(s, EvalScores) and s.event is not None]
+            await _write(ctx, writer, "inference_events", events)
+            await _write(ctx, writer, "eval_scores", [s.model_copy(update={"event": None}) for s in payloads])
+        else:
+            await _write(ctx, writer, role, payloads)
+    except SinkWriteError as e:
+        log.warning("%s: %s; %d offsets stay uncommitted and will be replayed", agent, e, len(held))
+        return
+    await release(stream, held)
+    newest = max((getattr(p, "ts", None) for p in payloads if getattr(p, "ts", None) is not None), default=None)
+    if newest is not None:
+        ctx.metrics.sink_lag.labels(table=role).set(max(0.0, time.time() - newest.timestamp()))
+
+
+async def _write(ctx: WorkerContext, writer: BatchWriter, table: str, payloads: list[Payload]) -> None:
+    if not payloads:
+        return
+    retries_before = writer.stats.retries
+    unwritable = await writer.write(table, payloads)
+    ctx.metrics.sink_retries.inc(writer.stats.retries - retries_before)
+    ctx.metrics.sink_rows.labels(table=table).inc(len(payloads) - len(unwritable))
+    for p in unwritable:
+        record = DeadLetter.of(
+            raw=p.encode(),
+            key=None,
+            topic=f"clickhouse:{table}",
+            partition=0,
+            offset=0,
+            reason="row can never be written to ClickHouse",
+            error_type="sink",
+            stage=STAGE,
+        )
+        await ctx.topics["dlq"].send(key=f"sink/{table}".encode(), value=record.encode())
+        ctx.metrics.dlq.labels(stage=STAGE, error_type="sink").inc()

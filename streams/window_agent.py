@@ -1,0 +1,115 @@
+"""Window agent: llm.eval.scores → event-time tumbling windows → llm.window.metrics.
+
+Offsets of scores inside an open window are held (streams/hold.py) and released only once the window
+was emitted, so a crash replays exactly the open windows; closed windows know their highest offset and
+ignore the replayed records they already hold (streams/windowing.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from llmwatch.schemas import EvalScores
+
+from .context import WorkerContext
+from .decode import Decoded, decode
+from .hold import hold, release
+from .windowing import Closing, TumblingWindower, WindowConfig, to_metrics
+
+log = logging.getLogger(__name__)
+STAGE = "window"
+
+DriftFn = Callable[[Closing], tuple[float | None, float | None]]
+
+
+def window_config(ctx: WorkerContext) -> WindowConfig:
+    w, e = ctx.settings.worker, ctx.settings.eval
+    return WindowConfig(
+        size_s=w.window_size_s,
+        lateness_s=w.window_lateness_s,
+        idle_close_s=w.window_idle_close_s,
+        retention_s=max(3600.0, w.window_size_s + w.window_lateness_s),
+        toxicity_threshold=e.toxicity_threshold,
+        injection_threshold=e.injection_threshold,
+        hallucination_threshold=e.hallucination_threshold,
+    )
+
+
+class WindowEmitter:
+    """Glue between the pure windower and the topics: emit, then release the held offsets."""
+
+    def __init__(self, ctx: WorkerContext, cfg: WindowConfig, drift: DriftFn | None = None) -> None:
+        self.ctx = ctx
+        self.cfg = cfg
+        self.windower = TumblingWindower(cfg)
+        self.drift = drift
+        self.stream: Any = None
+
+    async def add_batch(self, batch: list[Any]) -> None:
+        m = self.ctx.metrics
+        m.events.labels(agent=STAGE).inc(len(batch))
+        now = time.time()
+        for event in batch:
+            result = decode(EvalScores, event.message.value, max_bytes=self.ctx.settings.worker.max_event_bytes * 4)
+            if not isinstance(result, Decoded):
+                await self.ctx.reject(event, result, STAGE)
+                continue
+            hold(event)
+            outcome, re_emit = self.windower.add(
+                result.payload,
+                partition=event.message.partition,
+                offset=event.message.offset,
+                wall_now=now,
+                token=event,
+            )
+            if outcome in ("duplicate", "too_late"):
+                m.late_events.labels(outcome=outcome).inc()
+                await release(self.stream, [event])
+            elif re_emit is not None:
+                m.late_events.labels(outcome="late").inc()
+                await self._emit(re_emit)
+        await self.flush(now)
+
+    async def flush(self, now: float, *, flush_all: bool = False) -> int:
+        closing = self.windower.due(now, flush_all=flush_all)
+        for c in closing:
+            await self._emit(c)
+        self.ctx.metrics.open_windows.set(self.windower.open_windows)
+        self.ctx.metrics.held_events.set(self.windower.held())
+        return len(closing)
+
+    async def _emit(self, c: Closing) -> None:
+        drift = (None, None)
+        if self.drift is not None and c.stats.prompts:
+            try:
+                drift = self.drift(c)
+            except Exception as e:
+                log.warning("drift check failed for %s: %s", c.key, e)
+        metrics = to_metrics(c.key, c.start, self.cfg, c.stats, final=c.final, drift=drift)
+        key = f"{c.key.deployment}/{c.key.model_version}".encode()
+        await self.ctx.topics["windows"].send(key=key, value=metrics.encode())
+        self.ctx.metrics.emitted.labels(agent=STAGE).inc()
+        if self.stream is not None:
+            await release(self.stream, c.tokens)
+        c.tokens.clear()
+
+
+def install(ctx: WorkerContext, drift: DriftFn | None = None) -> WindowEmitter:
+    emitter = WindowEmitter(ctx, window_config(ctx), drift)
+
+    @ctx.app.agent(ctx.topics["scores"], name="llmwatch.window")
+    async def window(stream: Any) -> None:
+        emitter.stream = stream
+        async for batch in stream.take_events(512, within=0.5):
+            await emitter.add_batch(batch)
+
+    @ctx.app.timer(interval=1.0, name="llmwatch.window.clock")
+    async def clock() -> None:
+        if emitter.stream is not None:
+            await emitter.flush(time.time())
+
+    ctx.extras["window_emitter"] = emitter
+    return emitter

@@ -1,0 +1,138 @@
+"""Builds a worker process: the app, its topics, the agents this process runs, the ClickHouse writer, and
+the /metrics page. `llmwatch worker` calls `run_worker`; tests start that command as a real process.
+
+With embedded ClickHouse (chDB: one process per data folder) the sink must run in exactly one worker; that
+worker also serves other processes' `llmwatch db query` through llmwatch.db.owner. Against a ClickHouse
+server, any number of workers may sink.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import ExitStack
+from typing import Any
+
+import faust
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from llmwatch.settings import Settings
+
+from .app import create_app, declare_topics
+from .context import WorkerContext
+from .sink import BatchWriter
+
+log = logging.getLogger(__name__)
+
+KNOWN_AGENTS = ("score", "window", "sink", "judge", "controller", "alerter")
+
+
+def build_worker(settings: Settings, agents: list[str] | None = None) -> WorkerContext:
+    agents = list(agents or settings.worker.agents)
+    unknown = sorted(set(agents) - set(KNOWN_AGENTS))
+    if unknown:
+        raise ValueError(f"unknown agents {unknown}; known: {', '.join(KNOWN_AGENTS)}")
+    app = create_app(settings)
+    ctx = WorkerContext(settings=settings, app=app, topics=declare_topics(app, settings))
+    ctx.extras["agents"] = agents
+    ctx.extras["exit_stack"] = ExitStack()
+    if "sink" in agents:
+        ctx.writer = _open_writer(ctx)
+        from . import sink_agent
+
+        sink_agent.install(ctx, ctx.writer)
+    if "score" in agents:
+        from . import score_agent
+
+        score_agent.install(ctx, _build_scorer(settings))
+    if "window" in agents:
+        from . import window_agent
+
+        window_agent.install(ctx, _drift_fn(settings))
+    for name in ("judge", "controller", "alerter"):
+        if name in agents:
+            _install_optional(ctx, name)
+    _install_metrics_page(ctx)
+
+    @app.on_before_shutdown.connect
+    def _shutdown(sender: Any, **_: Any) -> None:
+        if ctx.writer is not None:
+            ctx.writer.stopping = True  # a batch still retrying stays uncommitted, to be replayed
+        ctx.extras["exit_stack"].close()
+
+    return ctx
+
+
+def _open_writer(ctx: WorkerContext) -> BatchWriter:
+    from llmwatch.db.client import connect
+    from llmwatch.db.migrations import migrate
+    from llmwatch.db.owner import serve_queries
+
+    settings = ctx.settings
+    client = connect(settings)
+    report = migrate(client)
+    if getattr(report, "applied", None):
+        log.info("applied %d ClickHouse migrations", len(report.applied))
+    if settings.clickhouse_embedded:
+        ctx.extras["exit_stack"].enter_context(serve_queries(client, settings))
+    return BatchWriter(client, retry_max_s=settings.worker.sink_retry_max_s)
+
+
+def _build_scorer(settings: Settings) -> Any:
+    from llmwatch.evaluators.base import load_suite
+
+    from .scoring import EventScorer
+
+    suite = load_suite(settings)
+    redactor = None
+    if settings.eval.redact:
+        from llmwatch.evaluators.pii import redact
+
+        redactor = redact
+    log.info("scoring with %s", ", ".join(sorted(set(suite.names.values()))) or "no evaluators")
+    return EventScorer(suite, redactor)
+
+
+def _drift_fn(settings: Settings) -> Any:
+    try:
+        from .drift_check import make_drift_fn
+    except ImportError:
+        return None
+    return make_drift_fn(settings)
+
+
+def _install_optional(ctx: WorkerContext, name: str) -> None:
+    import importlib
+
+    try:
+        module = importlib.import_module(f"llmwatch.streams.{name}_agent")
+    except ModuleNotFoundError as e:
+        log.warning("agent %r is not built yet (%s); skipping it", name, e)
+        return
+    module.install(ctx)
+
+
+def _install_metrics_page(ctx: WorkerContext) -> None:
+    app, metrics = ctx.app, ctx.metrics
+
+    @app.page("/metrics")
+    async def prometheus(web: Any, request: Any) -> Any:
+        _update_lag(app, metrics)
+        return web.bytes(generate_latest(metrics.registry), content_type=CONTENT_TYPE_LATEST.split(";")[0])
+
+
+def _update_lag(app: faust.App, metrics: Any) -> None:
+    consumer = app.consumer
+    committed = getattr(consumer, "_committed_offset", {})  # Faust keeps no public accessor
+    for tp in consumer.assignment():
+        high = consumer.highwater(tp)
+        if high is None:
+            continue
+        done = committed.get(tp) or 0
+        metrics.consumer_lag.labels(topic=tp.topic, partition=str(tp.partition)).set(max(0, high - done))
+
+
+def run_worker(settings: Settings, agents: list[str] | None = None, loglevel: str = "info") -> None:
+    """Run until SIGINT/SIGTERM; a graceful stop commits what was written."""
+    ctx = build_worker(settings, agents)
+    worker = faust.Worker(ctx.app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
+    worker.execute_from_commandline()
