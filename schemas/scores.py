@@ -52,6 +52,10 @@ class EvalScores(Payload):
     # redacted copies of the texts (PII replaced by typed placeholders) for storage
     redacted_prompt: str | None = None
     redacted_response: str | None = None
+    source_partition: int | None = Field(None, ge=0, description="Partition of the event in llm.inference.events.")
+    source_offset: int | None = Field(
+        None, ge=0, description="Offset of the event there: windows use it to drop replayed duplicates."
+    )
     event: InferenceEvent | None = Field(
         None,
         description="The scored event, redacted when redaction is on; the sink stores it, so raw text never "

@@ -54,5 +54,6 @@ async def process_batch(ctx: WorkerContext, scorer: EventScorer, batch: list[Any
                 event, reason=f"evaluator failed: {type(s).__name__}: {s}"[:2000], error_type="processing", stage=STAGE
             )
             continue
+        s.source_partition, s.source_offset = event.message.partition, event.message.offset
         await scores_topic.send(key=s.window_key.encode(), value=s.encode())
     ctx.metrics.emitted.labels(agent=STAGE).inc(len(good))

@@ -11,8 +11,11 @@ Semantics
 - An event for a window that already closed is *late*: it is merged into that window's stored state
   (kept for `retention_s` of event time) and the window is emitted again with `late_count` raised, so
   counts stay exact. Later than retention, it is counted in `too_late` and left to ClickHouse's raw rows.
-- Replays: a closed window remembers the highest source offset it includes; an event at or below it is a
-  replayed duplicate and ignored (offsets of one key are ordered: a key lives on one partition).
+- Replays: every window remembers, per partition of llm.inference.events, the highest source offset it
+  includes. The score agent scores each source partition in order and a window key lives on one scores
+  partition, so a score whose source offset is at or below that mark was already counted: it is a replayed
+  duplicate (from the score agent's or this agent's at-least-once replay) and is ignored. Scores without a
+  source position (written by other producers) fall back to their own position on the scores topic.
 """
 
 from __future__ import annotations
@@ -110,7 +113,7 @@ class WindowStats:
     input_tokens: int = 0
     output_tokens: int = 0
     cost_usd: float = 0.0
-    max_offset: int = -1
+    max_source: dict[int, int] = field(default_factory=dict)  # source partition → highest source offset
     sketches: dict[str, DDSketch] = field(default_factory=lambda: {k: _sketch() for k in LATENCIES})
     toxicity: _Rate = field(default_factory=_Rate)
     pii_leak: _Rate = field(default_factory=_Rate)
@@ -120,13 +123,19 @@ class WindowStats:
     prompts: list[str] = field(default_factory=list)  # reservoir sample for drift (not persisted)
     _seen_for_sample: int = 0
 
-    def add(self, s: EvalScores, cfg: WindowConfig, offset: int = -1, rng: random.Random | None = None) -> None:
+    def seen(self, pos: tuple[int, int] | None) -> bool:
+        return pos is not None and pos[1] <= self.max_source.get(pos[0], -1)
+
+    def add(
+        self, s: EvalScores, cfg: WindowConfig, pos: tuple[int, int] | None = None, rng: random.Random | None = None
+    ) -> None:
         self.count += 1
         self.error_count += s.status != "ok"
         self.input_tokens += s.input_tokens
         self.output_tokens += s.output_tokens
         self.cost_usd += s.cost_usd or 0.0
-        self.max_offset = max(self.max_offset, offset)
+        if pos is not None:
+            self.max_source[pos[0]] = max(self.max_source.get(pos[0], -1), pos[1])
         for name, value in (("ttft", s.ttft_ms), ("tpot", s.tpot_ms), ("e2e", s.e2e_ms)):
             if value is not None and math.isfinite(value) and value >= 0:
                 self.sketches[name].add(value)
@@ -137,7 +146,7 @@ class WindowStats:
         self.hallucination.add(s.hallucination, cfg.hallucination_threshold)
         prompt = s.event.prompt if s.event is not None else s.redacted_prompt
         if cfg.drift_sample and prompt:
-            self._sample(prompt, cfg.drift_sample, rng or random.Random(offset))
+            self._sample(prompt, cfg.drift_sample, rng or random.Random(0))
 
     def _sample(self, prompt: str, k: int, rng: random.Random) -> None:
         self._seen_for_sample += 1
@@ -155,7 +164,8 @@ class WindowStats:
         self.input_tokens += other.input_tokens
         self.output_tokens += other.output_tokens
         self.cost_usd += other.cost_usd
-        self.max_offset = max(self.max_offset, other.max_offset)
+        for p, o in other.max_source.items():
+            self.max_source[p] = max(self.max_source.get(p, -1), o)
         for name in LATENCIES:
             if other.sketches[name].count:
                 self.sketches[name].merge(other.sketches[name])
@@ -173,7 +183,7 @@ class WindowStats:
             a: [getattr(self, a).n, getattr(self, a).total, getattr(self, a).hits]
             for a in ("toxicity", "pii_leak", "injection", "injection_success", "hallucination")
         }
-        out["state"] = _json_dumps({"max_offset": self.max_offset, "rates": rates})
+        out["state"] = _json_dumps({"max_source": self.max_source, "rates": rates})
         return out
 
     @classmethod
@@ -191,7 +201,7 @@ class WindowStats:
                 st.sketches[name] = _decode_sketch(m.sketches[name])
         if "state" in m.sketches:
             state = _json_loads(m.sketches["state"])
-            st.max_offset = int(state["max_offset"])
+            st.max_source = {int(p): int(o) for p, o in state["max_source"].items()}
             for attr, (n, total, hits) in state["rates"].items():
                 setattr(st, attr, _Rate(int(n), float(total), int(hits)))
         return st
@@ -219,6 +229,13 @@ class WindowKey:
     @classmethod
     def of(cls, s: EvalScores) -> WindowKey:
         return cls(s.deployment, s.model_version, s.variant, s.prompt_version)
+
+
+def dedup_position(s: EvalScores, partition: int, offset: int) -> tuple[int, int] | None:
+    """Where a score came from: (source partition, source offset), else (−1 − scores partition, offset)."""
+    if s.source_partition is not None and s.source_offset is not None:
+        return (s.source_partition, s.source_offset)
+    return (-1 - partition, offset) if offset >= 0 else None
 
 
 def window_start(ts: datetime, size_s: float) -> datetime:
@@ -346,18 +363,21 @@ class TumblingWindower:
     def add(
         self, s: EvalScores, *, partition: int, offset: int, wall_now: float, token: Any = None
     ) -> tuple[Outcome, Closing | None]:
-        """Add one score. Returns the outcome and, for a late event, the closed window to re-emit."""
+        """Add one score. Returns the outcome and, for a late event, the closed window to re-emit.
+
+        `partition`/`offset` are the score's position on the scores topic; its dedup position is its source
+        position in llm.inference.events when the score carries one."""
         ts = s.ts.timestamp()
         self._max_ts[partition] = max(self._max_ts.get(partition, ts), ts)
         self._last_seen_wall[partition] = wall_now
+        pos = dedup_position(s, partition, offset)
         key = WindowKey.of(s)
         start = window_start(s.ts, self.cfg.size_s)
-        wid = window_id(key, start, self.cfg.size_s)
-        closed = self._closed.get(wid)
+        closed = self._closed.get(window_id(key, start, self.cfg.size_s))
         if closed is not None:
-            if offset >= 0 and offset <= closed.stats.max_offset:
+            if closed.stats.seen(pos):
                 return "duplicate", None
-            closed.stats.add(s, self.cfg, offset, self._rng)
+            closed.stats.add(s, self.cfg, pos, self._rng)
             closed.stats.late_count += 1
             return "late", Closing(key, start, closed.stats, [token] if token is not None else [], final=True)
         if start.timestamp() + self.cfg.size_s + self.cfg.retention_s < self._watermark(partition, wall_now):
@@ -366,7 +386,9 @@ class TumblingWindower:
         win = self._open.get((key, start))
         if win is None:
             win = self._open[(key, start)] = _Open(key, start, partition)
-        win.stats.add(s, self.cfg, offset, self._rng)
+        elif win.stats.seen(pos):
+            return "duplicate", None
+        win.stats.add(s, self.cfg, pos, self._rng)
         if token is not None:
             win.tokens.append(token)
         return "added", None

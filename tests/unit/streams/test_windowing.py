@@ -118,13 +118,34 @@ def test_state_round_trips_through_window_metrics() -> None:
     c = cfg()
     st = WindowStats()
     for i in range(50):
-        st.add(score(i % 60, ttft=10.0 + i, tox=i / 50), c, offset=i)
+        st.add(score(i % 60, ttft=10.0 + i, tox=i / 50), c, pos=(-1, i))
     m = to_metrics(*_key_start(), c, st, final=True)
     again = WindowStats.from_metrics(m)
-    assert again.count == 50 and again.max_offset == 49
+    assert again.count == 50 and again.max_source == {-1: 49}
     assert again.quantile("ttft", 0.5) == pytest.approx(st.quantile("ttft", 0.5))
     assert again.toxicity.hits == st.toxicity.hits
     w = TumblingWindower(c)
     assert w.restore_closed([m]) == 1
     assert w.add(score(5), partition=0, offset=10, wall_now=0.0)[0] == "duplicate"
     assert w.add(score(5), partition=0, offset=50, wall_now=0.0)[0] == "late"
+
+
+def _sourced(sec: float, src_offset: int) -> EvalScores:
+    return score(sec).model_copy(update={"source_partition": 3, "source_offset": src_offset})
+
+
+def test_score_agent_replay_duplicates_are_dropped_by_source_position() -> None:
+    """After a crash the score agent re-sends scores it already sent: same source position, new scores offset."""
+    w = TumblingWindower(cfg())
+    for i in range(5):
+        assert w.add(_sourced(10 + i, 100 + i), partition=0, offset=i, wall_now=0.0)[0] == "added"
+    # replayed copies of source offsets 103 and 104 land at scores offsets 5 and 6: open window, duplicates
+    assert w.add(_sourced(13, 103), partition=0, offset=5, wall_now=0.0)[0] == "duplicate"
+    assert w.add(_sourced(14, 104), partition=0, offset=6, wall_now=0.0)[0] == "duplicate"
+    w.add(_sourced(90, 105), partition=0, offset=7, wall_now=0.0)
+    [closed] = w.due(wall_now=0.0)
+    assert closed.stats.count == 5
+    # a replay after the window closed is still recognised; a genuinely new late event is merged
+    assert w.add(_sourced(12, 102), partition=0, offset=8, wall_now=0.0)[0] == "duplicate"
+    outcome, re_emit = w.add(_sourced(15, 106), partition=0, offset=9, wall_now=0.0)
+    assert outcome == "late" and re_emit is not None and re_emit.stats.count == 6
