@@ -67,6 +67,48 @@ class EvaluatorSettings(BaseModel):
     redact: bool = Field(True, description="Redact PII from texts before they are stored.")
 
 
+class WorkerSettings(BaseModel):
+    """The Faust worker (`LLMWATCH_WORKER__<FIELD>`)."""
+
+    app_id: str = Field("llmwatch", description="Faust app id = Kafka consumer group prefix.")
+    agents: list[str] = Field(
+        default_factory=lambda: ["score", "window", "sink", "judge", "controller", "alerter"],
+        description="Agents this worker runs (JSON list).",
+    )
+    web_host: str = Field("127.0.0.1", description="Worker HTTP (/metrics) bind address.")
+    web_port: int = Field(6066, ge=0, le=65535, description="Worker HTTP port (/metrics); 0 picks a free one.")
+    score_batch: int = Field(64, ge=1, description="Events scored per batch (stream.take).")
+    score_within_s: float = Field(0.25, gt=0, description="Longest wait to fill a scoring batch.")
+    max_event_bytes: int = Field(1_000_000, ge=1024, description="Larger payloads are dead-lettered as oversized.")
+    window_size_s: float = Field(60.0, gt=0, description="Tumbling window length.")
+    window_lateness_s: float = Field(10.0, ge=0, description="Allowed lateness before a window closes.")
+    window_idle_close_s: float = Field(5.0, gt=0, description="Idle time after which windows close on the clock.")
+    sink_batch: int = Field(2000, ge=1, description="Rows per ClickHouse insert (at most).")
+    sink_within_s: float = Field(0.5, gt=0, description="Longest wait before a partial batch is written.")
+    sink_retry_max_s: float = Field(30.0, gt=0, description="Cap of the exponential back-off between insert retries.")
+    commit_interval_s: float = Field(1.0, gt=0, description="Kafka offset commit interval.")
+    alert_webhook: str | None = Field(None, description="Alertmanager-compatible webhook URL for alerts.")
+    slack_webhook: str | None = Field(None, description="Slack incoming-webhook URL for alerts.")
+
+
+class GatewaySettings(BaseModel):
+    """The inference gateway, `llmwatch serve` (`LLMWATCH_GATEWAY__<FIELD>`); CLI options override these."""
+
+    host: str = Field("127.0.0.1", description="Bind address.")
+    port: int = Field(8000, ge=0, le=65535, description="HTTP port.")
+    engine: Literal["simulated", "transformers", "vllm", "openai"] = Field("simulated", description="Engine kind.")
+    model: Path | None = Field(None, description="Local HF model dir (transformers, vllm engines).")
+    upstream: str | None = Field(None, description="OpenAI-compatible upstream base URL (openai engine).")
+    upstream_api_key: SecretStr | None = Field(None, description="Bearer token for the upstream.")
+    deployment: str = Field("demo", min_length=1, description="Deployment name served when there is no config file.")
+    config: Path | None = Field(None, description="TOML file with [[engines]] and [[deployments]].")
+    default_max_tokens: int = Field(256, ge=1, description="max_tokens when a request gives none.")
+    max_tokens_limit: int = Field(4096, ge=1, description="Largest max_tokens a request may ask for.")
+    publish_buffer: int = Field(10_000, ge=1, description="Events held in memory while Kafka is unreachable.")
+    user_id_salt: SecretStr = Field(SecretStr("llmwatch"), description="Key of the user/session id hash; set it.")
+    source: str = Field("gateway", description="`source` field of the events this gateway publishes.")
+
+
 class Settings(BaseSettings):
     """llmwatch configuration. Environment variables are `LLMWATCH_<FIELD>` (nested: `__`)."""
 
@@ -87,7 +129,8 @@ class Settings(BaseSettings):
     kafka_ssl_cafile: Path | None = Field(None, description="CA bundle for SSL / SASL_SSL.")
     kafka_ssl_certfile: Path | None = Field(None, description="Client certificate (mutual TLS).")
     kafka_ssl_keyfile: Path | None = Field(None, description="Client key (mutual TLS).")
-    kafka_version: str = Field("3.9.1", description="Apache Kafka release `llmwatch kafka up` provisions.")
+    kafka_version: str = Field("3.9.2", description="Apache Kafka release `llmwatch kafka up` provisions.")
+    kafka_heap_mb: int = Field(512, ge=128, description="Max JVM heap (MiB) of the broker `llmwatch kafka up` starts.")
     partitions: int = Field(4, ge=1, description="Partitions of each topic that llmwatch creates.")
     replication_factor: int = Field(1, ge=1, description="Replication of created topics.")
     topics: TopicNames = Field(default_factory=TopicNames)
@@ -101,6 +144,8 @@ class Settings(BaseSettings):
 
     # --- components ----------------------------------------------------------------------------
     eval: EvaluatorSettings = Field(default_factory=EvaluatorSettings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    gateway: GatewaySettings = Field(default_factory=GatewaySettings)
 
     @field_validator("kafka")
     @classmethod
