@@ -2,9 +2,24 @@
 
 from __future__ import annotations
 
+import sys
+from typing import TYPE_CHECKING
+
 import click
 
-from ._common import not_built
+from llmwatch.settings import get_settings
+
+if TYPE_CHECKING:
+    from llmwatch.local.kafka import LocalKafka
+
+EXIT_DOWN = 3
+
+
+def _local_kafka() -> LocalKafka:
+    """Imported lazily: other commands need neither aiokafka's admin client nor psutil."""
+    from llmwatch.local.kafka import LocalKafka
+
+    return LocalKafka(get_settings(), echo=click.echo)
 
 
 @click.group("kafka")
@@ -13,21 +28,35 @@ def group() -> None:
 
 
 @group.command("up")
-def up() -> None:
+@click.option("--timeout", "timeout_s", default=90.0, show_default=True, help="Seconds to wait for the broker.")
+def up(timeout_s: float) -> None:
     """Provision (once, cached), start and create topics."""
-    not_built("kafka up", "issue 2")
+    _local_kafka().up(timeout_s=timeout_s)
 
 
 @group.command("down")
-def down() -> None:
+@click.option("--timeout", "timeout_s", default=30.0, show_default=True, help="Seconds before SIGKILL.")
+@click.option("--purge", is_flag=True, help="Also delete the broker's log dir (all topics and data).")
+def down(timeout_s: float, purge: bool) -> None:
     """Stop the local broker."""
-    not_built("kafka down", "issue 2")
+    kafka = _local_kafka()
+    result = kafka.down(timeout_s=timeout_s, purge=purge)
+    if result.pid is None:
+        click.echo("local Kafka is not running")
+    else:
+        how = "killed after SIGTERM timed out" if result.killed else "stopped"
+        click.echo(f"Kafka {how} (pid {result.pid}, {result.elapsed_s:.1f} s)")
+    if result.purged:
+        click.echo(f"deleted {kafka.paths.log_dir}")
 
 
 @group.command("status")
 def status() -> None:
     """Exit 0 when the broker is up, 3 when down."""
-    not_built("kafka status", "issue 2")
+    state = _local_kafka().status()
+    click.echo(state.describe())
+    if not state.up:
+        sys.exit(EXIT_DOWN)
 
 
 def register(cli: click.Group) -> None:
