@@ -1,0 +1,270 @@
+"""Payload → ClickHouse row mapping, one TableSpec per topic payload that is stored.
+
+The sink calls `spec_for(type(payload)).insert(client, payloads)` (or builds `columns()` itself and passes
+`column_oriented=True`). Values always travel as insert data, never as SQL text. Text is stored as given:
+redacting prompts and responses is the caller's job (`event.model_copy(update={"prompt": ...})`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from operator import attrgetter
+from typing import Any
+
+from llmwatch.errors import ClickHouseError
+from llmwatch.schemas import (
+    Alert,
+    CanaryVerdict,
+    DeadLetter,
+    EvalScores,
+    Feedback,
+    InferenceEvent,
+    Payload,
+    TrafficWeights,
+    WindowMetrics,
+)
+
+
+class Table(StrEnum):
+    INFERENCE_EVENTS = "inference_events"
+    EVAL_SCORES = "eval_scores"
+    WINDOW_METRICS = "window_metrics"
+    CANARY_VERDICTS = "canary_verdicts"
+    TRAFFIC_WEIGHTS = "traffic_weights"
+    ALERTS = "alerts"
+    FEEDBACK = "feedback"
+    DEAD_LETTERS = "dead_letters"
+
+
+#: Tables and views that migrations create besides the payload tables.
+DERIVED = ("events_hourly", "events_hourly_mv", "events_hourly_v")
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    get: Callable[[Any], Any]
+    fields: tuple[str, ...]  # payload fields it carries (a unit test checks every field is stored)
+
+
+def col(name: str, convert: Callable[[Any], Any] | None = None, *, src: str | None = None) -> Column:
+    """A column read from one payload field (default: the field of the same name), optionally converted."""
+    field_name = src or name
+    getter = attrgetter(field_name)
+    get = getter if convert is None else (lambda p: convert(getter(p)))
+    return Column(name, get, (field_name,))
+
+
+def derived(name: str, get: Callable[[Any], Any], *fields: str) -> Column:
+    return Column(name, get, fields)
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    table: Table
+    payload: type[Payload]
+    columns: tuple[Column, ...]
+    elsewhere: tuple[str, ...] = ()  # payload fields deliberately not stored in this table (the sink stores them)
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def columns_of(self, payloads: Sequence[Payload]) -> list[list[Any]]:
+        """Column-oriented data: one list per column (pass `column_oriented=True` to client.insert)."""
+        return [[c.get(p) for p in payloads] for c in self.columns]
+
+    def rows_of(self, payloads: Iterable[Payload]) -> list[tuple[Any, ...]]:
+        """Row-oriented data, for `client.insert(table, rows, column_names=spec.column_names)`."""
+        getters = [c.get for c in self.columns]
+        return [tuple(g(p) for g in getters) for p in payloads]
+
+    def insert(self, client: Any, payloads: Sequence[Payload], settings: dict[str, Any] | None = None) -> int:
+        """Insert a batch; returns the rows written. Raises ClickHouseError (the driver's error is its cause)."""
+        if not payloads:
+            return 0
+        try:
+            client.insert(
+                str(self.table),
+                self.columns_of(payloads),
+                column_names=self.column_names,
+                column_oriented=True,
+                settings=settings,
+            )
+        except Exception as e:
+            raise ClickHouseError(f"insert of {len(payloads)} rows into {self.table} failed: {e}") from e
+        return len(payloads)
+
+
+def _or_empty(v: list[str] | None) -> list[str]:
+    return v if v is not None else []
+
+
+def _json_or_none(v: Any) -> str | None:
+    return None if v is None else v.model_dump_json()
+
+
+_SCHEMA = col("schema_version")
+
+_EVENTS = TableSpec(
+    Table.INFERENCE_EVENTS,
+    InferenceEvent,
+    (
+        col("event_id"),
+        col("ts"),
+        col("deployment"),
+        col("model"),
+        col("model_version"),
+        col("variant"),
+        col("experiment"),
+        col("prompt_version"),
+        col("user_id"),
+        col("session_id"),
+        col("prompt"),
+        col("response"),
+        col("context", _or_empty),
+        col("input_tokens"),
+        col("output_tokens"),
+        col("ttft_ms"),
+        col("tpot_ms"),
+        col("e2e_ms"),
+        col("status"),
+        col("error"),
+        col("finish_reason"),
+        col("engine"),
+        col("simulated"),
+        col("source"),
+        col("cost_usd"),
+        col("attributes"),
+        _SCHEMA,
+    ),
+)
+
+_SCORES = TableSpec(
+    Table.EVAL_SCORES,
+    EvalScores,
+    tuple(
+        col(name)
+        for name in (
+            "event_id",
+            "ts",
+            "scored_at",
+            "deployment",
+            "model_version",
+            "variant",
+            "experiment",
+            "prompt_version",
+            "status",
+            "ttft_ms",
+            "tpot_ms",
+            "e2e_ms",
+            "input_tokens",
+            "output_tokens",
+            "cost_usd",
+            "toxicity_prompt",
+            "toxicity_response",
+            "pii_prompt",
+            "pii_response",
+            "pii_leak",
+            "injection",
+            "injection_success",
+            "hallucination",
+            "evaluators",
+            "redacted_prompt",
+            "redacted_response",
+            "source_partition",
+            "source_offset",
+            "schema_version",
+        )
+    ),
+    elsewhere=("event",),  # the embedded (redacted) InferenceEvent goes to inference_events
+)
+
+# Every WindowMetrics field has a column of the same name.
+_WINDOWS = TableSpec(Table.WINDOW_METRICS, WindowMetrics, tuple(col(name) for name in WindowMetrics.model_fields))
+
+_METRIC_FIELDS = (
+    "metric",
+    "result",
+    "direction",
+    "critical",
+    "margin",
+    "effect_size",
+    "statistic",
+    "p_value",
+    "baseline_n",
+    "canary_n",
+    "baseline_value",
+    "canary_value",
+    "reason",
+)
+
+
+def _metric_column(name: str) -> Column:
+    get = attrgetter(name)
+    return derived(f"metrics.{name}", lambda v: [get(m) for m in v.metrics], "metrics")
+
+
+_VERDICTS = TableSpec(
+    Table.CANARY_VERDICTS,
+    CanaryVerdict,
+    (
+        col("verdict_id"),
+        col("ts"),
+        col("deployment"),
+        col("baseline_version"),
+        col("canary_version"),
+        col("judge"),
+        col("result"),
+        col("reason"),
+        col("window_start"),
+        col("window_end"),
+        col("baseline_n"),
+        col("canary_n"),
+        col("canary_weight"),
+        *(_metric_column(name) for name in _METRIC_FIELDS),
+        derived("metrics_json", lambda v: json.dumps([m.model_dump(mode="json") for m in v.metrics]), "metrics"),
+        _SCHEMA,
+    ),
+)
+
+_WEIGHTS = TableSpec(
+    Table.TRAFFIC_WEIGHTS,
+    TrafficWeights,
+    (
+        col("deployment"),
+        col("seq"),
+        col("updated_at"),
+        col("weights"),
+        col("baseline_version"),
+        col("canary_version"),
+        col("state"),
+        col("step_index"),
+        col("reason"),
+        col("verdict_id"),
+        col("command_id"),
+        col("experiment", _json_or_none),
+        _SCHEMA,
+    ),
+)
+
+_ALERTS = TableSpec(Table.ALERTS, Alert, tuple(col(name) for name in Alert.model_fields))
+_FEEDBACK = TableSpec(Table.FEEDBACK, Feedback, tuple(col(name) for name in Feedback.model_fields))
+_DEAD_LETTERS = TableSpec(Table.DEAD_LETTERS, DeadLetter, tuple(col(name) for name in DeadLetter.model_fields))
+
+SPECS: dict[Table, TableSpec] = {
+    s.table: s for s in (_EVENTS, _SCORES, _WINDOWS, _VERDICTS, _WEIGHTS, _ALERTS, _FEEDBACK, _DEAD_LETTERS)
+}
+_BY_PAYLOAD: dict[type[Payload], TableSpec] = {s.payload: s for s in SPECS.values()}
+
+
+def spec_for(payload_type: type[Payload]) -> TableSpec:
+    """The table a payload type is stored in; KeyError names the types that have one."""
+    try:
+        return _BY_PAYLOAD[payload_type]
+    except KeyError:
+        known = ", ".join(sorted(t.__name__ for t in _BY_PAYLOAD))
+        raise KeyError(f"{payload_type.__name__} has no table (stored payloads: {known})") from None

@@ -1,0 +1,264 @@
+"""Every ready query in sql/queries runs on the real engine, and its numbers match hand-counted data."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from llmwatch.db.ready import ready_queries
+from llmwatch.db.tables import spec_for
+from llmwatch.schemas import (
+    CanaryVerdict,
+    DeadLetter,
+    EvalScores,
+    Feedback,
+    InferenceEvent,
+    MetricVerdict,
+    TrafficWeights,
+)
+
+pytestmark = pytest.mark.integration
+
+# All events fall in one hour, inside canary_vs_baseline's last-24-hours window.
+HOUR = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=2)
+T0 = HOUR + timedelta(minutes=10)
+
+
+def _events() -> list[InferenceEvent]:
+    """v1 (baseline, prompt p1): ttft 10..200 ms, 1 error; v2 (canary, p2): ttft 20..400 ms, 4 errors."""
+    out = []
+    for version, variant, prompt, step, errors in (("v1", "baseline", "p1", 10, 1), ("v2", "canary", "p2", 20, 4)):
+        for i in range(20):
+            out.append(
+                InferenceEvent(
+                    event_id=f"{version}-{i}",
+                    ts=T0 + timedelta(seconds=i),
+                    deployment="chat",
+                    model="m",
+                    model_version=version,
+                    variant=variant,
+                    prompt_version=prompt,
+                    ttft_ms=float(step * (i + 1)),
+                    e2e_ms=1000.0,
+                    status="error" if i < errors else "ok",
+                )
+            )
+    return out
+
+
+def _scores(events: list[InferenceEvent]) -> list[EvalScores]:
+    """v1: 2 toxic of 20, 1 leak (EMAIL) of 20. v2: 6 toxic of 19 scored, 4 leaks of 19 evaluated (PHONE, EMAIL)."""
+    out = []
+    for e in events:
+        i = int(e.event_id.split("-")[1])
+        v2 = e.model_version == "v2"
+        tox = (0.9 if i < (6 if v2 else 2) else 0.1) if not (v2 and i == 19) else None
+        leak = (i < (4 if v2 else 1)) if not (v2 and i == 19) else None
+        pii = (["EMAIL", "PHONE"] if v2 and i == 0 else ["PHONE"] if v2 else ["EMAIL"]) if leak else []
+        out.append(
+            EvalScores(
+                event_id=e.event_id,
+                ts=e.ts,
+                deployment=e.deployment,
+                model_version=e.model_version,
+                variant=e.variant,
+                prompt_version=e.prompt_version,
+                toxicity_response=tox,
+                toxicity_prompt=0.8 if i == 0 else 0.0,
+                pii_response=pii,
+                pii_leak=leak,
+                hallucination=0.3 if v2 else 0.1,
+            )
+        )
+    return out
+
+
+def _dead_letters() -> list[DeadLetter]:
+    def dl(topic: str, offset: int, stage: str, error_type: str, reason: str, minute: int) -> DeadLetter:
+        rec = DeadLetter.of(
+            raw=b"x" * 10,
+            key=None,
+            topic=topic,
+            partition=0,
+            offset=offset,
+            reason=reason,
+            error_type=error_type,
+            stage=stage,
+        )
+        return rec.model_copy(update={"ts": T0 + timedelta(minutes=minute)})
+
+    first = dl("llm.inference.events", 1, "score", "schema", "field 'model': missing", 0)
+    return [
+        first,
+        dl("llm.inference.events", 7, "score", "schema", "field 'ts': invalid", 5),
+        dl("llm.eval.scores", 3, "sink", "processing", "TYPE_MISMATCH", 2),
+        first.model_copy(update={"ts": first.ts}),  # redelivered: same topic/partition/offset/stage
+    ]
+
+
+def _verdicts() -> list[CanaryVerdict]:
+    common: dict[str, Any] = dict(
+        deployment="chat", baseline_version="v1", canary_version="v2", window_start=HOUR, window_end=T0
+    )
+    return [
+        CanaryVerdict(
+            verdict_id="vd1",
+            ts=T0,
+            judge="j@1",
+            result="pass",
+            **common,
+            metrics=[MetricVerdict(metric="ttft", result="pass"), MetricVerdict(metric="toxicity", result="pass")],
+        ),
+        CanaryVerdict(
+            verdict_id="vd2",
+            ts=T0 + timedelta(minutes=5),
+            judge="j@1",
+            result="fail",
+            **common,
+            metrics=[
+                MetricVerdict(metric="ttft", result="pass", p_value=0.4),
+                MetricVerdict(metric="toxicity", result="fail", critical=True, baseline_value=0.1, canary_value=0.3),
+            ],
+        ),
+    ]
+
+
+def _weights() -> list[TrafficWeights]:
+    def w(seq: int, canary: float, state: str, verdict: str | None) -> TrafficWeights:
+        return TrafficWeights(
+            deployment="chat", weights={"v1": 1 - canary, "v2": canary}, baseline_version="v1", canary_version="v2",
+            state=state, seq=seq, verdict_id=verdict, updated_at=T0 + timedelta(minutes=seq),
+        )  # fmt: skip
+
+    moves = [w(0, 0.05, "progressing", None), w(1, 0.25, "progressing", "vd1"), w(2, 0.0, "rolled_back", "vd2")]
+    return [*moves, moves[1]]  # the controller's record of seq 1 replayed
+
+
+def _feedback() -> list[Feedback]:
+    return [
+        Feedback(feedback_id="f1", event_id="v1-1", ts=T0, deployment="chat", model_version="v1", thumbs=1),
+        Feedback(feedback_id="f2", event_id="v1-2", ts=T0, deployment="chat", thumbs=-1),  # version from the event
+        Feedback(feedback_id="f3", event_id="v1-3", ts=T0, deployment="chat", thumbs=1, score=0.8),
+        Feedback(feedback_id="f4", event_id="v2-3", ts=T0, deployment="chat", score=0.4),
+    ]
+
+
+@pytest.fixture
+def seeded(ch_client: Any) -> Any:
+    events = _events()
+    spec_for(InferenceEvent).insert(ch_client, events)
+    spec_for(InferenceEvent).insert(ch_client, events[5:8])  # a replayed slice: counts must not change
+    spec_for(EvalScores).insert(ch_client, _scores(events))
+    spec_for(DeadLetter).insert(ch_client, _dead_letters())
+    spec_for(CanaryVerdict).insert(ch_client, _verdicts())
+    spec_for(TrafficWeights).insert(ch_client, _weights())
+    spec_for(Feedback).insert(ch_client, _feedback())
+    return ch_client
+
+
+Rows = list[dict[str, Any]]
+
+
+def check_p95_ttft_hourly(rows: Rows) -> None:
+    assert [(r["hour"], r["model_version"], r["events"], r["errors"]) for r in rows] == [
+        (HOUR, "v1", 20, 1),
+        (HOUR, "v2", 20, 4),
+    ]
+    # The roll-up counts the replayed slice (60, 70, 80 ms) once in `events` but twice in the latency samples,
+    # as 0010_events_hourly_mv.up.sql documents; canary_vs_baseline reads FINAL and gets the exact 190.5.
+    replayed = [10.0 * (i + 1) for i in range(20)] + [60.0, 70.0, 80.0]
+    assert rows[0]["ttft_p95_ms"] == pytest.approx(
+        statistics.quantiles(replayed, n=100, method="inclusive")[94], abs=0.05
+    )
+    assert rows[1]["ttft_p95_ms"] == pytest.approx(20 + 0.95 * 380, abs=0.05)  # 381.0
+    assert rows[1]["error_rate"] == pytest.approx(0.2)
+
+
+def check_toxicity_rate_by_prompt_version(rows: Rows) -> None:
+    by = {r["prompt_version"]: r for r in rows}
+    assert (by["p2"]["scored"], by["p2"]["toxic_responses"]) == (19, 6)
+    assert by["p2"]["response_toxicity_rate"] == pytest.approx(round(6 / 19, 4))
+    assert by["p1"]["response_toxicity_rate"] == pytest.approx(0.1)
+    assert by["p1"]["prompt_toxicity_rate"] == pytest.approx(0.05)
+    assert rows[0]["prompt_version"] == "p2"  # worst first
+
+
+def check_pii_leak_rate_by_model_version(rows: Rows) -> None:
+    by = {r["model_version"]: r for r in rows}
+    assert (by["v2"]["evaluated"], by["v2"]["leaks"]) == (19, 4)
+    assert by["v2"]["pii_leak_rate"] == pytest.approx(round(4 / 19, 4))
+    assert by["v2"]["leaked_entity_types"] == ["EMAIL", "PHONE"]
+    assert (by["v1"]["leaks"], by["v1"]["pii_leak_rate"]) == (1, pytest.approx(0.05))
+
+
+def check_canary_vs_baseline(rows: Rows) -> None:
+    assert [(r["variant"], r["events"]) for r in rows] == [("baseline", 20), ("canary", 20)]
+    base, canary = rows
+    assert base["ttft_p95_ms"] == pytest.approx(190.5) and canary["ttft_p95_ms"] == pytest.approx(381.0)
+    assert base["ttft_p95_delta_ms"] == 0 and canary["ttft_p95_delta_ms"] == pytest.approx(190.5)
+    assert canary["error_rate_delta"] == pytest.approx(0.15)
+    assert canary["toxicity_rate"] == pytest.approx(round(6 / 19, 4))
+    assert canary["toxicity_rate_delta"] == pytest.approx(round(6 / 19, 4) - 0.1, abs=1e-4)
+    assert canary["pii_leak_rate_delta"] == pytest.approx(round(4 / 19, 4) - 0.05, abs=1e-4)
+    assert canary["hallucination_mean"] == pytest.approx(0.3)
+
+
+def check_dlq_reasons(rows: Rows) -> None:
+    assert [(r["source_topic"], r["stage"], r["records"], r["raw_bytes"]) for r in rows] == [
+        ("llm.inference.events", "score", 2, 20),
+        ("llm.eval.scores", "sink", 1, 10),
+    ]
+    assert rows[0]["latest_reason"] == "field 'ts': invalid"
+    assert rows[0]["first_seen"] == T0 and rows[0]["last_seen"] == T0 + timedelta(minutes=5)
+
+
+def check_weight_history(rows: Rows) -> None:
+    assert [(r["seq"], r["state"], r["verdict_result"]) for r in rows] == [
+        (0, "progressing", None),
+        (1, "progressing", "pass"),
+        (2, "rolled_back", "fail"),
+    ]
+    assert rows[1]["weights"] == {"v1": 0.75, "v2": 0.25}
+
+
+def check_canary_metric_results(rows: Rows) -> None:
+    assert len(rows) == 4
+    assert (rows[0]["verdict"], rows[0]["metric"], rows[0]["metric_result"], rows[0]["critical"]) == (
+        "fail",
+        "toxicity",
+        "fail",
+        True,
+    )
+    assert (rows[0]["baseline_value"], rows[0]["canary_value"]) == (0.1, 0.3)
+
+
+def check_feedback_by_model_version(rows: Rows) -> None:
+    by = {r["model_version"]: r for r in rows}
+    assert (by["v1"]["feedback"], by["v1"]["thumbs_given"]) == (3, 3)
+    assert by["v1"]["thumbs_up_rate"] == pytest.approx(0.6667)
+    assert by["v1"]["mean_score"] == pytest.approx(0.8)
+    assert (by["v2"]["feedback"], by["v2"]["thumbs_up_rate"], by["v2"]["mean_score"]) == (1, None, 0.4)
+
+
+CHECKS: dict[str, Callable[[Rows], None]] = {
+    name.removeprefix("check_"): fn for name, fn in globals().items() if name.startswith("check_")
+}
+
+
+def test_every_ready_query_has_a_check() -> None:
+    assert set(ready_queries()) == set(CHECKS)
+
+
+def test_ready_queries_give_the_hand_counted_numbers(seeded: Any) -> None:
+    for name, query in ready_queries().items():
+        assert query.title, f"{name} needs a header comment"
+        result = seeded.query(query.sql)
+        rows = [dict(zip(result.column_names, r, strict=True)) for r in result.result_rows]
+        for row in rows:  # no NaN: undefined rates are NULL
+            assert not any(isinstance(v, float) and math.isnan(v) for v in row.values()), (name, row)
+        CHECKS[name](rows)

@@ -1,0 +1,52 @@
+"""Migration files: paired, ordered, idempotent, found through the installed package data."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from llmwatch.db.migrations import discover, migrations_dir
+from llmwatch.errors import ClickHouseError
+
+
+def test_shipped_migrations_are_paired_and_ordered() -> None:
+    migs = discover()
+    assert migrations_dir().is_dir()
+    versions = [m.version for m in migs]
+    assert versions == sorted(versions) and len(set(versions)) == len(versions)
+    assert versions[0] == 1 and len(migs) >= 11
+
+
+@pytest.mark.parametrize("mig", discover(), ids=lambda m: m.label)
+def test_each_migration_is_idempotent(mig) -> None:  # type: ignore[no-untyped-def]
+    assert "IF NOT EXISTS" in mig.up_sql
+    assert "IF EXISTS" in mig.down_sql
+    # one change per file: a single statement (ClickHouse refuses multi-statements anyway)
+    code = re.sub(r"--[^\n]*", "", mig.up_sql)
+    assert code.strip().rstrip(";").count(";") == 0
+    assert len(mig.checksum) == 64
+
+
+def _write(folder: Path, *names: str) -> Path:
+    for name in names:
+        (folder / name).write_text("SELECT 1")
+    return folder
+
+
+def test_missing_down_file_is_an_error(tmp_path: Path) -> None:
+    _write(tmp_path, "0001_a.up.sql", "0001_a.down.sql", "0002_b.up.sql")
+    with pytest.raises(ClickHouseError, match="0002_b needs both"):
+        discover(tmp_path)
+
+
+def test_version_with_two_names_is_an_error(tmp_path: Path) -> None:
+    _write(tmp_path, "0001_a.up.sql", "0001_a.down.sql", "0001_b.up.sql", "0001_b.down.sql")
+    with pytest.raises(ClickHouseError, match="two names"):
+        discover(tmp_path)
+
+
+def test_other_files_are_ignored_and_order_is_numeric(tmp_path: Path) -> None:
+    _write(tmp_path, "0010_z.up.sql", "0010_z.down.sql", "0002_y.up.sql", "0002_y.down.sql", "README.md")
+    assert [m.label for m in discover(tmp_path)] == ["0002_y", "0010_z"]
