@@ -61,6 +61,8 @@ class EvaluatorSettings(BaseModel):
     nli_model: Path | None = Field(None, description="Local NLI cross-encoder dir; groundedness backend.")
     toxicity_threshold: float = Field(0.5, ge=0, le=1, description="Score above which an event counts as toxic.")
     injection_threshold: float = Field(0.5, ge=0, le=1, description="Score above which a prompt is an injection.")
+    toxicity_backend: Literal["auto", "detoxify", "profanity"] = Field("auto", description="profanity: light path.")
+    injection_backend: Literal["auto", "rules"] = Field("auto", description="rules: light path, no embeddings.")
     hallucination_threshold: float = Field(
         0.5, ge=0, le=1, description="Unsupported-sentence share above which a response counts as hallucinated."
     )

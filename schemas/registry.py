@@ -34,13 +34,15 @@ class TopicSpec:
 
     def config(self) -> dict[str, str]:
         """Topic-level configs for creation."""
-        cfg = {"cleanup.policy": "compact" if self.compacted else "delete"}
+        cfg = {"cleanup.policy": "compact" if self.compacted else "delete", "max.message.bytes": str(MAX_MESSAGE_BYTES)}
         if self.retention_ms is not None:
             cfg["retention.ms"] = str(self.retention_ms)
         return cfg
 
 
 _WEEK_MS = 7 * 24 * 3600 * 1000
+#: Largest record llmwatch writes (a score carrying a large redacted event); producers use the same bound.
+MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 
 # role, key, schema, compacted, single-partition, retention, description
 _TOPICS: list[tuple[str, str, type[Payload], bool, bool, int | None, str]] = [

@@ -8,6 +8,7 @@ from typing import Any
 import faust
 
 from llmwatch.schemas import topic_registry
+from llmwatch.schemas.registry import MAX_MESSAGE_BYTES
 from llmwatch.settings import Settings
 
 
@@ -45,6 +46,7 @@ def create_app(settings: Settings, *, app_id: str | None = None) -> faust.App:
         stream_wait_empty=False,  # held offsets are replayed, never waited for
         producer_acks=-1,
         producer_compression_type="lz4",
+        producer_max_request_size=MAX_MESSAGE_BYTES,
         web_enabled=True,
         web_host=w.web_host,
         web_port=w.web_port,

@@ -18,6 +18,10 @@ from .sink import BatchWriter
 
 log = logging.getLogger(__name__)
 
+#: Raw bytes of a dead letter kept in the record (raw_size keeps the true size): big enough to debug,
+#: small enough that the record always fits in a Kafka message.
+DLQ_KEEP_BYTES = 256 * 1024
+
 
 @dataclass
 class WorkerContext:

@@ -41,6 +41,12 @@ class WorkerMetrics:
         )
         self.open_windows = Gauge("llmwatch_open_windows", "Windows not yet closed", registry=r)
         self.held_events = Gauge("llmwatch_held_events", "Events whose offsets wait for a window to close", registry=r)
+        self.stuck_batches = Counter(
+            "llmwatch_stuck_batches_total",
+            "Batches that failed and hold their offsets until a restart",
+            ["agent"],
+            registry=r,
+        )
         self.late_events = Counter(
             "llmwatch_late_events_total", "Events that arrived after their window closed", ["outcome"], registry=r
         )

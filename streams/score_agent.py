@@ -11,6 +11,7 @@ from llmwatch.schemas import InferenceEvent
 
 from .context import WorkerContext
 from .decode import Decoded, decode
+from .hold import hold, release
 from .scoring import EventScorer
 
 log = logging.getLogger(__name__)
@@ -23,7 +24,16 @@ def install(ctx: WorkerContext, scorer: EventScorer) -> None:
     @ctx.app.agent(ctx.topics["events"], name="llmwatch.score")
     async def score(stream: Any) -> None:
         async for batch in stream.take_events(w.score_batch, within=w.score_within_s):
-            await process_batch(ctx, scorer, batch)
+            held = [hold(e) for e in batch]
+            try:
+                await process_batch(ctx, scorer, batch)
+            except Exception:
+                # offsets stay held: never committed by this process, replayed after its restart (outputs are
+                # idempotent downstream), and the held-events gauge shows the stall.
+                log.exception("scoring batch of %d failed; its offsets stay uncommitted", len(batch))
+                ctx.metrics.stuck_batches.labels(agent=STAGE).inc()
+                continue
+            await release(stream, held)
 
 
 async def process_batch(ctx: WorkerContext, scorer: EventScorer, batch: list[Any]) -> None:

@@ -21,6 +21,7 @@ from llmwatch.schemas import (
     TrafficWeights,
     WindowMetrics,
 )
+from llmwatch.schemas.registry import MAX_MESSAGE_BYTES
 
 from .context import WorkerContext
 from .decode import Decoded, decode
@@ -63,12 +64,11 @@ async def write_batch(
     agent = f"sink.{role}"
     ctx.metrics.events.labels(agent=agent).inc(len(batch))
     ctx.metrics.batch_size.labels(agent=agent).observe(len(batch))
-    held: list[Any] = []
+    held = [hold(event) for event in batch]  # before anything can fail: nothing is acked unwritten
     payloads: list[Payload] = []
     for event in batch:
-        result = decode(model, event.message.value, max_bytes=64 * ctx.settings.worker.max_event_bytes)
+        result = decode(model, event.message.value, max_bytes=MAX_MESSAGE_BYTES)
         if isinstance(result, Decoded):
-            held.append(hold(event))
             payloads.append(result.payload)
         elif role != "dlq":
             await ctx.reject(event, result, STAGE)

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from llmwatch.schemas import EvalScores
+from llmwatch.schemas.registry import MAX_MESSAGE_BYTES
 
 from .context import WorkerContext
 from .decode import Decoded, decode
@@ -53,11 +54,13 @@ class WindowEmitter:
         m.events.labels(agent=STAGE).inc(len(batch))
         now = time.time()
         for event in batch:
-            result = decode(EvalScores, event.message.value, max_bytes=self.ctx.settings.worker.max_event_bytes * 4)
+            hold(event)  # before anything can fail: an unprocessed event must never be acked
+        for event in batch:
+            result = decode(EvalScores, event.message.value, max_bytes=MAX_MESSAGE_BYTES)
             if not isinstance(result, Decoded):
                 await self.ctx.reject(event, result, STAGE)
+                await release(self.stream, [event])
                 continue
-            hold(event)
             outcome, re_emit = self.windower.add(
                 result.payload,
                 partition=event.message.partition,

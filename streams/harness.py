@@ -1,0 +1,204 @@
+"""Running a real worker process and feeding it: shared by the integration tests, the pipeline benchmark
+and the demo, so they all exercise the same command a user runs (`llmwatch worker`)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+
+from llmwatch.schemas import Payload
+from llmwatch.settings import Settings
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The LLMWATCH_* variables that reproduce `settings` in a child process."""
+    env = {
+        "LLMWATCH_KAFKA": settings.kafka,
+        "LLMWATCH_DATA_DIR": str(settings.data_dir),
+        "LLMWATCH_CACHE_DIR": str(settings.cache_dir),
+        "LLMWATCH_PARTITIONS": str(settings.partitions),
+        "LLMWATCH_CLICKHOUSE": settings.clickhouse_url,
+    }
+    for role, name in settings.topics.model_dump().items():
+        env[f"LLMWATCH_TOPICS__{role.upper()}"] = name
+    for section in ("eval", "worker"):
+        for key, value in getattr(settings, section).model_dump(mode="json").items():
+            if value is None:
+                continue
+            env[f"LLMWATCH_{section.upper()}__{key.upper()}"] = (
+                json.dumps(value) if isinstance(value, (list, dict, bool)) else str(value)
+            )
+    return env
+
+
+class WorkerProcess:
+    """`llmwatch worker` as a child process, with its log in a file."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        agents: Sequence[str],
+        log_path: Path,
+        *,
+        web_port: int | None = None,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.agents = list(agents)
+        self.log_path = log_path
+        self.web_port = web_port or free_port()
+        self.extra_env = extra_env or {}
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> WorkerProcess:
+        env = {**os.environ, **settings_env(self.settings), **self.extra_env, "PYTHONUNBUFFERED": "1"}
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "llmwatch",
+                "worker",
+                "--agents",
+                ",".join(self.agents),
+                "--web-port",
+                str(self.web_port),
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, timeout_s: float = 60.0) -> int | None:
+        """Graceful stop (SIGTERM): Faust commits what was processed."""
+        if not self.alive():
+            return self.proc.returncode if self.proc else None
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            return None
+
+    def kill(self) -> None:
+        """kill -9: no chance to commit or flush."""
+        if self.alive():
+            assert self.proc is not None
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(30)
+
+    def metrics(self) -> str:
+        import httpx
+
+        return httpx.get(f"http://127.0.0.1:{self.web_port}/metrics", timeout=5).text
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return ""
+
+
+async def produce(settings: Settings, topic: str, records: Iterable[Payload | bytes], *, key_of: Any = None) -> int:
+    """Publish payloads (or raw bytes) to `topic`; returns how many were sent (all acknowledged)."""
+    producer = AIOKafkaProducer(
+        **settings.kafka_client_kwargs(),
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=5,
+        compression_type="lz4",
+        max_request_size=16 * 1024 * 1024,
+    )
+    await producer.start()
+    n = 0
+    try:
+        for record in records:
+            if isinstance(record, Payload):
+                key = key_of(record) if key_of else getattr(record, "event_id", None)
+                await producer.send(topic, value=record.encode(), key=key.encode() if key else None)
+            else:
+                await producer.send(topic, value=record)
+            n += 1
+        await producer.flush()
+    finally:
+        await producer.stop()
+    return n
+
+
+def produce_sync(settings: Settings, topic: str, records: Iterable[Payload | bytes]) -> int:
+    return asyncio.run(produce(settings, topic, records))
+
+
+def query_scalar(settings: Settings, sql: str) -> Any:
+    """One value from ClickHouse, through the worker that holds chDB when one does."""
+    from llmwatch.db.owner import open_query_client
+
+    client = open_query_client(settings)
+    try:
+        result = client.query(sql)
+        rows = getattr(result, "result_rows", None)
+        if rows is None:
+            rows = result.rows
+        return rows[0][0] if rows else None
+    finally:
+        client.close()
+
+
+def wait_for(
+    predicate: Any, timeout_s: float, what: str, interval_s: float = 1.0, worker: WorkerProcess | None = None
+) -> Any:
+    """Poll `predicate()` until it returns a truthy value; raise with the worker's log tail on timeout."""
+    deadline = time.monotonic() + timeout_s
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = predicate()
+        except Exception as e:
+            last = e
+        if last and not isinstance(last, Exception):
+            return last
+        if worker is not None and not worker.alive():
+            raise AssertionError(f"worker died while waiting for {what}:\n{worker.log_tail()}")
+        time.sleep(interval_s)
+    tail = worker.log_tail() if worker else ""
+    raise AssertionError(f"timed out after {timeout_s}s waiting for {what} (last: {last!r})\n{tail}")
+
+
+def parse_metrics(text: str) -> dict[tuple[str, str | None, str | None], float]:
+    """Prometheus text → {(name, first label, its value): value} (enough for the tests' checks)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    out: dict[tuple[str, str | None, str | None], float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            label, value = next(iter(sample.labels.items()), (None, None))
+            out[(sample.name, label, value)] = sample.value
+    return out
