@@ -1,0 +1,237 @@
+"""`llmwatch bench pipeline`: end-to-end throughput and landing latency of one worker process.
+
+Method (all in one run, on private topics and a private chDB folder):
+1. The evaluators' own throughput: the same suite scores the same events in-process (batch = the worker's
+   score batch). That is the ceiling the pipeline is compared with.
+2. Sustained throughput: a backlog of N events is produced first, then one `llmwatch worker` (score,
+   window, sink) starts; the rate is taken between 10 % and 90 % of the rows becoming visible in ClickHouse
+   (`count() FROM inference_events`), so start-up is excluded.
+3. Landing latency: a second worker on fresh topics receives open-loop traffic at 50 % of that rate with
+   event time = send time; latency = ingested_at − ts of every row (p50/p95).
+Repeated runs are the reader's job (`--repeat`); the machine is shared, medians are quoted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import click
+
+from llmwatch.settings import Settings, TopicNames, get_settings
+
+EVALUATORS = ["toxicity", "pii", "injection", "hallucination"]
+#: profile → (evaluators, backends): light = the issue's "light evaluators" (PII patterns, injection rules,
+#: profanity); all = every evaluator on its default (model) backend
+PROFILES: dict[str, tuple[list[str], dict[str, str]]] = {
+    "light": (["toxicity", "pii", "injection"], {"toxicity_backend": "profanity", "injection_backend": "rules"}),
+    "all": (EVALUATORS, {}),
+}
+
+
+def _private_settings(
+    base: Settings, root: Path, evaluators: list[str], backends: dict[str, str], tag: str
+) -> Settings:
+    from llmwatch.kafka_topics import ensure_topics_sync
+    from llmwatch.schemas import topic_registry
+
+    prefix = f"bench.{tag}.{uuid.uuid4().hex[:6]}"
+    s = base.model_copy(
+        update={
+            "data_dir": root / tag,
+            "clickhouse": f"chdb://{root / tag / 'clickhouse'}",
+            "topics": TopicNames(**{role: f"{prefix}.{role}" for role in TopicNames.model_fields}),
+            "eval": base.eval.model_copy(update={"enabled": evaluators, **backends}),
+            "worker": base.worker.model_copy(update={"app_id": prefix, "window_idle_close_s": 2.0}),
+        }
+    )
+    ensure_topics_sync(s, list(topic_registry(s).values()))
+    return s
+
+
+def _drop_topics(s: Settings) -> None:
+    from llmwatch.kafka_topics import delete_topics_sync
+
+    delete_topics_sync(s, list(s.topics.model_dump().values()))
+
+
+def _events(n: int, seed: int, *, now_ts: bool) -> list[Any]:
+    from llmwatch.inference.scenarios import scenario_events
+    from llmwatch.schemas import utcnow
+
+    names = ["steady", "pii-leak", "prompt-injection-attack", "hallucination", "toxicity-regression", "drift"]
+    per = -(-n // len(names))
+    out = [
+        e
+        for i, name in enumerate(names)
+        for e in scenario_events(
+            name, per, seed=seed + i, start_ts=utcnow(), rate=None if now_ts else 1000.0, canary_weight=0.1
+        )
+    ]
+    return out[:n]
+
+
+def evaluator_throughput(settings: Settings, events: list[Any], batch: int) -> float:
+    """Items/s of the evaluator suite alone (scoring + redaction), same events, same batch size."""
+    from llmwatch.evaluators.base import load_suite
+    from llmwatch.evaluators.pii import redact
+    from llmwatch.streams.scoring import EventScorer
+
+    scorer = EventScorer(load_suite(settings), redact if settings.eval.redact else None)
+    scorer.score(events[:batch])  # warm-up: lazy model loads, ONNX sessions
+    started = time.perf_counter()
+    for i in range(0, len(events), batch):
+        scorer.score(events[i : i + batch])
+    return len(events) / (time.perf_counter() - started)
+
+
+def sustained_rate(settings: Settings, events: list[Any], log_dir: Path) -> tuple[float, float]:
+    """(events/s between 10 % and 90 % landed, seconds to land all)."""
+    from .harness import WorkerProcess, produce_sync, query_scalar, wait_for
+
+    produce_sync(settings, settings.topics.events, events)
+    n = len(events)
+    worker = WorkerProcess(settings, ["score", "window", "sink"], log_dir / "worker-throughput.log").start()
+    try:
+        marks: dict[float, float] = {}
+        started = time.monotonic()
+
+        def count() -> int:
+            return int(query_scalar(settings, "SELECT count() FROM inference_events") or 0)
+
+        wait_for(lambda: count() > 0, 300, "the first rows", interval_s=0.2, worker=worker)
+        deadline = time.monotonic() + 1800
+        while time.monotonic() < deadline:
+            c = count()
+            now = time.monotonic()
+            for frac in (0.1, 0.9, 1.0):
+                if frac not in marks and c >= frac * n:
+                    marks[frac] = now
+            if 1.0 in marks:
+                break
+            if not worker.alive():
+                raise click.ClickException(f"worker died:\n{worker.log_tail()}")
+            time.sleep(0.2)
+        else:
+            raise click.ClickException("the backlog did not land within 30 minutes")
+        return 0.8 * n / max(marks[0.9] - marks[0.1], 1e-9), marks[1.0] - started
+    finally:
+        worker.stop()
+
+
+def landing_latency(settings: Settings, rate: float, seconds: float, log_dir: Path, seed: int) -> dict[str, float]:
+    """Open-loop traffic at `rate` with ts = send time; p50/p95 of ingested_at − ts over every row."""
+    from llmwatch.inference.scenarios import scenario_events
+
+    from .harness import WorkerProcess, produce, query_scalar, wait_for
+
+    n = max(1, int(rate * seconds))
+    worker = WorkerProcess(settings, ["score", "window", "sink"], log_dir / "worker-latency.log").start()
+    try:
+        wait_for(worker.metrics, 120, "the worker's /metrics page", worker=worker)
+        time.sleep(3.0)  # partition assignment
+
+        async def paced() -> None:
+            interval = 1.0 / rate
+            t0 = time.monotonic()
+
+            def gen() -> Any:
+                for i, ev in enumerate(scenario_events("steady", n, seed=seed, rate=None)):
+                    delay = t0 + i * interval - time.monotonic()
+                    if delay > 0:
+                        time.sleep(delay)
+                    yield ev.model_copy(update={"ts": _now()})
+
+            await produce(settings, settings.topics.events, gen())
+
+        asyncio.run(paced())
+        wait_for(
+            lambda: query_scalar(settings, "SELECT count() FROM inference_events FINAL") >= n,
+            300,
+            "the paced events to land",
+            worker=worker,
+        )
+        p50, p95 = query_scalar(
+            settings, "SELECT quantilesExact(0.5, 0.95)(dateDiff('millisecond', ts, ingested_at)) FROM inference_events"
+        )
+        return {"paced_events": float(n), "p50_ms": float(p50), "p95_ms": float(p95)}
+    finally:
+        worker.stop()
+
+
+def _now() -> Any:
+    from llmwatch.schemas import utcnow
+
+    return utcnow()
+
+
+def run_profile(name: str, n: int, latency_s: float, root: Path, seed: int) -> dict[str, Any]:
+    evaluators, backends = PROFILES[name]
+    base = get_settings()
+    events = _events(n, seed, now_ts=True)
+    s1 = _private_settings(base, root, evaluators, backends, f"{name}-tput")
+    click.echo(f"[{name}] evaluators alone on {len(events)} events …", err=True)
+    own = evaluator_throughput(s1, events[: min(len(events), 2000)], s1.worker.score_batch)
+    click.echo(f"[{name}] {own:,.0f} items/s; pipeline backlog of {n} events …", err=True)
+    try:
+        rate, total_s = sustained_rate(s1, events, root)
+    finally:
+        _drop_topics(s1)
+    click.echo(f"[{name}] {rate:,.0f} events/s end to end; landing latency at {rate / 2:,.0f}/s …", err=True)
+    s2 = _private_settings(base, root, evaluators, backends, f"{name}-lat")
+    try:
+        lat = landing_latency(s2, rate / 2, latency_s, root, seed + 100)
+    finally:
+        _drop_topics(s2)
+    return {
+        "profile": name,
+        "evaluators": evaluators,
+        "events": n,
+        "evaluators_items_s": own,
+        "pipeline_events_s": rate,
+        "ratio": rate / own,
+        "backlog_s": total_s,
+        **lat,
+    }
+
+
+@click.command("pipeline")
+@click.option("--light-events", default=20_000, show_default=True, help="Backlog for the light-evaluator profile.")
+@click.option("--all-events", default=3_000, show_default=True, help="Backlog for the all-evaluator profile.")
+@click.option("--latency-seconds", default=30.0, show_default=True, help="Duration of the paced latency run.")
+@click.option("--profiles", default="light,all", show_default=True, help="Which profiles to run.")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--write/--no-write", default=True, show_default=True, help="Update BENCHMARKS.md.")
+def command(light_events: int, all_events: int, latency_seconds: float, profiles: str, seed: int, write: bool) -> None:
+    """Sustained events/s (produce → rows visible) and landing latency of one worker process."""
+    from llmwatch.benchreport import write_section
+
+    sizes = {"light": light_events, "all": all_events}
+    results = []
+    with tempfile.TemporaryDirectory(prefix="llmwatch-bench-") as tmp:
+        for name in profiles.split(","):
+            results.append(run_profile(name, sizes[name], latency_seconds, Path(tmp), seed))
+    lines = [
+        "| profile | evaluators | backlog | evaluators alone (items/s) | pipeline (events/s) | ratio | "
+        "landing p50 (ms) | landing p95 (ms) at 50 % rate |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r['profile']} | {r['evaluators']} | {r['events']:,} | {r['evaluators_items_s']:,.0f} "
+            f"| {r['pipeline_events_s']:,.0f} | {r['ratio']:.0%} | {r['p50_ms']:,.0f} | {r['p95_ms']:,.0f} |"
+        )
+    table = "\n".join(lines)
+    click.echo(table)
+    if write:
+        note = (
+            "One worker process (score, window, sink agents; chDB embedded), 4 partitions, the local broker on the "
+            "same 2 cores. *Evaluators alone* scores the same events in-process at the worker's batch size; "
+            "*ratio* is pipeline ÷ that. Landing latency = ClickHouse `ingested_at − ts` per row at half the "
+            "sustained rate."
+        )
+        write_section("pipeline", note + "\n\n" + table)
