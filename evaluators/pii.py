@@ -1,0 +1,473 @@
+"""PII in prompts and responses: the entity types found, whether the response leaks a value the prompt did
+not hold, and redacted copies of both texts for storage.
+
+Offline by construction: presidio's pattern recognizers (with checksums where the format has one) behind
+an NLP engine that loads nothing. Names and places need an NER model and no trustworthy one ships in a
+package, so the default claims nothing about them; `LLMWATCH_EVAL__NER_MODEL` (a local spaCy model dir)
+adds PERSON and LOCATION.
+
+Speed: presidio runs every recognizer on every text, although most texts cannot hold most entities. Here a
+cheap necessary-condition regex per entity type picks the recognizers that run (none, for most texts), and
+the phone recognizer (libphonenumber, region by region, the slow one) only parses windows around digit runs
+long enough to be a number (FastPhoneRecognizer).
+"""
+
+from __future__ import annotations
+
+import os
+
+# tldextract builds a module-level extractor at import that would fetch the public suffix list at first use.
+os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
+
+import ipaddress
+import logging
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import phonenumbers
+import tldextract
+from phonenumbers.phonenumberutil import _VALID_PUNCTUATION
+from presidio_analyzer import AnalyzerEngine, EntityRecognizer, RecognizerRegistry, RecognizerResult
+from presidio_analyzer.context_aware_enhancers import ContextAwareEnhancer
+from presidio_analyzer.nlp_engine import NlpArtifacts, NlpEngine, NoOpNlpEngine, SpacyNlpEngine
+from presidio_analyzer.predefined_recognizers import (
+    CreditCardRecognizer,
+    CryptoRecognizer,
+    EmailRecognizer,
+    IbanRecognizer,
+    IpRecognizer,
+    MacAddressRecognizer,
+    PhoneRecognizer,
+    SpacyRecognizer,
+    UkNinoRecognizer,
+    UsItinRecognizer,
+    UsSsnRecognizer,
+)
+
+from llmwatch.settings import get_settings
+
+from .base import Evaluator, Sample, register
+from .redaction import Redactor
+
+log = logging.getLogger(__name__)
+
+#: What the offline default reports: structured identifiers with a fixed format, most with a checksum.
+#: Left out as too noisy on LLM traffic: dates, URLs, UUIDs, US bank/passport/driver-licence numbers.
+PATTERN_ENTITIES = (
+    "EMAIL_ADDRESS",
+    "PHONE_NUMBER",
+    "CREDIT_CARD",
+    "IBAN_CODE",
+    "US_SSN",
+    "US_ITIN",
+    "UK_NINO",
+    "IP_ADDRESS",
+    "MAC_ADDRESS",
+    "CRYPTO",
+)
+#: Added by a local NER model only.
+NER_ENTITIES = ("PERSON", "LOCATION")
+#: Below this presidio score a match is not reported (a bare phone-like number scores 0.4, a weak SSN 0.05
+#: unless a context word such as "ssn" comes before it).
+SCORE_THRESHOLD = 0.4
+#: Phone numbers are reported from seven digits as written (shorter national numbers exist but are rare).
+PHONE_MIN_DIGITS = 7
+
+# libphonenumber's own separators (a character-class body; it holds ranges and escapes).
+_PHONE_PUNCT = f"[{_VALID_PUNCTUATION}]"
+#: A maximal digit run the phone matcher could read as one number: digits joined by up to 4 separators.
+_PHONE_RUN = re.compile(rf"\d(?:{_PHONE_PUNCT}{{0,4}}\d)*", re.IGNORECASE)
+_PHONE_MARGIN = 24  # room around a run for "+", "(" and an extension ("ext. 1234")
+
+# fmt: off
+#: Words that, just before a number, say it identifies something else (an order, a build, a timestamp).
+#: Negative context as DLP rule sets use it; applied to the digit formats that collide with such numbers.
+DENY_CONTEXT = frozenset({
+    "order", "orders", "invoice", "inv", "po", "receipt", "transaction", "txn", "confirmation", "booking",
+    "ticket", "case", "tracking", "shipment", "parcel", "ref", "reference", "id", "job", "batch", "lot",
+    "isbn", "sku", "gtin", "ean", "upc", "serial", "part", "model", "patent",
+    "build", "version", "ver", "release", "firmware", "commit", "timestamp", "epoch", "unix",
+    "chapter", "section", "clause", "appendix", "figure", "table", "step",
+})
+# fmt: on
+_DENY_TYPES = frozenset({"PHONE_NUMBER", "US_SSN", "US_ITIN", "IP_ADDRESS"})
+_WORD = re.compile(r"[^\W\d_]+")
+
+_DIGIT_TYPES = frozenset({"PHONE_NUMBER", "CREDIT_CARD", "US_SSN", "US_ITIN"})
+
+
+@dataclass(frozen=True, slots=True)
+class Entity:
+    """One detected value: its type, where it sits in the text, and presidio's confidence."""
+
+    type: str
+    start: int
+    end: int
+    text: str
+    score: float
+
+
+def _words_before(text: str, start: int, n: int) -> list[str]:
+    return [w.lower() for w in _WORD.findall(text, max(0, start - 64), start)[-n:]]
+
+
+def _digits(value: str) -> str:
+    return "".join(c for c in value if c.isdigit())
+
+
+_DAY, _MONTH = r"(?:0?[1-9]|[12]\d|3[01])", r"(?:0?[1-9]|1[0-2])"
+#: Runs that are a date (2024-05-22, 22/05/2024, 05.22.24): libphonenumber rejects most of them, slowly.
+_DATE_RUN = re.compile(rf"(?:19|20)\d\d([-/.]){_MONTH}\1{_DAY}|{_DAY}([-/.]){_DAY}\2(?:(?:19|20)\d\d|\d\d)")
+
+
+def phone_runs(text: str) -> list[re.Match[str]]:
+    """Digit runs that may hold a phone number: seven digits or more, not a date."""
+    return [
+        m
+        for m in _PHONE_RUN.finditer(text)
+        if len(_digits(m.group())) >= PHONE_MIN_DIGITS and not _DATE_RUN.fullmatch(m.group())
+    ]
+
+
+#: Necessary conditions: where no test of an entity type finds its substring, its recognizer cannot match and is
+#: skipped. Each finds a substring that every match of presidio's pattern contains (tests check it on random
+#: text). Tests of digit formats run on the text's digit zones only, a few dozen characters of a long text.
+TEXT_TESTS: tuple[tuple[str, Callable[[str], object]], ...] = (
+    ("EMAIL_ADDRESS", re.compile("@").search),
+    ("IBAN_CODE", re.compile(r"(?<=[A-Z]{2})\d{2}").search),  # presidio matches IBANs case-sensitively
+    ("IP_ADDRESS", re.compile(r":[0-9a-f]{0,4}:", re.IGNORECASE).search),  # IPv6: two colons at least
+    ("MAC_ADDRESS", re.compile(r"([:-])[0-9a-f]{2}\1|\.[0-9a-f]{4}\.", re.IGNORECASE).search),
+    ("CRYPTO", re.compile(r"[13]\w{25}").search),
+)
+DIGIT_TESTS: tuple[tuple[str, Callable[[str], object]], ...] = (
+    ("PHONE_NUMBER", phone_runs),
+    ("CREDIT_CARD", re.compile(r"\d{4}[- ]?\d{3,4}[- ]?\d{3,4}[- ]?\d{3}").search),
+    ("US_SSN", re.compile(r"\d{3}[- .]?\d{2}[- .]?\d{4}|\d{5}-\d{4}|\d{3}-\d{6}").search),
+    ("US_ITIN", re.compile(r"9\d{2}[- ]?\d{2}[- ]?\d{4}").search),
+    ("UK_NINO", re.compile(r"\d{2} ?\d{2} ?\d{2}").search),
+    ("IP_ADDRESS", re.compile(r"\d\.\d{1,3}\.\d").search),  # IPv4
+)
+#: A digit and what may follow it inside a number in any of the DIGIT_TESTS (libphonenumber's separators first:
+#: that class body starts with a literal "-").
+_DIGIT_ZONE = re.compile(rf"\d[{_VALID_PUNCTUATION}\d\s.:/+]*", re.IGNORECASE)
+
+
+def triggered(text: str) -> set[str]:
+    """Entity types whose recognizers could match in `text`."""
+    found = {entity for entity, test in TEXT_TESTS if test(text)}
+    zones = "\n".join(_DIGIT_ZONE.findall(text))  # "\n" separates like the letters it replaces
+    if zones:
+        found.update(entity for entity, test in DIGIT_TESTS if entity not in found and test(zones))
+    return found
+
+
+class FastPhoneRecognizer(PhoneRecognizer):
+    """presidio's phone recognizer (libphonenumber, region by region) made cheap enough for every event.
+
+    libphonenumber rescans the whole text once per region, and most of its time goes to parsing digit runs
+    that are no number at all. Here each long digit run is matched in a small window around it, regions
+    stop at the first that reads the whole run as a number (the others could only add parts of it), dates
+    and runs a valid card or IBAN covers are skipped, and CA is left out of presidio's regions (NANP: it
+    finds exactly what US finds).
+    """
+
+    REGIONS = ("US", "GB", "IN", "DE", "FR", "BR", "IL")
+
+    def __init__(self) -> None:
+        super().__init__(supported_regions=self.REGIONS)
+        # A long run that a card or IBAN (checksum, score 1.0) covers loses any overlap with a phone anyway.
+        self._claimers: tuple[EntityRecognizer, ...] = (CreditCardRecognizer(), IbanRecognizer())
+
+    def _claimed(self, window: str, start: int, end: int) -> bool:
+        return any(
+            r.start <= start and r.end >= end
+            for claimer in self._claimers
+            for r in claimer.analyze(window, claimer.supported_entities)
+        )
+
+    def analyze(
+        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
+    ) -> list[RecognizerResult]:
+        found: list[RecognizerResult] = []
+        for run in phone_runs(text):
+            lo, hi = max(0, run.start() - _PHONE_MARGIN), min(len(text), run.end() + _PHONE_MARGIN)
+            window = text[lo:hi]
+            if len(_digits(run.group())) >= 13 and self._claimed(window, run.start() - lo, run.end() - lo):
+                continue
+            for region in self.supported_regions:
+                whole = False
+                for m in phonenumbers.PhoneNumberMatcher(window, region, leniency=self.leniency):
+                    start, end = m.start + lo, m.end + lo
+                    if end <= run.start() or start >= run.end():
+                        continue  # a neighbour's: its own window finds it whole
+                    whole = whole or (start <= run.start() and end >= run.end())
+                    found.append(self._result(start, end, region))
+                if whole:
+                    break
+        return EntityRecognizer.remove_duplicates(found)
+
+    def _result(self, start: int, end: int, region: str) -> RecognizerResult:
+        return RecognizerResult(
+            entity_type=self.supported_entities[0],
+            start=start,
+            end=end,
+            score=self.SCORE,
+            analysis_explanation=self._get_analysis_explanation(region),
+            recognition_metadata={
+                RecognizerResult.RECOGNIZER_NAME_KEY: self.name,
+                RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
+            },
+        )
+
+
+class OfflineEmailRecognizer(EmailRecognizer):
+    """Validates the domain against tldextract's bundled suffix list, never a fetched one."""
+
+    _extract = tldextract.TLDExtract(cache_dir=None, suffix_list_urls=(), fallback_to_snapshot=True)
+
+    def validate_result(self, pattern_text: str) -> bool:
+        return self._extract(pattern_text).fqdn != ""
+
+
+class PrefixContextEnhancer(ContextAwareEnhancer):
+    """presidio's context rule (a recognizer's context word among the five words before a match raises its
+    score by 0.35, to at least 0.4) on a regex, not on spaCy lemmas: no tokenizer pass per text."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            context_similarity_factor=0.35,
+            min_score_with_context_similarity=0.4,
+            context_prefix_count=5,
+            context_suffix_count=0,
+        )
+
+    def enhance_using_context(
+        self,
+        text: str,
+        raw_results: list[RecognizerResult],
+        nlp_artifacts: NlpArtifacts,
+        recognizers: list[EntityRecognizer],
+        context: list[str] | None = None,
+    ) -> list[RecognizerResult]:
+        by_id = {r.id: r for r in recognizers}
+        for result in raw_results:
+            meta = result.recognition_metadata or {}
+            recognizer = by_id.get(meta.get(RecognizerResult.RECOGNIZER_IDENTIFIER_KEY))
+            if recognizer is None or not recognizer.context:
+                continue
+            before = " ".join(_words_before(text, result.start, self.context_prefix_count) + (context or []))
+            if any(word in before for word in recognizer.context):
+                boosted = max(result.score + self.context_similarity_factor, self.min_score_with_context_similarity)
+                result.score = min(boosted, self.MAX_SCORE)
+        return raw_results
+
+
+class _LoadedSpacyEngine(SpacyNlpEngine):
+    """presidio's spaCy engine around a pipeline already loaded from a path (its loader downloads by name)."""
+
+    def __init__(self, nlp: Any) -> None:
+        super().__init__(models=[{"lang_code": "en", "model_name": "local"}])
+        self.nlp = {"en": nlp}
+
+
+def _pattern_recognizers() -> list[EntityRecognizer]:
+    return [
+        OfflineEmailRecognizer(),
+        FastPhoneRecognizer(),
+        CreditCardRecognizer(),
+        IbanRecognizer(),
+        UsSsnRecognizer(),
+        UsItinRecognizer(),
+        UkNinoRecognizer(),
+        IpRecognizer(),
+        MacAddressRecognizer(),
+        CryptoRecognizer(),
+    ]
+
+
+def load_ner(path: Path) -> Any | None:
+    """A spaCy pipeline with an entity recognizer from a local dir, or None (logged) when it cannot serve."""
+    import spacy
+
+    try:
+        nlp = spacy.load(path)
+    except (OSError, ValueError, KeyError, ImportError) as e:
+        log.warning("PII: NER model %s could not be loaded (%s); names and places are not detected", path, e)
+        return None
+    wanted = {"PERSON", "PER", "LOC", "GPE", "LOCATION"}
+    if not any(wanted & set(labels) for labels in nlp.pipe_labels.values()):
+        log.warning("PII: NER model %s has no PERSON/LOCATION labels; names and places are not detected", path)
+        return None
+    return nlp
+
+
+def _resolve_overlaps(results: list[RecognizerResult]) -> list[RecognizerResult]:
+    """One entity per stretch of text: where spans of different types overlap the higher score wins."""
+    kept: list[RecognizerResult] = []
+    for r in sorted(results, key=lambda r: (-r.score, r.start - r.end, r.start)):
+        if all(r.end <= k.start or k.end <= r.start for k in kept):
+            kept.append(r)
+    return kept
+
+
+def _placeholder_digits(digits: str) -> bool:
+    """1234567890, 0123456, 5555555: what people type as a dummy value, not anyone's number."""
+    return len(set(digits)) == 1 or digits in "01234567890" or digits in "98765432109"
+
+
+def _not_personal_ip(value: str) -> bool:
+    try:
+        ip = ipaddress.ip_interface(value).ip
+    except ValueError:
+        return False
+    return ip.is_loopback or ip.is_unspecified  # the local machine or no address: no one in particular
+
+
+def _rejected(text: str, r: RecognizerResult) -> bool:
+    value = text[r.start : r.end]
+    if r.entity_type in _DENY_TYPES and not DENY_CONTEXT.isdisjoint(_words_before(text, r.start, 3)):
+        return True
+    if r.entity_type == "US_SSN" and _digits(value).startswith("9"):
+        return True  # the SSA never issues area numbers 900-999 (that range is the ITIN's)
+    if r.entity_type in {"PHONE_NUMBER", "US_SSN"} and _placeholder_digits(_digits(value)):
+        return True
+    if r.entity_type == "PHONE_NUMBER" and len(_digits(value).lstrip("0")) > 15:
+        return True  # E.164 numbers have at most 15 digits: a longer run is a card, an account, an id
+    return r.entity_type == "IP_ADDRESS" and _not_personal_ip(value)
+
+
+class PiiDetector:
+    """Finds PII entities in one text; built once (recognizers compiled, NER model loaded), then reused."""
+
+    def __init__(self, ner_model: Path | None = None, *, prefilter: bool = True, cache_size: int = 4096) -> None:
+        nlp = load_ner(ner_model) if ner_model else None
+        recognizers = _pattern_recognizers()
+        engine: NlpEngine
+        if nlp is None:
+            engine = NoOpNlpEngine(models=[{"lang_code": "en", "model_name": "none"}])
+            engine.load()
+            self.backend = "presidio-patterns"
+            self.entities: tuple[str, ...] = PATTERN_ENTITIES
+        else:
+            engine = _LoadedSpacyEngine(nlp)
+            recognizers.append(SpacyRecognizer(supported_entities=list(NER_ENTITIES)))
+            self.backend = f"presidio-patterns+spacy-ner:{nlp.meta.get('name', 'local')}"
+            self.entities = PATTERN_ENTITIES + NER_ENTITIES
+        self._ner = nlp is not None
+        self._prefilter = prefilter
+        self._analyzer = AnalyzerEngine(
+            registry=RecognizerRegistry(recognizers=recognizers, supported_languages=["en"]),
+            nlp_engine=engine,
+            supported_languages=["en"],
+            default_score_threshold=SCORE_THRESHOLD,
+            context_aware_enhancer=PrefixContextEnhancer(),
+        )
+        # Prompts repeat (templates, canned checks): the same text is analysed once per process.
+        self.detect = lru_cache(maxsize=cache_size)(self._detect)
+
+    def candidates(self, text: str) -> list[str]:
+        """Entity types whose recognizers could match in `text` (all of them without the prefilter)."""
+        if not self._prefilter:
+            return list(self.entities)
+        found = triggered(text)
+        wanted = [entity for entity in PATTERN_ENTITIES if entity in found]
+        return wanted + list(NER_ENTITIES) if self._ner else wanted
+
+    def _detect(self, text: str) -> tuple[Entity, ...]:
+        wanted = self.candidates(text) if text.strip() else []
+        if not wanted:
+            return ()
+        results = self._analyzer.analyze(text, language="en", entities=wanted)
+        results = _resolve_overlaps([r for r in results if not _rejected(text, r)])
+        entities = (Entity(r.entity_type, r.start, r.end, text[r.start : r.end], r.score) for r in results)
+        return tuple(sorted(entities, key=lambda e: (e.start, e.end)))
+
+
+def normalise(entity_type: str, value: str) -> str:
+    """The form in which two writings of one value compare equal (`+1 (212) 555-0147` ~ `212.555.0147`)."""
+    if entity_type == "PHONE_NUMBER":
+        try:
+            region = None if value.lstrip().startswith("+") else "US"
+            return str(phonenumbers.parse(value, region).national_number)
+        except phonenumbers.NumberParseException:
+            return _digits(value).lstrip("0")
+    if entity_type in _DIGIT_TYPES:
+        return _digits(value)
+    if entity_type in {"IBAN_CODE", "UK_NINO", "MAC_ADDRESS"}:
+        return re.sub(r"[\W_]", "", value).upper()
+    if entity_type == "IP_ADDRESS":
+        try:
+            return str(ipaddress.ip_interface(value).ip)
+        except ValueError:
+            return value.lower()
+    if entity_type == "CRYPTO" and not value.lower().startswith("bc1"):
+        return value  # base58 is case-sensitive
+    return " ".join(value.casefold().split())
+
+
+def _prompt_holds(prompt: str, entity: Entity, key: str) -> bool:
+    """Whether the prompt's text holds the value although detection there missed it (e.g. negative context)."""
+    if entity.type in _DIGIT_TYPES:
+        return any(_digits(m.group()).endswith(key) for m in _PHONE_RUN.finditer(prompt))
+    folded = prompt.casefold()
+    return entity.text.casefold() in folded or key.casefold() in folded
+
+
+def leaks(prompt: str, prompt_entities: Sequence[Entity], response_entities: Sequence[Entity]) -> bool:
+    """True when the response holds an entity value (normalised) that the prompt did not contain."""
+    known = {normalise(e.type, e.text) for e in prompt_entities}
+    for entity in response_entities:
+        key = normalise(entity.type, entity.text)
+        if key not in known and not _prompt_holds(prompt, entity, key):
+            return True
+    return False
+
+
+def entity_types(entities: Sequence[Entity]) -> list[str]:
+    return sorted({e.type for e in entities})
+
+
+class PiiEvaluator(Evaluator):
+    """Entity types in prompt and response, the leak flag, and redacted texts (when redaction is on)."""
+
+    id = "pii"
+    version = 1
+    outputs = ("pii_prompt", "pii_response", "pii_leak", "redacted_prompt", "redacted_response")
+
+    def __init__(self, detector: PiiDetector | None = None, *, redact: bool = True) -> None:
+        self.detector = detector or PiiDetector()
+        self.redactor = Redactor() if redact else None
+        self.backend = self.detector.backend
+
+    def score_batch(self, items: Sequence[Sample]) -> list[dict[str, Any]]:
+        return [self.score(item.prompt, item.response or "") for item in items]
+
+    def score(self, prompt: str, response: str) -> dict[str, Any]:
+        in_prompt, in_response = self.detector.detect(prompt), self.detector.detect(response)
+        return {
+            "pii_prompt": entity_types(in_prompt),
+            "pii_response": entity_types(in_response),
+            "pii_leak": leaks(prompt, in_prompt, in_response),
+            "redacted_prompt": self.redactor.redact(prompt, in_prompt) if self.redactor else None,
+            "redacted_response": self.redactor.redact(response, in_response) if self.redactor else None,
+        }
+
+
+@register("pii")
+def build(settings: Any) -> PiiEvaluator:
+    return PiiEvaluator(PiiDetector(settings.eval.ner_model), redact=settings.eval.redact)
+
+
+@lru_cache(maxsize=1)
+def _default() -> tuple[PiiDetector, Redactor]:
+    return PiiDetector(get_settings().eval.ner_model), Redactor()
+
+
+def redact(text: str) -> str:
+    """`text` with every entity the process-wide detector finds replaced by `<ENTITY_TYPE>` (for sinks, logs)."""
+    detector, redactor = _default()
+    return redactor.redact(text, detector.detect(text))

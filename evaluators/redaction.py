@@ -1,0 +1,46 @@
+"""Redaction: entity spans replaced by typed placeholders (`<EMAIL_ADDRESS>`) before texts are stored.
+
+Irreversible on purpose: the placeholder keeps the type (what analysts need to count and read the text)
+and nothing maps it back to the value, so a stored row cannot be un-redacted. Reversible modes
+(presidio's encrypt operator with a managed key) are not offered: no part of llmwatch needs one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from presidio_anonymizer import AnonymizerEngine
+from presidio_anonymizer.entities import OperatorConfig, RecognizerResult
+
+
+class Span(Protocol):
+    """What redaction needs of a detected entity (pii.Entity fits)."""
+
+    @property
+    def type(self) -> str: ...
+    @property
+    def start(self) -> int: ...
+    @property
+    def end(self) -> int: ...
+    @property
+    def score(self) -> float: ...
+
+
+def placeholder(entity_type: str) -> str:
+    """The text that replaces an entity of this type (presidio's replace operator without a value)."""
+    return f"<{entity_type}>"
+
+
+class Redactor:
+    """presidio-anonymizer's replace operator over spans found elsewhere; overlaps resolve by score there."""
+
+    def __init__(self) -> None:
+        self._engine = AnonymizerEngine()
+        self._operators = {"DEFAULT": OperatorConfig("replace")}
+
+    def redact(self, text: str, spans: Sequence[Span]) -> str:
+        if not spans:
+            return text
+        results = [RecognizerResult(s.type, s.start, s.end, s.score) for s in spans]
+        return self._engine.anonymize(text=text, analyzer_results=results, operators=self._operators).text
