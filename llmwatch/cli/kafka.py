@@ -59,5 +59,19 @@ def status() -> None:
         sys.exit(EXIT_DOWN)
 
 
+@group.command("topics")
+def topics() -> None:
+    """Create the registry's topics on the configured cluster (any cluster, not only the local one)."""
+    from llmwatch.kafka_topics import ensure_topics_sync
+    from llmwatch.schemas import topic_registry
+    from llmwatch.settings import get_settings
+
+    settings = get_settings()
+    created = ensure_topics_sync(settings)
+    for spec in topic_registry(settings).values():
+        state = "created" if spec.name in created else "exists"
+        click.echo(f"{spec.name:28} {state:8} partitions={spec.partitions} {spec.config()['cleanup.policy']}")
+
+
 def register(cli: click.Group) -> None:
     cli.add_command(group)
