@@ -111,6 +111,48 @@ class GatewaySettings(BaseModel):
     source: str = Field("gateway", description="`source` field of the events this gateway publishes.")
 
 
+class RolloutSettings(BaseModel):
+    """Progressive rollout and canary judge (`LLMWATCH_ROLLOUT__<FIELD>`); shorten them for demos and tests."""
+
+    steps: list[float] = Field(
+        default_factory=lambda: [0.01, 0.05, 0.25, 0.5, 1.0], description="Canary shares, increasing, ending at 1.0."
+    )
+    min_sample: int = Field(
+        500, ge=1, description="Canary requests needed for a pass verdict, and judged at each step before it promotes."
+    )
+    min_step_duration_s: float = Field(300.0, ge=0, description="Time at a step before a pass may promote.")
+    hold_timeout_s: float = Field(600.0, gt=0, description="No verdict for this long: the rollout holds.")
+    rollback_timeout_s: float = Field(1800.0, gt=0, description="No verdict for this long: the canary is rolled back.")
+    tick_interval_s: float = Field(5.0, gt=0, description="How often the controller checks the verdict timeouts.")
+    judge_interval_s: float = Field(10.0, gt=0, description="How often the judge emits a verdict (when new data came).")
+    judge_every_n: int = Field(0, ge=0, description="Also emit a verdict after this many new scores (0: timer only).")
+    judge_alpha_fail: float = Field(0.01, gt=0, lt=1, description="Chance bound of ever failing a healthy canary.")
+    judge_alpha_pass: float = Field(0.05, gt=0, lt=1, description="Chance bound of passing a metric past its margin.")
+    judge_pass_margin_scale: float = Field(
+        1.0, ge=1, description="Multiplies every metric's pass margin: >1 passes on smaller samples (demos, tests)."
+    )
+    judge_skew_s: float = Field(
+        30.0, ge=0, description="Scores this much older than the rollout's start still count (clock skew)."
+    )
+
+
+class AlertSettings(BaseModel):
+    """Alert rules and delivery (`LLMWATCH_ALERTS__<FIELD>`); a threshold left empty turns its rule off."""
+
+    ttft_p95_ms: float | None = Field(2000.0, gt=0, description="Window p95 time to first token above this fires.")
+    error_rate: float | None = Field(0.05, ge=0, le=1, description="Window error rate above this fires.")
+    pii_leak_rate: float | None = Field(0.01, ge=0, le=1, description="Window PII-leak rate above this fires.")
+    injection_success_rate: float | None = Field(
+        0.05, ge=0, le=1, description="Window prompt-injection success rate above this fires."
+    )
+    min_window_count: int = Field(20, ge=1, description="Windows with fewer requests are not judged.")
+    renotify_s: float = Field(3600.0, gt=0, description="A firing alert is sent again after this long.")
+    webhook_timeout_s: float = Field(5.0, gt=0, description="HTTP timeout of one webhook POST.")
+    webhook_attempts: int = Field(6, ge=1, description="POST attempts per notification before it is dropped.")
+    webhook_backoff_max_s: float = Field(30.0, gt=0, description="Cap of the exponential back-off between attempts.")
+    queue_size: int = Field(1000, ge=1, description="Notifications waiting for delivery; then the oldest is dropped.")
+
+
 class Settings(BaseSettings):
     """llmwatch configuration. Environment variables are `LLMWATCH_<FIELD>` (nested: `__`)."""
 
@@ -148,6 +190,8 @@ class Settings(BaseSettings):
     eval: EvaluatorSettings = Field(default_factory=EvaluatorSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
+    rollout: RolloutSettings = Field(default_factory=RolloutSettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
 
     @field_validator("kafka")
     @classmethod

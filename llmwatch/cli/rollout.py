@@ -2,27 +2,167 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import sys
+
 import click
 
-from ._common import not_built
+from llmwatch.errors import LlmwatchError
 
 
-@click.command("controller", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
-def controller() -> None:
-    """The traffic controller."""
-    not_built("controller", "issue 6")
+@click.command("controller")
+@click.option("--web-port", type=int, default=6067, show_default=True, help="Port of its /metrics page (0: any).")
+@click.option("--loglevel", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"]))
+def controller(web_port: int, loglevel: str) -> None:
+    """The traffic controller alone, in its own consumer group (`<app_id>-controller`).
+
+    Run exactly one controller: either this, with "controller" left out of LLMWATCH_WORKER__AGENTS, or the
+    controller agent inside one `llmwatch worker`.
+    """
+    from llmwatch.settings import get_settings
+    from llmwatch.streams.worker import run_worker
+
+    settings = get_settings()
+    w = settings.worker
+    worker = w.model_copy(update={"app_id": f"{w.app_id}-controller", "web_port": web_port})
+    run_worker(settings.model_copy(update={"worker": worker}), ["controller"], loglevel=loglevel)
 
 
-@click.command("rollout", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.group("rollout")
 def rollout() -> None:
-    """pause | resume | promote | abort DEPLOYMENT."""
-    not_built("rollout", "issue 6")
+    """Start, steer and inspect canary rollouts (commands go to the controller through Kafka)."""
 
 
-@click.command("experiment", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+def _send(deployment: str, action: str, wait: bool, timeout: float, **fields: str | None) -> None:
+    from llmwatch.schemas import ControlCommand
+    from llmwatch.settings import get_settings
+    from llmwatch.streams.control import send_command
+
+    try:
+        cmd = ControlCommand(deployment=deployment, action=action, **fields)  # type: ignore[arg-type]
+    except ValueError as e:
+        raise click.UsageError(str(e)) from e
+    settings = get_settings()
+    result = asyncio.run(send_command(settings, cmd, wait_s=timeout if wait else None))
+    click.echo(f"sent {action} for {deployment} (command {cmd.command_id})")
+    if not wait:
+        return
+    if result is None:
+        raise LlmwatchError(
+            f"no weights for command {cmd.command_id} within {timeout:.0f} s: the controller ignored it "
+            "(see its log for why) or is not running"
+        )
+    click.echo(_describe(result))
+
+
+def _describe(w: object) -> str:
+    from llmwatch.schemas import TrafficWeights
+
+    assert isinstance(w, TrafficWeights)
+    shares = ", ".join(f"{v} {share:.1%}" for v, share in sorted(w.weights.items()))
+    return (
+        f"{w.deployment}: {w.state}, step {w.step_index}, seq {w.seq}: {shares}\n"
+        f"  baseline {w.baseline_version}, canary {w.canary_version or '-'}; {w.updated_at.isoformat()}\n"
+        f"  reason: {w.reason}"
+        + (f"\n  verdict {w.verdict_id}" if w.verdict_id else "")
+        + (f"\n  command {w.command_id}" if w.command_id else "")
+    )
+
+
+_wait = click.option("--wait/--no-wait", default=True, show_default=True, help="Wait for the controller's move.")
+_timeout = click.option("--timeout", default=30.0, show_default=True, help="Seconds to wait for it.")
+_reason = click.option("--reason", default="", help="Why (kept in the audit).")
+
+
+@rollout.command("start")
+@click.argument("deployment")
+@click.option("--canary", "canary_version", required=True, help="Model version to roll out.")
+@click.option("--baseline", "baseline_version", help="Version serving now (needed for a first rollout).")
+@_wait
+@_timeout
+@_reason
+def start(
+    deployment: str, canary_version: str, baseline_version: str | None, wait: bool, timeout: float, reason: str
+) -> None:
+    """Put CANARY on the first step of DEPLOYMENT's rollout."""
+    _send(
+        deployment,
+        "start",
+        wait,
+        timeout,
+        canary_version=canary_version,
+        baseline_version=baseline_version,
+        reason=reason,
+    )
+
+
+def _simple(action: str, doc: str) -> None:
+    @rollout.command(action, help=doc)
+    @click.argument("deployment")
+    @_wait
+    @_timeout
+    @_reason
+    def command(deployment: str, wait: bool, timeout: float, reason: str) -> None:
+        _send(deployment, action, wait, timeout, reason=reason)
+
+
+_simple("pause", "Hold DEPLOYMENT's rollout at its step (fail verdicts still roll back).")
+_simple("resume", "Resume a paused rollout.")
+_simple("promote", "Send all of DEPLOYMENT's traffic to the canary now.")
+_simple("abort", "Roll DEPLOYMENT's canary back to 0% now.")
+
+
+@rollout.command("status")
+@click.argument("deployment", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print the TrafficWeights as JSON.")
+def status(deployment: str | None, as_json: bool) -> None:
+    """The current weights of DEPLOYMENT (or of every deployment), read from the weights topic."""
+    from llmwatch.settings import get_settings
+    from llmwatch.streams.control import read_weights
+
+    latest = asyncio.run(read_weights(get_settings()))
+    chosen = [latest[deployment]] if deployment in latest else [] if deployment else list(latest.values())
+    if deployment and not chosen:
+        raise LlmwatchError(f"no weights for deployment {deployment!r} on the weights topic")
+    for w in sorted(chosen, key=lambda w: w.deployment):
+        click.echo(w.model_dump_json() if as_json else _describe(w))
+    if not chosen:
+        click.echo("no rollouts yet", err=True)
+
+
+@click.group("experiment")
 def experiment() -> None:
     """A/B experiment reports."""
-    not_built("experiment", "issue 6")
+
+
+@experiment.command("report")
+@click.argument("name")
+@click.option("--control", help="Control arm (model_version); default: the arm with the most requests.")
+@click.option("--alpha", default=0.05, show_default=True, help="Significance level (two-sided).")
+@click.option("--power", default=0.8, show_default=True, help="Power for the sample-size guidance.")
+@click.option("--mde", default=0.02, show_default=True, help="Smallest thumbs-up rate change worth detecting.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def report(name: str, control: str | None, alpha: float, power: float, mde: float, as_json: bool) -> None:
+    """Arms of experiment NAME compared on feedback, quality and latency, from ClickHouse."""
+    from llmwatch.db.owner import open_query_client
+    from llmwatch.settings import get_settings
+    from llmwatch.streams.experiments import fetch_arms, render_report
+
+    settings = get_settings()
+    client = open_query_client(settings)
+    try:
+        arms = fetch_arms(client, name)
+    finally:
+        client.close()
+    if not arms:
+        raise LlmwatchError(f"experiment {name!r} has no events in ClickHouse")
+    text, data = render_report(name, arms, control=control, alpha=alpha, power=power, mde=mde)
+    if as_json:
+        json.dump(data, sys.stdout, indent=2, default=str)
+        click.echo()
+    else:
+        click.echo(text)
 
 
 def register(cli: click.Group) -> None:

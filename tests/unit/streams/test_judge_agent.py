@@ -1,0 +1,167 @@
+"""The judge agent's core: which canary it judges (from the weights), replay dedup, evidence resets, verdicts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from llmwatch.evaluators.canary_judge import Judge, JudgeConfig, default_metrics
+from llmwatch.inference.scenarios import scenario_events
+from llmwatch.schemas import EvalScores, TrafficWeights
+from llmwatch.settings import RolloutSettings, Settings
+from llmwatch.streams.judge_agent import JudgeCore, judge_config
+
+T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+
+
+def at(s: float) -> datetime:
+    return T0 + timedelta(seconds=s)
+
+
+def weights(
+    seq: int, canary_share: float, *, state: str = "progressing", canary: str = "v2", s: float = 0, baseline: str = "v1"
+) -> TrafficWeights:
+    return TrafficWeights(
+        deployment="chat",
+        weights={baseline: 1 - canary_share, canary: canary_share},
+        baseline_version=baseline,
+        canary_version=canary,
+        state=state,  # type: ignore[arg-type]
+        seq=seq,
+        updated_at=at(s),
+    )
+
+
+def score(i: int, version: str = "v1", *, s: float = 10, part: int | None = 0, ttft: float = 100.0, **kw: Any):
+    return EvalScores(
+        event_id=f"e{i}",
+        ts=at(s),
+        deployment=kw.pop("deployment", "chat"),
+        model_version=version,
+        ttft_ms=ttft,
+        tpot_ms=5.0,
+        output_tokens=20,
+        source_partition=part,
+        source_offset=i if part is not None else None,
+        **kw,
+    )
+
+
+def core(**kw: Any) -> JudgeCore:
+    return JudgeCore(Judge(JudgeConfig(min_canary_n=50)), skew_s=5, **kw)
+
+
+def test_scores_count_only_for_the_current_canary_and_time_span() -> None:
+    c = core()
+    assert c.on_score(score(1)) == "ignored"  # no rollout yet
+    assert c.on_weights(weights(1, 0.05, s=100)) is not None
+    assert c.on_score(score(2, s=90)) == "ignored"  # before the rollout began (beyond the skew)
+    assert c.on_score(score(3, s=96)) == "added"  # within the skew
+    assert c.on_score(score(4, "v3", s=120)) == "ignored"  # neither arm
+    assert c.on_score(score(5, deployment="other", s=120)) == "ignored"
+    assert c.on_score(score(6, "v2", s=120)) == "added"
+    r = c.rollouts["chat"]
+    assert r.arms["v1"].requests == 1 and r.arms["v2"].requests == 1
+
+
+def test_replayed_scores_are_counted_once() -> None:
+    c = core()
+    c.on_weights(weights(1, 0.5))
+    assert [c.on_score(score(i)) for i in (1, 2, 3)] == ["added"] * 3
+    assert [c.on_score(score(i)) for i in (2, 3)] == ["duplicate"] * 2  # a replay from offset 2
+    assert c.on_score(score(3, part=1)) == "added"  # another source partition has its own offsets
+    assert c.on_score(score(9, part=None)) == "added"
+    assert c.on_score(score(9, part=None)) == "duplicate"  # no position: by event id
+    assert c.rollouts["chat"].arms["v1"].requests == 5
+
+
+def test_event_id_memory_is_bounded() -> None:
+    c = core(id_memory=2)
+    c.on_weights(weights(1, 0.5))
+    for i in (1, 2, 3):
+        c.on_score(score(i, part=None))
+    assert list(c.rollouts["chat"].ids) == ["e2", "e3"]
+
+
+def test_steps_keep_the_evidence_and_a_new_canary_resets_it() -> None:
+    c = core()
+    c.on_weights(weights(1, 0.05))
+    c.on_score(score(1, "v2"))
+    assert c.on_weights(weights(2, 0.25)) is None  # the next step: same canary, same evidence
+    r = c.rollouts["chat"]
+    assert r.weight == 0.25 and r.arms["v2"].requests == 1
+    assert c.on_weights(weights(2, 0.5)) is None and r.weight == 0.25  # a replayed seq changes nothing
+    assert "stopped" in (c.on_weights(weights(3, 0.0, state="rolled_back")) or "")
+    assert "chat" not in c.rollouts and c.on_score(score(2, "v2", s=20)) == "ignored"
+    c.on_weights(weights(4, 0.05, s=30))  # the same canary started again: fresh evidence
+    assert c.rollouts["chat"].arms["v2"].requests == 0
+    c.on_weights(weights(5, 0.05, canary="v3", s=40))
+    assert set(c.rollouts["chat"].arms) == {"v1", "v3"}
+    c.on_weights(weights(6, 1.0, canary="v3", state="promoted", s=50))
+    assert c.rollouts == {}
+
+
+def test_verdicts_only_on_new_evidence_and_from_a_copy() -> None:
+    c = core()
+    c.on_weights(weights(1, 0.5))
+    assert c.pending() == [] and c.verdict("chat", at(20)) is None
+    c.on_score(score(1, "v1"))
+    c.on_score(score(2, "v2"))
+    assert c.pending() == ["chat"]
+    snap = c.snapshot("chat")
+    assert snap is not None and c.pending() == []
+    c.on_score(score(3, "v2"))
+    _, canary, weight = snap
+    assert canary.requests == 1 and c.rollouts["chat"].arms["v2"].requests == 2 and weight == 0.5
+
+
+def test_due_by_count() -> None:
+    c = core(every_n=3)
+    c.on_weights(weights(1, 0.5))
+    for i in range(2):
+        c.on_score(score(i))
+    assert c.due_by_count() == []
+    c.on_score(score(2))
+    assert c.due_by_count() == ["chat"]
+    assert core().due_by_count() == []  # off by default
+
+
+def feed(c: JudgeCore, name: str, n: int) -> None:
+    """Scenario traffic (the simulated engine serves versions "baseline" and "canary")."""
+    c.on_weights(weights(1, 0.5, baseline="baseline", canary="canary"))
+    for e in scenario_events(
+        name, n, seed=5, start_ts=at(1), rate=100, canary_weight=0.5, deployment="chat", onset_s=0
+    ):
+        s = EvalScores(
+            event_id=e.event_id,
+            ts=e.ts,
+            deployment=e.deployment,
+            model_version=e.model_version,
+            status=e.status,
+            ttft_ms=e.ttft_ms,
+            tpot_ms=e.tpot_ms,
+            output_tokens=e.output_tokens,
+        )
+        assert c.on_score(s) == "added"
+
+
+def test_latency_regression_fails_and_steady_does_not() -> None:
+    bad = core()
+    feed(bad, "latency-regression", 400)
+    v = bad.verdict("chat", at(60))
+    assert v is not None and v.result == "fail" and v.canary_version == "canary" and v.baseline_version == "baseline"
+    assert "ttft" in v.reason and v.canary_weight == 0.5 and v.canary_n + v.baseline_n == 400
+    good = core()
+    feed(good, "steady", 400)
+    v = good.verdict("chat", at(60))
+    assert v is not None and v.result != "fail"
+
+
+def test_judge_config_from_settings() -> None:
+    s = Settings(rollout=RolloutSettings(min_sample=200, judge_pass_margin_scale=4, judge_alpha_fail=0.02))
+    cfg = judge_config(s)
+    defaults = {m.name: m for m in default_metrics()}
+    assert cfg.min_canary_n == 200 and cfg.alpha_fail == 0.02
+    for m in cfg.metrics:
+        assert m.pass_margin_abs == min(0.99, 4 * defaults[m.name].pass_margin_abs)
+        assert m.margin_abs == defaults[m.name].margin_abs  # fail margins untouched: detection stays as strict
