@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
+from pydantic import BaseModel
 
 from llmwatch.schemas import Payload
 from llmwatch.settings import Settings
@@ -38,7 +39,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
     }
     for role, name in settings.topics.model_dump().items():
         env[f"LLMWATCH_TOPICS__{role.upper()}"] = name
-    for section in ("eval", "worker"):
+    sections = [name for name, value in settings if isinstance(value, BaseModel) and name != "topics"]
+    for section in sections:
         for key, value in getattr(settings, section).model_dump(mode="json").items():
             if value is None:
                 continue
