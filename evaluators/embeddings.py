@@ -16,6 +16,7 @@ import shutil
 import tempfile
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -43,7 +44,39 @@ class Embedder:
     dim: int = 0
     model_path: Path
 
-    def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+    #: texts → vector, shared by every evaluator in the process: the suite embeds the same prompt, response
+    #: and sentences several times per event (toxicity, injection, hallucination), so each is computed once.
+    cache_size: int = 20_000
+
+    def encode(self, texts: Sequence[str], batch_size: int = 32, *, use_cache: bool = True) -> np.ndarray:
+        """Vectors of `texts`; ones seen recently come from an LRU cache (same rows, no model call)."""
+        if not texts:
+            return self._empty()
+        if not use_cache:
+            return self._encode(list(texts), batch_size)
+        cache = self.__dict__.setdefault("_lru", OrderedDict())
+        lock = self.__dict__.setdefault("_lru_lock", threading.Lock())
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        missing: dict[str, list[int]] = {}
+        with lock:
+            for i, t in enumerate(texts):
+                vec = cache.get(t)
+                if vec is None:
+                    missing.setdefault(t, []).append(i)
+                else:
+                    cache.move_to_end(t)
+                    out[i] = vec
+        if missing:
+            fresh = self._encode(list(missing), batch_size)
+            with lock:
+                for (t, rows), vec in zip(missing.items(), fresh, strict=True):
+                    out[rows] = vec
+                    cache[t] = vec
+                while len(cache) > self.cache_size:
+                    cache.popitem(last=False)
+        return out
+
+    def _encode(self, texts: Sequence[str], batch_size: int) -> np.ndarray:
         raise NotImplementedError
 
     def _empty(self) -> np.ndarray:
@@ -68,9 +101,7 @@ class TorchEmbedder(Embedder):
         self.model.max_seq_length = min(self.model.max_seq_length or MAX_TOKENS, MAX_TOKENS)
         self.dim = int(self.model.get_embedding_dimension())
 
-    def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
-        if not texts:
-            return self._empty()
+    def _encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         out = self.model.encode(
             list(texts),
             batch_size=batch_size,
@@ -213,9 +244,7 @@ class OnnxEmbedder(Embedder):
         m = mask[..., None].astype(np.float32)
         return (hidden * m).sum(axis=1) / np.clip(m.sum(axis=1), 1e-9, None)
 
-    def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
-        if not texts:
-            return self._empty()
+    def _encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         texts = list(texts)
         ids = [e.ids for e in self.tokenizer.encode_batch(texts)]
         # Length-sorted batches, as sentence-transformers does: less padding, faster and closer to torch. Ties

@@ -51,9 +51,9 @@ def test_onnx_int8_agrees_with_torch(onnx: Embedder, torch_emb: Embedder) -> Non
     """Prose (what evaluators embed) keeps cosine ≥ 0.99; odd inputs (one word, code, German) lose a little more."""
     assert onnx.backend == "onnx-int8" and torch_emb.backend == "torch"
     prose = [t for t in TEXTS if len(t.split()) >= 8]
-    cos = (onnx.encode(prose) * torch_emb.encode(prose)).sum(axis=1)
+    cos = (onnx.encode(prose, use_cache=False) * torch_emb.encode(prose, use_cache=False)).sum(axis=1)
     assert cos.mean() >= 0.99, cos
-    cos_all = (onnx.encode(TEXTS) * torch_emb.encode(TEXTS)).sum(axis=1)
+    cos_all = (onnx.encode(TEXTS, use_cache=False) * torch_emb.encode(TEXTS, use_cache=False)).sum(axis=1)
     assert cos_all.mean() >= 0.985 and cos_all.min() >= 0.96, cos_all
 
 
@@ -93,7 +93,9 @@ def test_export_is_cached_and_keyed_by_recipe(onnx: Embedder, caplog: pytest.Log
     with caplog.at_level(logging.WARNING, logger=emb_mod.__name__):
         again = OnnxEmbedder(onnx.model_path, cache_dir)
     assert "exporting" not in caplog.text  # the second process reuses the export
-    np.testing.assert_allclose(again.encode(TEXTS[:3]), onnx.encode(TEXTS[:3]), atol=1e-6)
+    np.testing.assert_allclose(
+        again.encode(TEXTS[:3], use_cache=False), onnx.encode(TEXTS[:3], use_cache=False), atol=1e-6
+    )
     assert EXPORT_RECIPE in (cache_dir / "models" / key / "source.json").read_text()
 
 
@@ -116,3 +118,17 @@ def test_auto_falls_back_to_torch_with_a_log_line(
 def test_unknown_backend_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown embedding backend"):
         get_embedder(backend="tpu")
+
+
+def test_cache_serves_repeated_texts_without_the_model(onnx: Embedder, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Evaluators of one suite embed the same prompt and sentences; the second time costs no model call."""
+    texts = ["a sentence only this test embeds", "and a second one, also unique to this test"]
+    first = onnx.encode(texts)
+    calls: list[int] = []
+    real = onnx._encode
+    monkeypatch.setattr(onnx, "_encode", lambda ts, bs: calls.append(len(ts)) or real(ts, bs))
+    again = onnx.encode([texts[1], texts[0], texts[1], "one new text"])
+    assert calls == [1]  # only the new text reached the model
+    np.testing.assert_array_equal(again[0], first[1])
+    np.testing.assert_array_equal(again[1], first[0])
+    np.testing.assert_array_equal(again[2], first[1])
