@@ -52,7 +52,7 @@ class Embedder:
         """Vectors of `texts`; ones seen recently come from an LRU cache (same rows, no model call)."""
         if not texts:
             return self._empty()
-        if not use_cache:
+        if not use_cache or self.cache_size <= 0:
             return self._encode(list(texts), batch_size)
         cache = self.__dict__.setdefault("_lru", OrderedDict())
         lock = self.__dict__.setdefault("_lru_lock", threading.Lock())
@@ -286,7 +286,9 @@ def get_embedder(settings_eval: Any = None, backend: str | None = None) -> Embed
         key = (wanted, str(model_path))
         if key not in _CACHE:
             _CACHE[key] = _build(wanted, model_path, cache_dir)
-        return _CACHE[key]
+        embedder = _CACHE[key]
+    embedder.cache_size = int(getattr(eval_settings, "embedding_cache", Embedder.cache_size))
+    return embedder
 
 
 def _build(wanted: str, model_path: Path, cache_dir: Path) -> Embedder:

