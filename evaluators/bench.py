@@ -265,6 +265,9 @@ def command(quick: bool, only: tuple[str, ...], n_items: int | None, output: Pat
     from llmwatch.settings import get_settings
 
     settings = get_settings()
+    # every measured text is new, and the shared embedding cache would still serve the repeated sentences of
+    # the cycled items for free: measure with it off
+    settings = settings.model_copy(update={"eval": settings.eval.model_copy(update={"embedding_cache": 0})})
     n = n_items or (64 if quick else 256)
     repeats = 3 if quick else 5
     batches = [1, 32] if quick else [1, 8, 32, 128]
