@@ -88,6 +88,7 @@ class WorkerSettings(BaseModel):
     window_size_s: float = Field(60.0, gt=0, description="Tumbling window length.")
     window_lateness_s: float = Field(10.0, ge=0, description="Allowed lateness before a window closes.")
     window_idle_close_s: float = Field(5.0, gt=0, description="Idle time after which windows close on the clock.")
+    window_drift: bool = Field(True, description="Score prompt drift of each window against the first baseline one.")
     sink_batch: int = Field(2000, ge=1, description="Rows per ClickHouse insert (at most).")
     sink_within_s: float = Field(0.5, gt=0, description="Longest wait before a partial batch is written.")
     sink_retry_max_s: float = Field(30.0, gt=0, description="Cap of the exponential back-off between insert retries.")

@@ -7,7 +7,6 @@ ignore the replayed records they already hold (streams/windowing.py).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -86,12 +85,14 @@ class WindowEmitter:
         return len(closing)
 
     async def _emit(self, c: Closing) -> None:
-        drift = (None, None)
-        if self.drift is not None and c.stats.prompts:
+        # drift once per window, when it first closes; a late re-emit keeps that value
+        if self.drift is not None and c.stats.drift is None and len(c.stats.prompts) > 0:
             try:
-                drift = await asyncio.to_thread(self.drift, c)
+                c.stats.drift = self.drift(c)
             except Exception as e:
                 log.warning("drift check failed for %s: %s", c.key, e)
+                c.stats.drift = (None, None)
+        drift = c.stats.drift or (None, None)
         metrics = to_metrics(c.key, c.start, self.cfg, c.stats, final=c.final, drift=drift)
         key = f"{c.key.deployment}/{c.key.model_version}".encode()
         await self.ctx.topics["windows"].send(key=key, value=metrics.encode())

@@ -121,6 +121,7 @@ class WindowStats:
     injection_success: _Rate = field(default_factory=_Rate)
     hallucination: _Rate = field(default_factory=_Rate)
     prompts: list[str] = field(default_factory=list)  # reservoir sample for drift (not persisted)
+    drift: tuple[float | None, float | None] | None = None  # (score, p-value) once computed
     _seen_for_sample: int = 0
 
     def seen(self, pos: tuple[int, int] | None) -> bool:

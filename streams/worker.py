@@ -47,7 +47,7 @@ def build_worker(settings: Settings, agents: list[str] | None = None) -> WorkerC
     if "window" in agents:
         from . import window_agent
 
-        window_agent.install(ctx, _drift_fn(settings))
+        window_agent.install(ctx, _drift_fn(settings) if settings.worker.window_drift else None)
     for name in ("judge", "controller", "alerter"):
         if name in agents:
             _install_optional(ctx, name)
