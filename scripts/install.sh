@@ -11,5 +11,11 @@ if [[ -n "${VIRTUAL_ENV:-}" ]]; then target=(); fi
 echo "installing llmwatch[$extras] (first time: several GB, a few minutes; later: from cache)" >&2
 python3 -m uv pip install "${target[@]}" -e ".[${extras}]" \
   --overrides deploy/python/overrides.txt --excludes deploy/python/excludes.txt
+# The report test renders the demo's HTML in headless Chromium (Debian's package).
+if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+  sudo_=""; [[ $(id -u) -ne 0 ]] && sudo_="sudo"
+  echo "installing Chromium (Debian) for the report test" >&2
+  $sudo_ apt-get update -qq && $sudo_ env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
 # pyenv puts console scripts behind shims that need a rehash to appear.
 if command -v pyenv >/dev/null 2>&1; then pyenv rehash || true; fi

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from pydantic import BaseModel
+from pydantic import BaseModel, SecretStr
 
 from llmwatch.schemas import Payload
 from llmwatch.settings import Settings
@@ -41,13 +41,25 @@ def settings_env(settings: Settings) -> dict[str, str]:
         env[f"LLMWATCH_TOPICS__{role.upper()}"] = name
     sections = [name for name, value in settings if isinstance(value, BaseModel) and name != "topics"]
     for section in sections:
-        for key, value in getattr(settings, section).model_dump(mode="json").items():
+        for key, value in getattr(settings, section):
             if value is None:
                 continue
-            env[f"LLMWATCH_{section.upper()}__{key.upper()}"] = (
-                json.dumps(value) if isinstance(value, (list, dict, bool)) else str(value)
-            )
+            env[f"LLMWATCH_{section.upper()}__{key.upper()}"] = _env_value(value)
+    for key, value in settings:
+        if key.startswith(("kafka_", "clickhouse_")) and value is not None:
+            env[f"LLMWATCH_{key.upper()}"] = _env_value(value)
     return env
+
+
+def _env_value(value: Any) -> str:
+    """How a settings value is written in an environment variable (secrets in clear: the child needs them)."""
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    if isinstance(value, (list, dict, bool)):
+        return json.dumps(value)
+    if isinstance(value, BaseModel):
+        return value.model_dump_json()
+    return str(value)
 
 
 class WorkerProcess:

@@ -1,0 +1,743 @@
+"""`llmwatch demo`: the whole system end to end on the embedded defaults, driven through a storyline.
+
+It runs the same commands a user runs, as child processes: `llmwatch worker` (score, window, sink, judge,
+controller, alerter; it migrates and holds the embedded ClickHouse) and `llmwatch serve` (the gateway with
+versions v1, v2, v3, by default on the simulated engine). This process only starts and stops them, sends traffic
+over HTTP, sends the rollout commands `llmwatch rollout start` would send, follows the weights topic, and reads
+ClickHouse through the worker's query endpoint. The storyline itself is pure code in llmwatch/demo_story.py.
+
+Isolation: each run has its own topics (`demo.<run>.<topic>`) and consumer group, deleted at the end, so a run
+never sees another run's weights or offsets; rows land in the configured ClickHouse and the report reads this
+run's time span. Whatever the demo started (processes, a local broker, topics) it stops, on errors and Ctrl-C too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import logging
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from llmwatch.errors import ConfigError, LlmwatchError
+from llmwatch.settings import AlertSettings, RolloutSettings, Settings, TopicNames
+
+from .demo_story import (
+    BAD,
+    BASELINE,
+    DEPLOYMENT,
+    GOOD,
+    VERSIONS,
+    Finish,
+    Move,
+    Outcome,
+    StartRollout,
+    Story,
+    StoryPlan,
+    VerdictRow,
+    check_outcome,
+)
+
+log = logging.getLogger(__name__)
+
+AGENTS = ["score", "window", "sink", "judge", "controller", "alerter"]
+ENGINES = ("simulated", "transformers", "openai")
+#: The light evaluator backends: every evaluator runs, on the paths that keep up with demo traffic on 2 cores.
+LIGHT_BACKENDS = {"toxicity_backend": "profanity", "injection_backend": "rules"}
+
+
+class DemoFailed(LlmwatchError):
+    """The story's outcomes did not happen (or a part did not start)."""
+
+
+@dataclass
+class DemoOptions:
+    duration_s: float = 180.0
+    scenario: str = "demo-regression"
+    rate: float = 40.0
+    live: bool | None = None  # None: when stdout is a terminal
+    full_evaluators: bool = False
+    keep_topics: bool = False
+    seed: int = 0
+    engine: str = "simulated"  # or transformers (with model) / openai (with upstream): serves v1 and v2
+    model: Path | None = None
+    upstream: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.engine not in ENGINES:
+            raise ConfigError(f"--engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
+        if self.engine == "transformers" and self.model is None:
+            raise ConfigError("--engine transformers needs --model PATH (a local model directory)")
+        if self.engine == "openai" and not self.upstream:
+            raise ConfigError("--engine openai needs --upstream URL (serving model ids v1 and v2)")
+
+
+@dataclass
+class DemoResult:
+    ok: bool
+    message: str
+    report: Path | None
+    outcome: Outcome | None
+    run_dir: Path
+    wall_s: float
+    story_log: list[tuple[float, str]] = field(default_factory=list)
+
+
+# ------------------------------------------------------------------------------------------- settings
+def run_settings(base: Settings, plan: StoryPlan, run_id: str, *, full_evaluators: bool = False) -> Settings:
+    """The settings every process of this run shares: own topics and group, demo-sized windows and rollout."""
+    topics = TopicNames(**{role: f"demo.{run_id}.{name}" for role, name in TopicNames().model_dump().items()})
+    worker = base.worker.model_copy(
+        update={
+            "app_id": f"llmwatch-demo-{run_id}",
+            "agents": list(AGENTS),
+            "window_size_s": plan.window_s,
+            "window_lateness_s": 2.0,
+            "window_idle_close_s": 2.0,
+            "sink_within_s": 0.3,
+        }
+    )
+    evaluators = base.eval.model_copy(
+        update={"enabled": ["toxicity", "pii", "injection", "hallucination"]}
+        | ({} if full_evaluators else LIGHT_BACKENDS)
+    )
+    alerts = AlertSettings(**{**base.alerts.model_dump(), "ttft_p95_ms": 350.0, "pii_leak_rate": 0.03})
+    return base.model_copy(
+        update={
+            "topics": topics,
+            "worker": worker,
+            "eval": evaluators,
+            "rollout": RolloutSettings(**plan.rollout_settings()),
+            "alerts": alerts,
+        }
+    )
+
+
+def gateway_config(plan: StoryPlan, options: DemoOptions) -> dict[str, Any]:
+    """The gateway's engines and deployment `demo` (baseline v1).
+
+    Simulated (default): one engine serves v1, v2, v3, v3 with the regression's profile. With a real engine
+    (`transformers` with a local model, or an OpenAI-compatible upstream serving model ids v1 and v2), v1 and v2
+    run on it and the bad v3 stays simulated: a real model cannot be made to regress on cue, and the judge only
+    compares what the versions did.
+    """
+    profiles: dict[str, Any] = {"profiles": {BAD: dict(plan.regression.profile)}} if plan.regression.profile else {}
+    if options.engine == "simulated":
+        engines: list[dict[str, Any]] = [
+            {"kind": "simulated", "versions": list(VERSIONS), "seed": options.seed, "options": profiles}
+        ]
+    elif options.engine == "transformers":
+        model = str(Path(str(options.model)).resolve())
+        engines = [
+            {"kind": "transformers", "model": model, "versions": [v], "options": {"max_concurrency": 2}}
+            for v in (BASELINE, GOOD)
+        ]
+    else:
+        engines = [{"kind": "openai", "upstream": options.upstream, "versions": [BASELINE, GOOD]}]
+    if options.engine != "simulated":
+        engines.append({"kind": "simulated", "versions": [BAD], "seed": options.seed, "options": profiles})
+    return {
+        "engines": engines,
+        "deployments": [{"name": DEPLOYMENT, "baseline": BASELINE, "versions": list(VERSIONS)}],
+    }
+
+
+# ------------------------------------------------------------------------------------------ processes
+class Stack:
+    """What this run started, stopped in reverse order whatever happens (each stop is tried even if one fails)."""
+
+    def __init__(self, say: Callable[[str], None]) -> None:
+        self._stops: list[tuple[str, Callable[[], Any]]] = []
+        self._say = say
+
+    def push(self, what: str, stop: Callable[[], Any]) -> None:
+        self._stops.append((what, stop))
+
+    def close(self) -> None:
+        """Stop everything; a second Ctrl-C meanwhile only says so (leaving a worker behind would keep ClickHouse
+        locked)."""
+
+        def patience(signum: int, frame: Any) -> None:
+            self._say("still stopping what the demo started, a few seconds more …")
+
+        previous = signal.signal(signal.SIGINT, patience)
+        try:
+            while self._stops:
+                what, stop = self._stops.pop()
+                try:
+                    stop()
+                    self._say(f"stopped {what}")
+                except Exception as e:  # keep stopping the rest
+                    self._say(f"could not stop {what}: {type(e).__name__}: {e}")
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+
+class Gateway:
+    """`llmwatch serve --config FILE` as a child process in its own session (Ctrl-C reaches only the demo)."""
+
+    def __init__(self, settings: Settings, config_path: Path, port: int, log_path: Path) -> None:
+        self.url = f"http://127.0.0.1:{port}"
+        self.log_path = log_path
+        from llmwatch.streams.harness import settings_env
+
+        env = {**os.environ, **settings_env(settings), "PYTHONUNBUFFERED": "1"}
+        cmd = [sys.executable, "-m", "llmwatch", "serve", "--config", str(config_path), "--host", "127.0.0.1"]
+        with log_path.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [*cmd, "--port", str(port)], env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
+
+    def wait_ready(self, timeout_s: float) -> None:
+        import httpx
+
+        deadline = time.monotonic() + timeout_s
+        last = ""
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise DemoFailed(f"the gateway exited with {self.proc.returncode}:\n{_tail(self.log_path)}")
+            try:
+                r = httpx.get(f"{self.url}/ready", timeout=2, trust_env=False)
+                if r.status_code == 200:
+                    return
+                last = r.text
+            except httpx.HTTPError as e:
+                last = repr(e)
+            time.sleep(0.3)
+        raise DemoFailed(f"the gateway was not ready within {timeout_s:.0f} s ({last[:300]}):\n{_tail(self.log_path)}")
+
+    def stop(self, timeout_s: float = 20.0) -> None:
+        if self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+
+def _tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except FileNotFoundError:
+        return ""
+
+
+def _check_clickhouse_free(settings: Settings) -> None:
+    """chDB allows one process per folder and the demo's worker must be it: fail early with the way out."""
+    if not settings.clickhouse_embedded:
+        return
+    from llmwatch.db.lock import UNKNOWN_HOLDER, embedded_path, lock_holder
+
+    folder = embedded_path(settings.clickhouse_url).resolve()
+    holder = lock_holder(folder)
+    if holder is not None:
+        who = "another process" if holder == UNKNOWN_HOLDER else f"process {holder}"
+        raise DemoFailed(
+            f"the embedded ClickHouse at {folder} is held by {who} (a running `llmwatch worker`?). The demo's "
+            "worker must hold it: stop that process, or run the demo with another LLMWATCH_DATA_DIR."
+        )
+
+
+def _ensure_kafka(settings: Settings, stack: Stack, say: Callable[[str], None]) -> None:
+    """Reuse a broker that answers; else start the local one (and stop it at the end)."""
+    from llmwatch.local.kafka import LocalKafka
+    from llmwatch.local.kafka_config import parse_local_address
+    from llmwatch.local.kafka_probe import describe_cluster_sync
+
+    if describe_cluster_sync(settings, timeout_s=5.0) is not None:
+        say(f"using the Kafka broker at {settings.kafka}")
+        return
+    try:
+        parse_local_address(settings.kafka)
+    except ConfigError as e:
+        raise DemoFailed(f"Kafka at {settings.kafka} does not answer and is not a local address to start: {e}") from e
+    say(f"no broker at {settings.kafka}: starting the local one (`llmwatch kafka up`)")
+    kafka = LocalKafka(settings, echo=say)
+    kafka.up()
+    stack.push("the local Kafka broker", kafka.down)
+
+
+def _delete_run_topics(settings: Settings, run_id: str, app_id: str) -> None:
+    """The run's topics and any Faust made for its group."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    from llmwatch.kafka_topics import delete_topics
+
+    async def names() -> list[str]:
+        admin = AIOKafkaAdminClient(**settings.kafka_client_kwargs(), request_timeout_ms=15_000)
+        await admin.start()
+        try:
+            return [t for t in await admin.list_topics() if t.startswith((f"demo.{run_id}.", app_id))]
+        finally:
+            await admin.close()
+
+    async def both() -> None:
+        await delete_topics(settings, await names())
+
+    asyncio.run(both())
+
+
+def _wait(predicate: Callable[[], Any], timeout_s: float, what: str, alive: Callable[[], str | None]) -> Any:
+    deadline = time.monotonic() + timeout_s
+    last: Any = None
+    while time.monotonic() < deadline:
+        dead = alive()
+        if dead:
+            raise DemoFailed(f"{dead} while waiting for {what}")
+        try:
+            last = predicate()
+            if last:
+                return last
+        except Exception as e:
+            last = e
+        time.sleep(0.5)
+    raise DemoFailed(f"timed out after {timeout_s:.0f} s waiting for {what} (last: {last!r})")
+
+
+# --------------------------------------------------------------------------------------------- traffic
+class TrafficDriver:
+    """Open-loop requests to the gateway at `rate`/s; each carries the story's current prompt mix and hints."""
+
+    def __init__(
+        self, url: str, story: Story, rate: float, clock: Callable[[], float], seed: int = 0, max_tokens: int = 256
+    ) -> None:
+        from llmwatch.inference.corpus import load_corpus
+
+        self.url = url.rstrip("/") + "/v1/chat/completions"
+        self.story = story
+        self.rate = rate
+        self.clock = clock
+        self.corpus = load_corpus()
+        self.rng = random.Random(f"demo:{seed}")
+        self.seed = seed
+        self.max_tokens = max_tokens
+        self.sent = 0
+        self.ok = 0
+        self.failed = 0
+        self.versions: Counter[str] = Counter()
+        self.errors: Counter[str] = Counter()
+
+    def body(self, i: int, t: float) -> dict[str, Any]:
+        from llmwatch.inference.scenarios import draw_prompt, draw_user
+
+        traffic = self.story.traffic(t)
+        user_id, session_id = draw_user(self.rng)
+        spec = draw_prompt(traffic.mix, self.rng, self.corpus)
+        return {
+            "model": DEPLOYMENT,
+            "messages": [
+                {"role": "system", "content": self.corpus.system_prompt},
+                {"role": "user", "content": spec.text},
+            ],
+            "max_tokens": self.max_tokens,
+            "seed": self.seed * 1_000_003 + i,
+            "user": user_id,
+            "session_id": session_id,
+            "context": list(spec.context) if spec.context else None,
+            "hints": {**traffic.hints(), "item": spec.item_id},
+        }
+
+    async def run(self, stop: asyncio.Event) -> None:
+        import aiohttp
+
+        pending: set[asyncio.Task[None]] = set()
+        connector = aiohttp.TCPConnector(limit=400)
+        async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as session:
+            start, i = self.clock(), 0
+            while not stop.is_set():
+                due = start + i / self.rate
+                delay = due - self.clock()
+                if delay > 0:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), delay)
+                    continue
+                if len(pending) < 400:  # open loop, but bounded: a stalled gateway must not exhaust the demo
+                    task = asyncio.create_task(self._call(session, self.body(i, self.clock())))
+                    pending.add(task)
+                    task.add_done_callback(pending.discard)
+                else:
+                    self.errors["client: too many in flight"] += 1
+                self.sent += 1
+                i += 1
+            if pending:  # answers already on their way are counted; a stop does not wait on a slow engine
+                await asyncio.wait(set(pending), timeout=5)
+                for task in pending:
+                    task.cancel()
+
+    async def _call(self, session: Any, payload: dict[str, Any]) -> None:
+        import aiohttp
+
+        try:
+            async with session.post(self.url, json=payload) as response:
+                await response.read()
+                if response.status == 200:
+                    self.ok += 1
+                    self.versions[response.headers.get("x-llmwatch-model-version", "?")] += 1
+                else:
+                    self.failed += 1
+                    self.errors[f"http {response.status}"] += 1
+        except (aiohttp.ClientError, TimeoutError) as e:
+            self.failed += 1
+            self.errors[type(e).__name__] += 1
+
+
+# ------------------------------------------------------------------------------------------- the run
+def _console() -> Console:
+    """The terminal's width on a terminal; wide enough for the ready queries' tables in a log file."""
+    console = Console()
+    return console if console.is_terminal else Console(width=160, soft_wrap=False)
+
+
+def _utc() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _client(settings: Settings) -> Any:
+    from llmwatch.db.owner import open_query_client
+
+    return open_query_client(settings)
+
+
+def read_outcome(client: Any, since: dt.datetime, plan: StoryPlan) -> Outcome:
+    """The story's outcomes from ClickHouse: this run's traffic_weights and the verdicts they name."""
+    t0 = since.strftime("%Y-%m-%d %H:%M:%S")
+    rows = client.query(
+        "SELECT seq, state, toJSONString(weights), canary_version, reason, verdict_id, command_id "
+        f"FROM traffic_weights FINAL WHERE deployment = '{DEPLOYMENT}' "
+        f"AND updated_at >= toDateTime64('{t0}', 3, 'UTC') ORDER BY seq"
+    ).result_rows
+    moves = [
+        Move(int(r[0]), str(r[1]), {k: float(v) for k, v in json.loads(r[2]).items()}, r[3], str(r[4]), r[5], r[6])
+        for r in rows
+    ]
+    ids = sorted({m.verdict_id for m in moves if m.verdict_id})
+    verdicts: dict[str, VerdictRow] = {}
+    if ids:
+        for r in client.query(
+            "SELECT verdict_id, result, canary_version, arrayFilter((m, x) -> x = 'fail', metrics.metric, "
+            "metrics.result), reason FROM canary_verdicts FINAL WHERE verdict_id IN ("
+            + ",".join(f"'{i}'" for i in ids)
+            + ")"
+        ).result_rows:
+            verdicts[str(r[0])] = VerdictRow(str(r[0]), str(r[1]), str(r[2]), tuple(r[3]), str(r[4]))
+    return check_outcome(moves, verdicts, plan.regression)
+
+
+class Demo:
+    """One run: start the parts, play the story, check the outcomes in ClickHouse, write the report, stop all."""
+
+    def __init__(self, base: Settings, plan: StoryPlan, options: DemoOptions, console: Console | None = None) -> None:
+        self.options = options
+        self.plan = plan
+        self.console = console or _console()
+        self.live = options.live if options.live is not None else self.console.is_terminal
+        self.started_at = _utc()
+        self.run_id = f"{self.started_at:%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:4]}"
+        self.settings = run_settings(base, plan, self.run_id, full_evaluators=options.full_evaluators)
+        self.run_dir = base.data_dir / "reports" / f"demo-{self.started_at:%Y%m%d-%H%M%S}"
+        self.story = Story(plan)
+        self.story_started = self.started_at
+        self.story_clock: Callable[[], float] = lambda: 0.0
+
+    def say(self, text: str) -> None:
+        self.console.print(f"[dim]{_utc():%H:%M:%S}[/dim] {text}", highlight=False, soft_wrap=True)
+
+    def run(self) -> DemoResult:
+        wall = time.monotonic()
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        logs = self.run_dir / "logs"
+        logs.mkdir(exist_ok=True)
+        stack = Stack(self.say)
+        try:
+            worker = self._start(stack, logs)
+            since, finish, driver = self._play(worker)
+            result = self._finish(worker, since, finish, driver, wall)
+        finally:
+            stack.close()
+        return result
+
+    # -- start-up ---------------------------------------------------------------------------------------
+    def _start(self, stack: Stack, logs: Path) -> Any:
+        from llmwatch.kafka_topics import ensure_topics_sync
+        from llmwatch.streams.harness import WorkerProcess, free_port
+
+        s = self.settings
+        _check_clickhouse_free(s)
+        _ensure_kafka(s, stack, self.say)
+        ensure_topics_sync(s)
+        if not self.options.keep_topics:
+            stack.push("(deleted this run's topics)", lambda: _delete_run_topics(s, self.run_id, s.worker.app_id))
+        self.say(f"run {self.run_id}: topics demo.{self.run_id}.*, ClickHouse {s.clickhouse_url}")
+        worker = WorkerProcess(s, AGENTS, logs / "worker.log").start()  # every setting travels as LLMWATCH_*
+        stack.push(f"the worker (pid {worker.pid})", lambda: worker.stop(60))
+
+        def worker_dead() -> str | None:
+            return None if worker.alive() else f"the worker exited:\n{worker.log_tail()}"
+
+        self.say("worker starting: migrating ClickHouse, loading evaluators …")
+        if s.clickhouse_embedded:
+            from llmwatch.db.lock import embedded_path, live_owner
+
+            folder = embedded_path(s.clickhouse_url).resolve()
+            _wait(lambda: live_owner(folder), 180, "the worker to open ClickHouse", worker_dead)
+        _wait(lambda: "llmwatch" in worker.metrics(), 180, "the worker's agents to start", worker_dead)
+        config_path = logs / "gateway.json"
+        config_path.write_text(json.dumps(gateway_config(self.plan, self.options), indent=2))
+        gateway = Gateway(s, config_path, free_port(), logs / "gateway.log")
+        stack.push(f"the gateway (pid {gateway.proc.pid})", gateway.stop)
+        gateway.wait_ready(90 if self.options.engine == "simulated" else 300)
+        self.gateway = gateway
+        engines = (
+            "v1, v2, v3 simulated"
+            if self.options.engine == "simulated"
+            else (f"v1, v2 on {self.options.engine}, v3 simulated")
+        )
+        self.say(f"gateway ready at {gateway.url} ({engines}); worker pid {worker.pid}")
+        return worker
+
+    # -- the story ----------------------------------------------------------------------------------------
+    def _play(self, worker: Any) -> tuple[dt.datetime, Finish, TrafficDriver]:
+        since = _utc() - dt.timedelta(seconds=2)
+        finish, driver = asyncio.run(self._story_loop(worker, since))
+        return since, finish, driver
+
+    async def _story_loop(self, worker: Any, since: dt.datetime) -> tuple[Finish, TrafficDriver]:
+        from llmwatch.schemas import ControlCommand
+        from llmwatch.streams.control import WeightsFollower, send_command
+
+        t0 = time.monotonic()
+        self.story_started = _utc()
+
+        def clock() -> float:
+            return time.monotonic() - t0
+
+        self.story_clock = clock
+
+        story = self.story
+        follower = WeightsFollower(self.settings, lambda w: story.observe(w, clock()))
+        follower.start()
+        stop = asyncio.Event()
+        max_tokens = 256 if self.options.engine == "simulated" else 48  # a CPU model answers in time
+        driver = TrafficDriver(self.gateway.url, story, self.plan.rate, clock, self.options.seed, max_tokens)
+        traffic = asyncio.create_task(driver.run(stop))
+        view = _View(self, driver, since) if self.live else None
+        printed = 0
+        next_status = 15.0
+        finish: Finish | None = None
+        try:
+            if view is not None:
+                view.start()
+            while finish is None:
+                t = clock()
+                for action in story.tick(t):
+                    if isinstance(action, Finish):
+                        finish = action
+                    elif isinstance(action, StartRollout):
+                        cmd = ControlCommand(
+                            deployment=DEPLOYMENT,
+                            action="start",
+                            canary_version=action.canary,
+                            baseline_version=action.baseline,
+                            requested_by="llmwatch demo",
+                            reason=action.reason,
+                        )
+                        answer = await send_command(self.settings, cmd, wait_s=60)
+                        if answer is None:
+                            finish = story.start_failed(action.canary, clock(), "the controller did not answer in 60 s")
+                        else:
+                            story.observe(answer, clock())
+                if not worker.alive():
+                    finish = Finish(False, f"the worker died:\n{worker.log_tail()}")
+                if self.gateway.proc.poll() is not None:
+                    finish = Finish(False, f"the gateway died:\n{_tail(self.gateway.log_path)}")
+                if view is not None:
+                    await view.refresh(clock())
+                else:
+                    for when, line in story.log[printed:]:
+                        self.say(f"[{when:5.0f} s] {line}")
+                    printed = len(story.log)
+                    if t >= next_status:
+                        next_status += 15.0
+                        self.say(
+                            f"[{t:5.0f} s] {story.phase.value}; traffic: {story.traffic(t).label}; "
+                            f"{driver.ok} ok / {driver.failed} failed; by version {dict(driver.versions)}"
+                        )
+                await asyncio.sleep(0.25 if view is None else 1.0)
+        finally:
+            stop.set()
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(traffic, 40)
+            await follower.stop()
+            if view is not None:
+                view.stop()
+        if view is not None:
+            for when, line in story.log:
+                self.say(f"[{when:5.0f} s] {line}")
+        return finish, driver
+
+    # -- the end --------------------------------------------------------------------------------------------
+    def _finish(
+        self, worker: Any, since: dt.datetime, finish: Finish, driver: TrafficDriver, wall: float
+    ) -> DemoResult:
+        from llmwatch.db.render import print_table
+
+        from .report import Period, build_report, run_ready_queries
+
+        self.say(f"traffic stopped: {driver.ok} ok, {driver.failed} failed; waiting for the pipeline to land it")
+        client = _client(self.settings)
+        try:
+            t0 = since.strftime("%Y-%m-%d %H:%M:%S")
+
+            def landed() -> bool:
+                sql = (
+                    f"SELECT count() FROM inference_events WHERE deployment = '{DEPLOYMENT}' "
+                    f"AND ts >= toDateTime64('{t0}', 3, 'UTC')"
+                )
+                return int(client.query(sql).result_rows[0][0]) >= driver.ok
+
+            with contextlib.suppress(DemoFailed):
+                _wait(landed, 30, "every event to land", lambda: None if worker.alive() else "the worker exited")
+            until = _utc()
+            outcome = read_outcome(client, since, self.plan)
+            ok = finish.ok and outcome.ok
+            ready = run_ready_queries(client)
+            colors = {"prompt drift": "#81d4fa", "injection burst": "#ffb74d"}
+            offset = (self.story_started - since).total_seconds()
+            periods = [
+                Period(label, a + offset, b + offset, colors.get(label, "#fdd835"))
+                for label, a, b in self.story.periods(self.story_clock())
+            ]
+            summary = [finish.message, *outcome.describe(), *(f"{t:.0f} s: {line}" for t, line in self.story.log)]
+            report = build_report(
+                client,
+                self.run_dir,
+                DEPLOYMENT,
+                since,
+                until,
+                periods=periods,
+                ready=ready,
+                title=f"llmwatch demo {self.run_id}",
+                ok=ok,
+                summary=summary,
+                settings=self._described(driver),
+            )
+        finally:
+            client.close()
+        self.console.rule("summary")
+        for line in outcome.describe():
+            self.console.print(line, highlight=False)
+        self.console.rule("analysts' ready queries (sql/queries)")
+        for r in ready:
+            self.console.print(f"[bold]{r.name}[/bold]: {r.title}", highlight=False)
+            if r.error:
+                self.console.print(f"[red]{r.error}[/red]", highlight=False)
+            else:
+                print_table(r.columns, r.rows[:10], self.console)
+        message = finish.message if not finish.ok else ("; ".join(outcome.problems) or "story outcomes met")
+        return DemoResult(ok, message, report, outcome, self.run_dir, time.monotonic() - wall, list(self.story.log))
+
+    def _described(self, driver: TrafficDriver) -> dict[str, Any]:
+        p = self.plan
+        return {
+            "story duration (s)": p.duration_s,
+            "request rate (/s)": p.rate,
+            "second canary": f"{p.regression.name}: {p.regression.description}",
+            "rollout steps": ", ".join(f"{w:.0%}" for w in p.steps),
+            "canary requests per step (min)": p.min_sample,
+            "time per step (min, s)": p.min_step_duration_s,
+            "judge pass margins": f"×{p.pass_margin_scale:g} (fail margins as in production)",
+            "window size (s)": p.window_s,
+            "evaluators": json.dumps(
+                self.settings.eval.model_dump(include={"enabled", "toxicity_backend", "injection_backend"})
+            ),
+            "requests sent / ok / failed": f"{driver.sent} / {driver.ok} / {driver.failed}",
+            "responses by version": json.dumps(dict(sorted(driver.versions.items()))),
+            "topics": f"demo.{self.run_id}.* (deleted at the end unless --keep-topics)",
+        }
+
+
+class _View:
+    """rich Live, refreshed once a second from ClickHouse (through the worker) and the demo's own counters."""
+
+    def __init__(self, demo: Demo, driver: TrafficDriver, since: dt.datetime) -> None:
+        from rich.live import Live
+
+        self.demo = demo
+        self.driver = driver
+        self.since = since
+        self.client: Any = None
+        self.live = Live(console=demo.console, auto_refresh=False, transient=False)
+        self.data: Any = None
+
+    def start(self) -> None:
+        self.live.start()
+
+    async def refresh(self, t: float) -> None:
+        from .demo_view import LiveData, Progress, read_live, render
+
+        if self.client is None:
+            try:
+                self.client = _client(self.demo.settings)
+            except LlmwatchError as e:
+                self.data = LiveData(error=str(e))
+        if self.client is not None:
+            self.data = await asyncio.to_thread(read_live, self.client, self.since)
+        story = self.demo.story
+        progress = Progress(
+            t=t,
+            duration_s=self.demo.plan.duration_s,
+            phase=story.phase.value,
+            traffic=story.traffic(t).label,
+            sent=self.driver.sent,
+            ok=self.driver.ok,
+            failed=self.driver.failed,
+            log=story.log,
+        )
+        self.live.update(render(progress, self.data or LiveData()), refresh=True)
+
+    def stop(self) -> None:
+        self.live.stop()
+        if self.client is not None:
+            self.client.close()
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """A SIGTERM stops the demo like Ctrl-C does: through the same clean-up."""
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def run_demo(base: Settings, options: DemoOptions, console: Console | None = None) -> DemoResult:
+    """Play the demo; raises DemoFailed when a part cannot start, returns the result otherwise."""
+    from .demo_story import make_plan
+
+    try:
+        plan = make_plan(options.duration_s, options.rate, options.scenario)
+    except ValueError as e:
+        raise ConfigError(str(e)) from e
+    with sigterm_as_interrupt():
+        return Demo(base, plan, options, console).run()
