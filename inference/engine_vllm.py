@@ -1,0 +1,169 @@
+"""vLLM's async engine in-process (the CPU build here, regular `vllm` on GPU images: same code).
+
+vLLM times each request itself (arrival → first token, first → last token); those figures are closer to
+the model than ours, so they go into `engine_metrics` as `ttft_ms`/`tpot_ms` and the gateway prefers them.
+Token counts are token ids, never text chunks (a partial UTF-8 character streams as an empty delta).
+The engine core runs in a child process: scripts that start this engine need an `if __name__ == "__main__":`
+guard.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from .engine_base import EngineError, GenerationRequest, TokenChunk
+from .engine_transformers import render_prompt
+from .engines import EngineRequestError, EngineUnavailable, default_version
+
+log = logging.getLogger(__name__)
+
+#: What PLATFORM.md measured working on the CPU build; only set where the caller has not.
+CPU_ENV = {"HF_HUB_OFFLINE": "1", "VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1"}
+
+
+def prepare_env(cache_root: Path | None = None) -> None:
+    """Offline, small KV cache, caches under a project temp dir: must run before vLLM spawns its engine core."""
+    for key, value in CPU_ENV.items():
+        os.environ.setdefault(key, value)
+    root = cache_root or Path(tempfile.gettempdir()) / "llmwatch-vllm-cache"
+    os.environ.setdefault("VLLM_CACHE_ROOT", str(root))
+
+
+def request_metrics(metrics: Any, generated: int) -> dict[str, float]:
+    """vLLM's own per-request timings (RequestStateStats) in milliseconds; absent values are left out."""
+    if metrics is None:
+        return {}
+    out: dict[str, float] = {}
+    first = float(getattr(metrics, "first_token_latency", 0.0) or 0.0)
+    if first > 0:
+        out["ttft_ms"] = first * 1000
+    first_ts = float(getattr(metrics, "first_token_ts", 0.0) or 0.0)
+    last_ts = float(getattr(metrics, "last_token_ts", 0.0) or 0.0)
+    if generated > 1 and last_ts > first_ts > 0:
+        out["tpot_ms"] = (last_ts - first_ts) * 1000 / (generated - 1)
+    queued, scheduled = float(getattr(metrics, "queued_ts", 0.0) or 0.0), float(getattr(metrics, "scheduled_ts", 0.0))
+    if scheduled >= queued > 0:
+        out["queue_ms"] = (scheduled - queued) * 1000
+    if first_ts > scheduled > 0:
+        out["prefill_ms"] = (first_ts - scheduled) * 1000
+    n = getattr(metrics, "num_generation_tokens", None)
+    if n is not None:
+        out["generation_tokens"] = float(n)
+    return out
+
+
+class VllmEngine:
+    """One model, one model version, served by vLLM's AsyncLLM in this process."""
+
+    name = "vllm"
+
+    def __init__(
+        self,
+        model_dir: Path | str,
+        *,
+        version: str | None = None,
+        max_model_len: int = 1024,
+        cache_root: Path | None = None,
+        engine_args: dict[str, Any] | None = None,
+    ) -> None:
+        self.model_dir = Path(model_dir)
+        self.version = version or default_version(model_dir)
+        self._max_model_len = max_model_len
+        self._cache_root = cache_root
+        self._extra_args = dict(engine_args or {})
+        self._llm: Any = None
+        self._tokenizer: Any = None
+        self.load_s: float | None = None
+
+    def versions(self) -> list[str]:
+        return [self.version]
+
+    @property
+    def loaded(self) -> bool:
+        return self._llm is not None
+
+    async def start(self) -> None:
+        if not self.model_dir.is_dir():
+            raise EngineUnavailable(f"model directory {self.model_dir} does not exist")
+        prepare_env(self._cache_root)
+        try:
+            from vllm import AsyncEngineArgs, AsyncLLMEngine
+        except ImportError as e:
+            raise EngineUnavailable(f"engine 'vllm' needs vLLM (vllm-cpu on CPU machines): {e}") from e
+        args = {
+            "model": str(self.model_dir),
+            "served_model_name": self.version,
+            "enforce_eager": True,
+            "disable_log_stats": False,
+            "max_model_len": self._max_model_len,
+            **self._extra_args,
+        }
+        started = time.perf_counter()
+        try:
+            # In a thread: the engine core takes 15-40 s to start and /health must answer meanwhile.
+            llm = await asyncio.to_thread(AsyncLLMEngine.from_engine_args, AsyncEngineArgs(**args))
+            self._tokenizer = llm.get_tokenizer()
+            self._llm = llm
+        except Exception as e:
+            raise EngineUnavailable(f"vLLM failed to start on {self.model_dir}: {type(e).__name__}: {e}") from e
+        self.load_s = time.perf_counter() - started
+        log.info("vLLM engine started on %s in %.1f s", self.model_dir, self.load_s)
+
+    async def stop(self) -> None:
+        llm, self._llm = self._llm, None
+        self._tokenizer = None
+        if llm is not None:
+            llm.shutdown()
+
+    async def stream(self, request: GenerationRequest) -> AsyncIterator[TokenChunk]:
+        if self._llm is None:
+            raise EngineUnavailable("engine 'vllm' is not loaded")
+        if request.model_version != self.version:
+            raise EngineRequestError(f"engine 'vllm' serves {self.version!r}, not {request.model_version!r}")
+        from vllm import SamplingParams
+        from vllm.sampling_params import RequestOutputKind
+
+        try:
+            params = SamplingParams(
+                max_tokens=request.max_tokens,
+                temperature=request.temperature,
+                top_p=request.top_p,
+                stop=list(request.stop) or None,
+                seed=request.seed,
+                output_kind=RequestOutputKind.DELTA,
+            )
+        except ValueError as e:
+            raise EngineRequestError(f"invalid sampling parameters: {e}") from e
+        text, _templated = render_prompt(self._tokenizer, request)
+        request_id = request.request_id or uuid.uuid4().hex
+        generated = 0
+        first = True
+        try:
+            async for out in self._llm.generate({"prompt": text}, params, request_id):
+                completion = out.outputs[0]
+                n = len(completion.token_ids)
+                generated += n
+                chunk = TokenChunk(text=completion.text, tokens=n)
+                if first:
+                    chunk.input_tokens = len(out.prompt_token_ids or ())
+                    first = False
+                if out.finished:
+                    chunk.finish_reason = completion.finish_reason or "stop"
+                    chunk.engine_metrics = request_metrics(out.metrics, generated)
+                yield chunk
+        except (ValueError, TypeError) as e:  # vLLM's validation errors (prompt too long, bad params)
+            raise EngineRequestError(f"vLLM refused the request: {e}") from e
+        except EngineError:
+            raise
+        except Exception as e:
+            if type(e).__name__ == "EngineDeadError":
+                self._llm = None
+            raise EngineError(f"vLLM failed: {type(e).__name__}: {e}") from e

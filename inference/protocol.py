@@ -1,0 +1,246 @@
+"""The OpenAI wire format the gateway speaks: pydantic models only, no logic.
+
+Fields follow the order of OpenAI's API reference so a reader can diff against it. Fields that are ours
+(not OpenAI's) sit at the end of each model under `# --- llmwatch extras`; OpenAI clients ignore them.
+Unknown request fields are ignored, as OpenAI-compatible servers do; known fields we cannot honour are
+refused with a 400 that names them rather than silently dropped.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+# --- requests ------------------------------------------------------------------------------------
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class StreamOptions(BaseModel):
+    include_usage: bool = False
+
+
+class TextContentPart(BaseModel):
+    type: Literal["text"]
+    text: str
+
+
+class ChatMessageIn(BaseModel):
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str | list[TextContentPart] | None = None
+    name: str | None = None
+
+    @property
+    def text(self) -> str:
+        if self.content is None:
+            return ""
+        if isinstance(self.content, str):
+            return self.content
+        return "".join(p.text for p in self.content)
+
+
+class _SamplingFields(_Request):
+    """Shared tail of both request kinds (OpenAI orders these alphabetically after the core fields)."""
+
+    n: int = Field(1, ge=1, le=1, description="Only one choice per request is served.")
+    seed: int | None = None
+    stop: str | list[str] | None = None
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, gt=0, le=1)
+    user: str | None = Field(None, max_length=256, description="End-user id; hashed before it is stored.")
+    # --- llmwatch extras
+    session_id: str | None = Field(None, max_length=256, description="llmwatch: conversation id (hashed).")
+    prompt_version: str | None = Field(None, max_length=200, description="llmwatch: prompt template version.")
+    context: list[str] | None = Field(None, description="llmwatch: retrieved passages (RAG), scored for grounding.")
+    hints: dict[str, Any] | None = Field(None, description="llmwatch: hints for the simulated engine.")
+
+    @field_validator("stop")
+    @classmethod
+    def _at_most_four(cls, v: str | list[str] | None) -> str | list[str] | None:
+        if isinstance(v, list) and len(v) > 4:
+            raise ValueError("at most 4 stop sequences")
+        return v
+
+    @field_validator("context", mode="before")
+    @classmethod
+    def _one_passage(cls, v: object) -> object:
+        return [v] if isinstance(v, str) else v
+
+    @property
+    def stop_list(self) -> tuple[str, ...]:
+        if self.stop is None:
+            return ()
+        return (self.stop,) if isinstance(self.stop, str) else tuple(self.stop)
+
+    @property
+    def include_usage(self) -> bool:
+        return bool(self.stream_options and self.stream_options.include_usage)
+
+
+class ChatCompletionRequest(_SamplingFields):
+    messages: list[ChatMessageIn] = Field(min_length=1)
+    model: str = Field(min_length=1)
+    logprobs: Literal[False] | None = Field(None, description="Log-probabilities are not served.")
+    max_completion_tokens: int | None = Field(None, ge=1)
+    max_tokens: int | None = Field(None, ge=1, description="Deprecated by OpenAI; max_completion_tokens wins.")
+
+    @property
+    def requested_max_tokens(self) -> int | None:
+        return self.max_completion_tokens or self.max_tokens
+
+
+class CompletionRequest(_SamplingFields):
+    model: str = Field(min_length=1)
+    prompt: str | list[str] = Field(description="One prompt (a list must hold exactly one string).")
+    echo: Literal[False] | None = Field(None, description="Echoing the prompt is not served.")
+    logprobs: None = Field(None, description="Log-probabilities are not served.")
+    max_tokens: int | None = Field(None, ge=1)
+
+    @field_validator("prompt")
+    @classmethod
+    def _one_prompt(cls, v: str | list[str]) -> str | list[str]:
+        if isinstance(v, list) and len(v) != 1:
+            raise ValueError("exactly one prompt per request is served")
+        return v
+
+    @property
+    def prompt_text(self) -> str:
+        return self.prompt if isinstance(self.prompt, str) else self.prompt[0]
+
+    @property
+    def requested_max_tokens(self) -> int | None:
+        return self.max_tokens
+
+
+# --- responses -----------------------------------------------------------------------------------
+
+
+def _now() -> int:
+    return int(time.time())
+
+
+class Usage(BaseModel):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+
+class LlmwatchInfo(BaseModel):
+    """llmwatch extra on every response: which event describes it and which version served it."""
+
+    event_id: str
+    deployment: str
+    model_version: str
+    variant: str
+    experiment: str | None = None
+
+
+class ChatMessageOut(BaseModel):
+    role: Literal["assistant"] = "assistant"
+    content: str | None = None
+
+
+class ChatChoice(BaseModel):
+    index: int = 0
+    message: ChatMessageOut
+    logprobs: None = None
+    finish_reason: str | None = None
+
+
+class ChatCompletionResponse(BaseModel):
+    id: str
+    object: Literal["chat.completion"] = "chat.completion"
+    created: int = Field(default_factory=_now)
+    model: str
+    choices: list[ChatChoice]
+    usage: Usage
+    # --- llmwatch extras
+    llmwatch: LlmwatchInfo | None = None
+
+
+class ChatDelta(BaseModel):
+    role: Literal["assistant"] | None = None
+    content: str | None = None
+
+
+class ChatChunkChoice(BaseModel):
+    index: int = 0
+    delta: ChatDelta
+    logprobs: None = None
+    finish_reason: str | None = None
+
+
+class ChatCompletionChunk(BaseModel):
+    id: str
+    object: Literal["chat.completion.chunk"] = "chat.completion.chunk"
+    created: int = Field(default_factory=_now)
+    model: str
+    choices: list[ChatChunkChoice]
+    usage: Usage | None = None
+    # --- llmwatch extras
+    llmwatch: LlmwatchInfo | None = None
+
+
+class CompletionChoice(BaseModel):
+    index: int = 0
+    text: str
+    logprobs: None = None
+    finish_reason: str | None = None
+
+
+class CompletionResponse(BaseModel):
+    id: str
+    object: Literal["text_completion"] = "text_completion"
+    created: int = Field(default_factory=_now)
+    model: str
+    choices: list[CompletionChoice]
+    usage: Usage | None = None
+    # --- llmwatch extras
+    llmwatch: LlmwatchInfo | None = None
+
+
+class ModelCard(BaseModel):
+    id: str
+    object: Literal["model"] = "model"
+    created: int = Field(default_factory=_now)
+    owned_by: str = "llmwatch"
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ModelCard]
+
+
+class ErrorBody(BaseModel):
+    message: str
+    type: str = "invalid_request_error"
+    param: str | None = None
+    code: str | None = None
+
+
+class ErrorResponse(BaseModel):
+    """OpenAI's error envelope; `status_code` is ours and stays out of the body."""
+
+    error: ErrorBody
+    status_code: int = Field(400, exclude=True)
+    # --- llmwatch extras (set once a request was routed, so even failures name their event)
+    llmwatch: LlmwatchInfo | None = Field(None, exclude_if=lambda v: v is None)
+
+    @classmethod
+    def of(
+        cls,
+        status_code: int,
+        message: str,
+        *,
+        type: str | None = None,
+        param: str | None = None,
+        code: str | None = None,
+    ) -> ErrorResponse:
+        kind = type or ("invalid_request_error" if status_code < 500 else "server_error")
+        return cls(error=ErrorBody(message=message, type=kind, param=param, code=code), status_code=status_code)

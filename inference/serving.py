@@ -1,0 +1,522 @@
+"""What the gateway does with one request: resolve the deployment, route, run the engine, account, publish.
+
+Nothing here knows HTTP: every outcome comes back as a value (a response model, an `SSEStream`, or an
+`ErrorResponse` with its status), so the routes stay a thin mapping and the logic is testable on its own.
+Every request that reached an engine ends in exactly one InferenceEvent (ok, error or cancelled), built from
+the same `Timing` for every engine, and published only after the engine is done (a non-blocking enqueue).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+from llmwatch.schemas import InferenceEvent
+from llmwatch.schemas.base import utcnow
+from llmwatch.settings import GatewaySettings
+
+from .engine_base import ChatMessage, Engine, EngineError, GenerationRequest, Timing, TokenChunk, timed_stream
+from .gateway_metrics import GatewayMetrics
+from .protocol import (
+    ChatChoice,
+    ChatChunkChoice,
+    ChatCompletionChunk,
+    ChatCompletionRequest,
+    ChatCompletionResponse,
+    ChatDelta,
+    ChatMessageOut,
+    CompletionChoice,
+    CompletionRequest,
+    CompletionResponse,
+    ErrorResponse,
+    LlmwatchInfo,
+    ModelCard,
+    ModelList,
+    Usage,
+)
+from .router import Route, Router, UnknownDeployment
+
+log = logging.getLogger(__name__)
+
+Endpoint = Literal["chat", "completions"]
+EngineState = Literal["starting", "ready", "failed", "stopped"]
+#: engine_metrics keys the event takes as its own latencies (the engine measured closer to the model)
+PREFERRED_KEYS = ("ttft_ms", "tpot_ms")
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """A logical endpoint clients name in `model`; the router picks one of its versions per request."""
+
+    name: str
+    baseline: str
+    versions: tuple[str, ...]
+
+
+@dataclass
+class EngineSlot:
+    """An engine and whether it can take requests (the app starts engines in the background)."""
+
+    engine: Engine
+    state: EngineState = "starting"
+    error: str | None = None
+
+
+@dataclass
+class SSEStream:
+    """A streaming answer: Server-Sent Events lines, and who serves them (for the response headers)."""
+
+    events: AsyncIterator[str]
+    info: LlmwatchInfo
+
+
+@dataclass
+class _Call:
+    """One request on its way through an engine."""
+
+    endpoint: Endpoint
+    deployment: Deployment
+    model_version: str
+    variant: str
+    experiment: str | None
+    engine: Engine
+    generation: GenerationRequest
+    request: ChatCompletionRequest | CompletionRequest
+    user_id: str | None
+    session_id: str | None
+    arrived: datetime
+    timing: Timing
+    fallback_from: str | None = None
+    texts: list[str] = field(default_factory=list)
+    done: bool = False
+
+    @property
+    def event_id(self) -> str:
+        return self.generation.request_id
+
+    @property
+    def info(self) -> LlmwatchInfo:
+        return LlmwatchInfo(
+            event_id=self.event_id,
+            deployment=self.deployment.name,
+            model_version=self.model_version,
+            variant=self.variant,
+            experiment=self.experiment,
+        )
+
+    @property
+    def usage(self) -> Usage:
+        t = self.timing
+        return Usage(
+            prompt_tokens=t.input_tokens,
+            completion_tokens=t.output_tokens,
+            total_tokens=t.input_tokens + t.output_tokens,
+        )
+
+
+def _sse(payload: str) -> str:
+    return f"data: {payload}\n\n"
+
+
+def error_of(e: BaseException) -> ErrorResponse:
+    """An engine failure as the client sees it (our message, never a traceback)."""
+    status = int(getattr(e, "status_code", 500))
+    kind = {400: "invalid_request_error", 502: "upstream_error", 503: "service_unavailable"}.get(status)
+    return ErrorResponse.of(status, str(e) or type(e).__name__, type=kind)
+
+
+class Serving:
+    """The gateway's request logic over deployments, engines, a router, a publish callback and metrics."""
+
+    def __init__(
+        self,
+        *,
+        deployments: Mapping[str, Deployment],
+        slots: Mapping[str, EngineSlot],
+        router: Router,
+        settings: GatewaySettings,
+        publish: Callable[[InferenceEvent], bool] | None = None,
+        metrics: GatewayMetrics | None = None,
+    ) -> None:
+        self.deployments = dict(deployments)
+        self.slots = slots
+        self._router = router
+        self._settings = settings
+        self._publish = publish
+        self._metrics = metrics or GatewayMetrics()
+        self._salt = settings.user_id_salt.get_secret_value().encode()[:64]
+        self.publish_refused = 0
+        self._warned: set[str] = set()
+
+    # --- public ------------------------------------------------------------------------------
+
+    def models(self) -> ModelList:
+        return ModelList(data=[ModelCard(id=name) for name in sorted(self.deployments)])
+
+    async def chat(self, req: ChatCompletionRequest) -> ChatCompletionResponse | SSEStream | ErrorResponse:
+        messages = tuple(ChatMessage(role=m.role, content=m.text) for m in req.messages)
+        return await self._serve("chat", req, prompt="", messages=messages)  # type: ignore[return-value]
+
+    async def completion(self, req: CompletionRequest) -> CompletionResponse | SSEStream | ErrorResponse:
+        return await self._serve("completions", req, prompt=req.prompt_text, messages=())  # type: ignore[return-value]
+
+    def hash_id(self, value: str | None) -> str | None:
+        """Keyed hash of a user or session id: stable per salt, never reversible to the raw id."""
+        if not value:
+            return None
+        return hashlib.blake2b(value.encode(), key=self._salt, digest_size=16).hexdigest()
+
+    # --- the request path --------------------------------------------------------------------
+
+    async def _serve(
+        self,
+        endpoint: Endpoint,
+        req: ChatCompletionRequest | CompletionRequest,
+        *,
+        prompt: str,
+        messages: tuple[ChatMessage, ...],
+    ) -> ChatCompletionResponse | CompletionResponse | SSEStream | ErrorResponse:
+        timing = Timing()
+        arrived = utcnow()
+        resolved = self._resolve(endpoint, req)
+        if isinstance(resolved, ErrorResponse):
+            return resolved
+        deployment, max_tokens, user_id, route, fallback_from = resolved
+        slot = self.slots.get(route.model_version)
+        generation = GenerationRequest(
+            model_version=route.model_version,
+            prompt=prompt,
+            messages=messages,
+            max_tokens=max_tokens,
+            temperature=1.0 if req.temperature is None else req.temperature,
+            top_p=1.0 if req.top_p is None else req.top_p,
+            stop=req.stop_list,
+            seed=req.seed,
+            request_id=uuid.uuid4().hex,
+            hints=dict(req.hints or {}),
+        )
+        call = _Call(
+            endpoint=endpoint,
+            deployment=deployment,
+            model_version=route.model_version,
+            variant=route.variant,
+            experiment=route.experiment,
+            engine=slot.engine if slot is not None else _NoEngine(),
+            generation=generation,
+            request=req,
+            user_id=user_id,
+            session_id=self.hash_id(req.session_id),
+            arrived=arrived,
+            timing=timing,
+            fallback_from=fallback_from,
+        )
+        self._metrics.in_flight.inc()
+        unavailable = self._unavailable(route.model_version, slot)
+        if unavailable is not None:
+            return self._fail(call, unavailable)
+        if req.stream:
+            return await self._open_stream(call)
+        return await self._collect(call)
+
+    def _resolve(
+        self, endpoint: Endpoint, req: ChatCompletionRequest | CompletionRequest
+    ) -> tuple[Deployment, int, str | None, Route, str | None] | ErrorResponse:
+        """Deployment, max_tokens, hashed user, route and the version it fell back from, or why not."""
+        deployment = self.deployments.get(req.model)
+        if deployment is None:
+            self._metrics.rejected(endpoint, "not_found")
+            served = ", ".join(sorted(self.deployments)) or "none"
+            return ErrorResponse.of(
+                404,
+                f"The model '{req.model}' does not exist (this gateway serves: {served})",
+                param="model",
+                code="model_not_found",
+            )
+        limit = self._settings.max_tokens_limit
+        max_tokens = req.requested_max_tokens or min(self._settings.default_max_tokens, limit)
+        if max_tokens > limit:
+            self._metrics.rejected(endpoint, "invalid", deployment.name)
+            return ErrorResponse.of(
+                400, f"max_tokens is {max_tokens}, above this gateway's limit of {limit}", param="max_tokens"
+            )
+        user_id = self.hash_id(req.user)
+        try:
+            route = self._router.choose(deployment.name, user_id)
+        except UnknownDeployment:
+            self._metrics.rejected(endpoint, "not_found", deployment.name)
+            return ErrorResponse.of(404, f"The model '{req.model}' has no route", param="model", code="model_not_found")
+        fallback_from = None
+        if route.model_version not in deployment.versions or route.model_version not in self.slots:
+            # Weights that name a version this gateway does not serve: fail safe to the baseline, never a 5xx.
+            fallback_from = route.model_version
+            if fallback_from not in self._warned:
+                self._warned.add(fallback_from)
+                log.warning("%s: weights route to %r, not served here; using the baseline", req.model, fallback_from)
+            route = Route(deployment.baseline, "baseline", None)
+        return deployment, max_tokens, user_id, route, fallback_from
+
+    def _unavailable(self, version: str, slot: EngineSlot | None) -> ErrorResponse | None:
+        if slot is None:
+            return ErrorResponse.of(500, f"no engine serves model version {version!r}", code="no_engine")
+        if slot.state != "ready":
+            why = f": {slot.error}" if slot.error else ""
+            return ErrorResponse.of(
+                503, f"engine {slot.engine.name!r} is {slot.state}{why}", type="service_unavailable"
+            )
+        return None
+
+    async def _collect(self, call: _Call) -> ChatCompletionResponse | CompletionResponse | ErrorResponse:
+        try:
+            async for chunk in timed_stream(call.engine, call.generation, call.timing):
+                call.texts.append(chunk.text)
+        except asyncio.CancelledError:
+            self._finish(call, "cancelled")
+            raise
+        except Exception as e:
+            return self._fail(call, e)
+        self._finish(call, "ok")
+        return self._response(call)
+
+    async def _open_stream(self, call: _Call) -> SSEStream | ErrorResponse:
+        # The first chunk is awaited here, so an engine that fails before any token gets a real HTTP status.
+        chunks = timed_stream(call.engine, call.generation, call.timing)
+        try:
+            first: TokenChunk | None = await anext(chunks)
+        except StopAsyncIteration:
+            first = None
+        except asyncio.CancelledError:
+            self._finish(call, "cancelled")
+            raise
+        except Exception as e:
+            return self._fail(call, e)
+        return SSEStream(events=self._events(call, first, chunks), info=call.info)
+
+    async def _events(
+        self, call: _Call, first: TokenChunk | None, chunks: AsyncIterator[TokenChunk]
+    ) -> AsyncIterator[str]:
+        status: Literal["ok", "error", "cancelled"] = "cancelled"
+        error: ErrorResponse | None = None
+        # Events that are ready together go out in one write: the role announcement with the first token, and
+        # the closing chunk (it carries the finish reason) with the usage and [DONE].
+        head = ""
+        if call.endpoint == "chat":
+            head = _sse(self._chat_chunk(call, ChatDelta(role="assistant", content=""), None))
+        tail = ""
+        try:
+            chunk = first
+            while chunk is not None:
+                call.texts.append(chunk.text)
+                if tail:
+                    yield head + tail
+                    head = tail = ""
+                event = _sse(self._chunk(call, chunk))
+                if chunk.finish_reason is not None:
+                    tail = event
+                else:
+                    yield head + event
+                    head = ""
+                chunk = await anext(chunks, None)
+            status = "ok"
+            if call.request.include_usage:
+                tail += _sse(self._usage_chunk(call))
+            yield head + tail + "data: [DONE]\n\n"
+        except (asyncio.CancelledError, GeneratorExit):
+            raise
+        except Exception as e:
+            status = "error"
+            error = self._fail(call, e)
+            yield _sse(error.model_dump_json())
+            yield "data: [DONE]\n\n"
+        finally:
+            await chunks.aclose()
+            if error is None:
+                self._finish(call, status)
+
+    # --- formatting ----------------------------------------------------------------------------
+
+    def _response(self, call: _Call) -> ChatCompletionResponse | CompletionResponse:
+        text = "".join(call.texts)
+        finish = call.timing.finish_reason or "stop"
+        if call.endpoint == "chat":
+            return ChatCompletionResponse(
+                id=f"chatcmpl-{call.event_id}",
+                model=call.deployment.name,
+                choices=[ChatChoice(message=ChatMessageOut(content=text), finish_reason=finish)],
+                usage=call.usage,
+                llmwatch=call.info,
+            )
+        return CompletionResponse(
+            id=f"cmpl-{call.event_id}",
+            model=call.deployment.name,
+            choices=[CompletionChoice(text=text, finish_reason=finish)],
+            usage=call.usage,
+            llmwatch=call.info,
+        )
+
+    def _chunk(self, call: _Call, chunk: TokenChunk) -> str:
+        if call.endpoint == "chat":
+            delta = ChatDelta(content=chunk.text) if chunk.text or chunk.tokens else ChatDelta()
+            return self._chat_chunk(call, delta, chunk.finish_reason)
+        choice = CompletionChoice(text=chunk.text, finish_reason=chunk.finish_reason)
+        return CompletionResponse(
+            id=f"cmpl-{call.event_id}", model=call.deployment.name, choices=[choice]
+        ).model_dump_json(exclude_none=True)
+
+    def _chat_chunk(self, call: _Call, delta: ChatDelta, finish: str | None) -> str:
+        return ChatCompletionChunk(
+            id=f"chatcmpl-{call.event_id}",
+            model=call.deployment.name,
+            choices=[ChatChunkChoice(delta=delta, finish_reason=finish)],
+        ).model_dump_json(exclude_none=True)
+
+    def _usage_chunk(self, call: _Call) -> str:
+        if call.endpoint == "chat":
+            return ChatCompletionChunk(
+                id=f"chatcmpl-{call.event_id}",
+                model=call.deployment.name,
+                choices=[],
+                usage=call.usage,
+                llmwatch=call.info,
+            ).model_dump_json(exclude_none=True)
+        return CompletionResponse(
+            id=f"cmpl-{call.event_id}", model=call.deployment.name, choices=[], usage=call.usage, llmwatch=call.info
+        ).model_dump_json(exclude_none=True)
+
+    # --- accounting ----------------------------------------------------------------------------
+
+    def _fail(self, call: _Call, e: BaseException | ErrorResponse) -> ErrorResponse:
+        error = e if isinstance(e, ErrorResponse) else _as_engine_error(e)
+        error.llmwatch = call.info
+        self._finish(call, "error", error)
+        return error
+
+    def _finish(
+        self, call: _Call, status: Literal["ok", "error", "cancelled"], error: ErrorResponse | None = None
+    ) -> None:
+        """Close the books on a request exactly once: metrics, then the event (enqueued, never awaited)."""
+        if call.done:
+            return
+        call.done = True
+        t = call.timing
+        if t.e2e_ms is None:
+            t.e2e_ms = (time.perf_counter() - t.started) * 1000
+        self._metrics.in_flight.dec()
+        ttft, tpot = _latencies(t)
+        self._metrics.finished(
+            endpoint=call.endpoint,
+            deployment=call.deployment.name,
+            model_version=call.model_version,
+            variant=call.variant,
+            status=status,
+            stream=call.request.stream,
+            e2e_ms=t.e2e_ms,
+            ttft_ms=ttft,
+            tpot_ms=tpot,
+            input_tokens=t.input_tokens,
+            output_tokens=t.output_tokens,
+        )
+        if self._publish is not None:
+            self._publish_event(call, status, error, ttft, tpot)
+
+    def _publish_event(
+        self,
+        call: _Call,
+        status: Literal["ok", "error", "cancelled"],
+        error: ErrorResponse | None,
+        ttft: float | None,
+        tpot: float | None,
+    ) -> None:
+        t = call.timing
+        metrics = t.engine_metrics
+        attributes = {"endpoint": call.endpoint, "stream": "true" if call.request.stream else "false"}
+        if call.fallback_from is not None:
+            attributes["route_fallback_from"] = call.fallback_from
+        attributes["ttft_source"] = "engine" if "ttft_ms" in metrics else "gateway"
+        if t.ttft_ms is not None:
+            attributes["gateway_ttft_ms"] = f"{t.ttft_ms:.3f}"
+        for key, value in metrics.items():
+            if key not in PREFERRED_KEYS:
+                attributes[f"engine.{key}"] = f"{value:.6g}"
+        cost = metrics.get("cost_usd", metrics.get("sim_cost_usd"))
+        req = call.request
+        try:
+            event = InferenceEvent(
+                event_id=call.event_id,
+                ts=call.arrived,
+                deployment=call.deployment.name,
+                model=call.deployment.name,
+                model_version=call.model_version,
+                variant=call.variant,
+                experiment=call.experiment,
+                prompt_version=req.prompt_version or "default",
+                user_id=call.user_id,
+                session_id=call.session_id,
+                prompt=call.generation.text,
+                response="".join(call.texts),
+                context=req.context,
+                input_tokens=t.input_tokens,
+                output_tokens=max(t.output_tokens, 0),
+                ttft_ms=ttft,
+                tpot_ms=tpot,
+                e2e_ms=t.e2e_ms,
+                status=status,
+                error=error.error.message[:2000] if error is not None else None,
+                finish_reason={"ok": t.finish_reason or "stop", "error": "error", "cancelled": "cancelled"}[status],
+                engine=call.engine.name,
+                simulated=bool(getattr(call.engine, "simulated", False)),
+                source=self._settings.source,
+                cost_usd=cost if cost is not None and cost >= 0 else None,
+                attributes=attributes,
+            )
+        except ValueError as e:  # a bug in our accounting must not fail the client's request
+            log.error("could not build the InferenceEvent of %s: %s", call.event_id, e)
+            return
+        try:
+            accepted = self._publish(event)  # type: ignore[misc]
+        except Exception:
+            log.exception("publishing event %s failed", call.event_id)
+            accepted = False
+        if not accepted:
+            self.publish_refused += 1
+
+
+def _latencies(t: Timing) -> tuple[float | None, float | None]:
+    """TTFT and TPOT for the event: the engine's own when it reported them, else ours."""
+    ttft = t.engine_metrics.get("ttft_ms", t.ttft_ms)
+    tpot = t.engine_metrics.get("tpot_ms", t.tpot_ms)
+    if ttft is not None and t.e2e_ms is not None:
+        ttft = min(ttft, t.e2e_ms)
+    return ttft, tpot
+
+
+def _as_engine_error(e: BaseException) -> ErrorResponse:
+    if not isinstance(e, EngineError):
+        log.exception("engine raised an unexpected %s", type(e).__name__, exc_info=e)
+        return ErrorResponse.of(500, f"engine failed: {type(e).__name__}: {e}")
+    return error_of(e)
+
+
+class _NoEngine:
+    """Stands in where routing chose a version no engine serves (the request fails with a 500 and an event)."""
+
+    name = "none"
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    def versions(self) -> list[str]:
+        return []
+
+    async def stream(self, request: GenerationRequest) -> AsyncIterator[TokenChunk]:
+        raise EngineError(f"no engine serves model version {request.model_version!r}")
+        yield  # pragma: no cover

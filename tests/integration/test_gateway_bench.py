@@ -1,0 +1,26 @@
+"""`llmwatch bench gateway` end to end at a low rate: a real gateway process, real Kafka, every request counted."""
+
+from __future__ import annotations
+
+import pytest
+
+from llmwatch.inference.bench import report, run_bench
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_bench_measures_every_path_and_the_publisher_sends_every_event() -> None:
+    phases, publisher = await run_bench(rate=100.0, duration_s=1.0, warmup_s=0.3, stream=True)
+    assert [p.name for p in phases] == [
+        "engine, called directly",
+        "gateway + publisher, HTTP JSON",
+        "gateway + publisher, HTTP SSE",
+    ]
+    assert [(len(p.latencies_ms), p.errors) for p in phases] == [(100, 0)] * 3
+    # warm-up and measured requests of both gateway paths, each published exactly once
+    assert publisher == {"sent": 2 * (30 + 100), "failed": 0, "dropped": 0}
+    assert phases[0].q(50) < phases[1].q(50)  # HTTP and a process hop cost something
+    markdown, _ok = report(phases, publisher, 100.0, 1.0, (0.0, 0.0))
+    assert "| engine, called directly | 100 | 0 |" in markdown
+    assert "p99 **" in markdown and "Verdict" in markdown
