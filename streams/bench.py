@@ -14,6 +14,7 @@ Repeated runs are the reader's job (`--repeat`); the machine is shared, medians 
 from __future__ import annotations
 
 import asyncio
+import os
 import tempfile
 import time
 import uuid
@@ -216,6 +217,7 @@ def command(light_events: int, all_events: int, latency_seconds: float, profiles
 
     sizes = {"light": light_events, "all": all_events}
     results = []
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="llmwatch-bench-") as tmp:
         for name in profiles.split(","):
             results.append(run_profile(name, sizes[name], latency_seconds, Path(tmp), seed))
@@ -236,6 +238,7 @@ def command(light_events: int, all_events: int, latency_seconds: float, profiles
             "One worker process (score, window, sink agents; chDB embedded), 4 partitions, the local broker on the "
             "same 2 cores. *Evaluators alone* scores the same events in-process at the worker's batch size; "
             "*ratio* is pipeline ÷ that. Landing latency = ClickHouse `ingested_at − ts` per row at half the "
-            "sustained rate."
+            "sustained rate. Load average (1 min) before/after the run: "
+            f"{load_before:.1f}/{os.getloadavg()[0]:.1f} on 2 cores (Kafka and anything else included)."
         )
         write_section("pipeline", note + "\n\n" + table)
