@@ -41,7 +41,7 @@ from .alerting import (
 )
 from .context import WorkerContext
 from .decode import Decoded, decode
-from .hold import hold, release
+from .hold import process_held
 
 log = logging.getLogger(__name__)
 STAGE = "alerter"
@@ -218,18 +218,15 @@ def install(ctx: WorkerContext) -> Alerter:
         async def agent(stream: Any) -> None:
             notifier.start()
             async for batch in stream.take_events(256, within=0.5):
-                held = [hold(e) for e in batch]  # before anything can fail
                 ctx.metrics.events.labels(agent=f"{STAGE}.{role}").inc(len(batch))
-                try:
+
+                async def handle_all(batch: list[Any] = batch) -> None:
                     for event in batch:
                         result = decode(model, event.message.value, max_bytes=MAX_MESSAGE_BYTES)
                         if isinstance(result, Decoded):  # unreadable ones: the sink dead-letters them
                             await handle(result.payload)
-                except Exception:
-                    log.exception("alerter: a %s batch failed; its offsets stay uncommitted", role)
-                    ctx.metrics.stuck_batches.labels(agent=STAGE).inc()
-                    continue
-                await release(stream, held)
+
+                await process_held(stream, batch, handle_all, agent=STAGE, metrics=ctx.metrics)
 
         app.agent(ctx.topics[role], name=f"llmwatch.alerter.{role}")(agent)
 

@@ -28,7 +28,7 @@ from llmwatch.settings import Settings
 from .context import WorkerContext
 from .control import read_weights
 from .decode import Decoded, decode
-from .hold import hold, release
+from .hold import process_held
 from .rollout import Decision, RolloutConfig, RolloutMachine
 
 log = logging.getLogger(__name__)
@@ -159,9 +159,9 @@ def install(ctx: WorkerContext) -> Controller:
         async def agent(stream: Any) -> None:
             await controller.ready()
             async for batch in stream.take_events(100, within=0.2):
-                held = [hold(e) for e in batch]  # before anything can fail
                 ctx.metrics.events.labels(agent=f"{STAGE}.{role}").inc(len(batch))
-                try:
+
+                async def handle_all(batch: list[Any] = batch) -> None:
                     for event in batch:
                         result = decode(model, event.message.value, max_bytes=MAX_MESSAGE_BYTES)
                         if not isinstance(result, Decoded):
@@ -172,11 +172,8 @@ def install(ctx: WorkerContext) -> Controller:
                             continue
                         d = await handle(result.payload)
                         decisions.labels(input=role, kind=d.kind if d else "ignored").inc()
-                except Exception:
-                    log.exception("controller: a %s batch failed; its offsets stay uncommitted", role)
-                    ctx.metrics.stuck_batches.labels(agent=STAGE).inc()
-                    continue
-                await release(stream, held)
+
+                await process_held(stream, batch, handle_all, agent=STAGE, metrics=ctx.metrics)
 
         app.agent(ctx.topics[role], name=f"llmwatch.controller.{role}")(agent)
 

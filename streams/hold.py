@@ -8,7 +8,11 @@ the mechanism it uses when several agents read one topic) and release it ourselv
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 
 def hold(event: Any) -> Any:
@@ -21,3 +25,20 @@ async def release(stream: Any, events: list[Any]) -> None:
     """Ack held events (their offsets become committable)."""
     for event in events:
         await stream.ack(event)
+
+
+async def process_held(
+    stream: Any, batch: list[Any], process: Callable[[], Awaitable[Any]], *, agent: str, metrics: Any
+) -> bool:
+    """Hold every event of `batch`, run `process()`, then release them. If it raises, the offsets stay held:
+    never committed by this process and replayed after its restart (outputs are idempotent downstream), and
+    `llmwatch_stuck_batches_total` shows the stall. A worker outlives one bad batch."""
+    held = [hold(e) for e in batch]
+    try:
+        await process()
+    except Exception:
+        log.exception("%s: a batch of %d failed; its offsets stay uncommitted", agent, len(batch))
+        metrics.stuck_batches.labels(agent=agent).inc()
+        return False
+    await release(stream, held)
+    return True

@@ -11,7 +11,7 @@ from llmwatch.schemas import InferenceEvent
 
 from .context import WorkerContext
 from .decode import Decoded, decode
-from .hold import hold, release
+from .hold import process_held
 from .scoring import EventScorer
 
 log = logging.getLogger(__name__)
@@ -24,16 +24,9 @@ def install(ctx: WorkerContext, scorer: EventScorer) -> None:
     @ctx.app.agent(ctx.topics["events"], name="llmwatch.score")
     async def score(stream: Any) -> None:
         async for batch in stream.take_events(w.score_batch, within=w.score_within_s):
-            held = [hold(e) for e in batch]
-            try:
-                await process_batch(ctx, scorer, batch)
-            except Exception:
-                # offsets stay held: never committed by this process, replayed after its restart (outputs are
-                # idempotent downstream), and the held-events gauge shows the stall.
-                log.exception("scoring batch of %d failed; its offsets stay uncommitted", len(batch))
-                ctx.metrics.stuck_batches.labels(agent=STAGE).inc()
-                continue
-            await release(stream, held)
+            await process_held(
+                stream, batch, lambda b=batch: process_batch(ctx, scorer, b), agent=STAGE, metrics=ctx.metrics
+            )
 
 
 async def process_batch(ctx: WorkerContext, scorer: EventScorer, batch: list[Any]) -> None:
