@@ -329,7 +329,8 @@ def report(
 @click.option("--warmup", type=float, default=3.0, show_default=True, help="Seconds of warm-up per path.")
 @click.option("--stream/--no-stream", default=True, show_default=True, help="Also measure streamed (SSE) requests.")
 @click.option("--write/--no-write", default=True, show_default=True, help="Write the section of BENCHMARKS.md.")
-def command(rate: float, duration: float, warmup: float, stream: bool, write: bool) -> None:
+@click.option("--check", is_flag=True, help="Exit 1 when the p99 target is missed (CI on a quiet machine).")
+def command(rate: float, duration: float, warmup: float, stream: bool, write: bool, check: bool) -> None:
     """Gateway + publisher overhead over the engine, p50/p99 per request, at a fixed open-loop rate."""
     from llmwatch.benchreport import write_section
 
@@ -345,5 +346,5 @@ def command(rate: float, duration: float, warmup: float, stream: bool, write: bo
     click.echo(markdown)
     if write:
         click.echo(f"\nwritten to {write_section('gateway', markdown)}", err=True)
-    if not ok:
+    if check and not ok:
         raise SystemExit(1)

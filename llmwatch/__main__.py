@@ -2,4 +2,5 @@
 
 from llmwatch.cli import main
 
-main()
+if __name__ == "__main__":  # engines that spawn processes (vLLM) re-import the main module
+    main()

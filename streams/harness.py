@@ -51,6 +51,15 @@ def settings_env(settings: Settings) -> dict[str, str]:
     return env
 
 
+def _die_with_parent() -> None:
+    """Linux: the child gets SIGTERM when the process that started it dies (even by SIGKILL), so an
+    interrupted test or bench never leaves a worker running."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def _env_value(value: Any) -> str:
     """How a settings value is written in an environment variable (secrets in clear: the child needs them)."""
     if isinstance(value, SecretStr):
