@@ -14,16 +14,19 @@ from llmwatch.settings import Settings
 def _default(field: FieldInfo) -> str:
     if field.default_factory is not None:
         name = getattr(field.default_factory, "__name__", "")
-        return {"default_data_dir": "`$XDG_DATA_HOME/llmwatch` (~/.local/share/llmwatch)",
-                "default_cache_dir": "`$XDG_CACHE_HOME/llmwatch` (~/.cache/llmwatch)"}.get(name, "(see below)")
+        return {
+            "default_data_dir": "`$XDG_DATA_HOME/llmwatch` (~/.local/share/llmwatch)",
+            "default_cache_dir": "`$XDG_CACHE_HOME/llmwatch` (~/.cache/llmwatch)",
+        }.get(name, "(see below)")
     if field.default is None:
         return "unset"
     return f"`{field.default}`"
 
 
 def _type(field: FieldInfo) -> str:
-    return str(field.annotation).replace("typing.", "").replace("pathlib.", "").replace("<class '", "").replace(
-        "'>", "")
+    return (
+        str(field.annotation).replace("typing.", "").replace("pathlib.", "").replace("<class '", "").replace("'>", "")
+    )
 
 
 def _rows(model: type[BaseModel], prefix: str) -> list[str]:

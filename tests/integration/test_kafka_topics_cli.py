@@ -14,8 +14,9 @@ from llmwatch.settings import Settings, TopicNames, get_settings
 pytestmark = pytest.mark.integration
 
 
-def test_topics_command_creates_then_reports_existing(kafka_settings: Settings, monkeypatch: pytest.MonkeyPatch
-                                                      ) -> None:
+def test_topics_command_creates_then_reports_existing(
+    kafka_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
     prefix = f"test.cli.{uuid.uuid4().hex[:8]}"
     for role in TopicNames.model_fields:
         monkeypatch.setenv(f"LLMWATCH_TOPICS__{role.upper()}", f"{prefix}.{role}")

@@ -30,8 +30,17 @@ NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
 def _event(**kw: object) -> InferenceEvent:
     base: dict[str, object] = dict(
-        deployment="demo", model="tiny-llama", model_version="v1", prompt="hi", response="hello",
-        input_tokens=3, output_tokens=5, ttft_ms=12.5, tpot_ms=3.0, e2e_ms=24.5, ts=NOW,
+        deployment="demo",
+        model="tiny-llama",
+        model_version="v1",
+        prompt="hi",
+        response="hello",
+        input_tokens=3,
+        output_tokens=5,
+        ttft_ms=12.5,
+        tpot_ms=3.0,
+        e2e_ms=24.5,
+        ts=NOW,
     )
     base.update(kw)
     return InferenceEvent(**base)
@@ -40,19 +49,55 @@ def _event(**kw: object) -> InferenceEvent:
 SAMPLES = [
     _event(context=["passage"], user_id="u1", attributes={"k": "v"}),
     Feedback(event_id="e1", deployment="demo", thumbs=1, ts=NOW),
-    EvalScores(event_id="e1", ts=NOW, deployment="demo", model_version="v1", toxicity_response=0.2,
-               pii_response=["EMAIL_ADDRESS"], pii_leak=True, hallucination=None),
-    WindowMetrics(window_id="w", window_start=NOW, window_end=NOW + timedelta(seconds=60), size_s=60,
-                  deployment="demo", model_version="v1", count=10, ttft_p95_ms=80.0),
-    CanaryVerdict(deployment="demo", baseline_version="v1", canary_version="v2", judge="msprt@1", result="fail",
-                  metrics=[MetricVerdict(metric="pii_leak_rate", result="fail", critical=True, p_value=0.001)],
-                  window_start=NOW, window_end=NOW),
-    TrafficWeights(deployment="demo", weights={"v1": 0.95, "v2": 0.05}, baseline_version="v1", canary_version="v2",
-                   experiment=ExperimentSpec(name="ab", salt="s", arms={"v1": 0.5, "v2": 0.5})),
+    EvalScores(
+        event_id="e1",
+        ts=NOW,
+        deployment="demo",
+        model_version="v1",
+        toxicity_response=0.2,
+        pii_response=["EMAIL_ADDRESS"],
+        pii_leak=True,
+        hallucination=None,
+    ),
+    WindowMetrics(
+        window_id="w",
+        window_start=NOW,
+        window_end=NOW + timedelta(seconds=60),
+        size_s=60,
+        deployment="demo",
+        model_version="v1",
+        count=10,
+        ttft_p95_ms=80.0,
+    ),
+    CanaryVerdict(
+        deployment="demo",
+        baseline_version="v1",
+        canary_version="v2",
+        judge="msprt@1",
+        result="fail",
+        metrics=[MetricVerdict(metric="pii_leak_rate", result="fail", critical=True, p_value=0.001)],
+        window_start=NOW,
+        window_end=NOW,
+    ),
+    TrafficWeights(
+        deployment="demo",
+        weights={"v1": 0.95, "v2": 0.05},
+        baseline_version="v1",
+        canary_version="v2",
+        experiment=ExperimentSpec(name="ab", salt="s", arms={"v1": 0.5, "v2": 0.5}),
+    ),
     ControlCommand(deployment="demo", action="start", canary_version="v2"),
     Alert(deployment="demo", rule="canary_failed", fingerprint="f", summary="canary v2 failed"),
-    DeadLetter.of(raw=b"\xff\xfe not json", key=None, topic="t", partition=0, offset=7, reason="bad",
-                  error_type="schema", stage="score"),
+    DeadLetter.of(
+        raw=b"\xff\xfe not json",
+        key=None,
+        topic="t",
+        partition=0,
+        offset=7,
+        reason="bad",
+        error_type="schema",
+        stage="score",
+    ),
 ]
 
 
@@ -135,8 +180,17 @@ def test_feedback_needs_a_signal() -> None:
 
 
 def test_dead_letter_keeps_raw_bytes_and_true_size() -> None:
-    dl = DeadLetter.of(raw=b"x" * 50, key=b"k", topic="t", partition=1, offset=2, reason="r", error_type="oversized",
-                       stage="score", keep_bytes=10)
+    dl = DeadLetter.of(
+        raw=b"x" * 50,
+        key=b"k",
+        topic="t",
+        partition=1,
+        offset=2,
+        reason="r",
+        error_type="oversized",
+        stage="score",
+        keep_bytes=10,
+    )
     assert dl.raw() == b"x" * 10 and dl.raw_size == 50
 
 
@@ -145,9 +199,26 @@ def test_event_documents_otel_attributes() -> None:
     assert props["input_tokens"]["otel"] == "gen_ai.usage.input_tokens"
     assert props["ttft_ms"]["otel"] == "gen_ai.server.time_to_first_token"
     required_fields = {
-        "event_id", "ts", "deployment", "model", "model_version", "variant", "prompt_version", "user_id",
-        "session_id", "prompt", "response", "context", "input_tokens", "output_tokens", "ttft_ms", "tpot_ms",
-        "e2e_ms", "status", "error", "finish_reason",
+        "event_id",
+        "ts",
+        "deployment",
+        "model",
+        "model_version",
+        "variant",
+        "prompt_version",
+        "user_id",
+        "session_id",
+        "prompt",
+        "response",
+        "context",
+        "input_tokens",
+        "output_tokens",
+        "ttft_ms",
+        "tpot_ms",
+        "e2e_ms",
+        "status",
+        "error",
+        "finish_reason",
     }
     assert required_fields <= set(props)
 

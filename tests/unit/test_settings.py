@@ -32,8 +32,12 @@ def test_clickhouse_url_must_be_chdb_or_http(monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_sasl_ssl_options_reach_the_kafka_clients(tmp_path: Path) -> None:
-    s = Settings(kafka_security_protocol="SASL_SSL", kafka_sasl_mechanism="SCRAM-SHA-512",
-                 kafka_sasl_username="svc", kafka_sasl_password="hunter2")
+    s = Settings(
+        kafka_security_protocol="SASL_SSL",
+        kafka_sasl_mechanism="SCRAM-SHA-512",
+        kafka_sasl_username="svc",
+        kafka_sasl_password="hunter2",
+    )
     kw = s.kafka_client_kwargs()
     assert kw["security_protocol"] == "SASL_SSL" and kw["sasl_mechanism"] == "SCRAM-SHA-512"
     assert kw["sasl_plain_password"] == "hunter2" and kw["ssl_context"] is not None

@@ -13,11 +13,31 @@ from llmwatch.streams.windowing import TumblingWindower, WindowConfig, WindowSta
 T0 = datetime(2026, 11, 22, 12, 0, 0, tzinfo=UTC)
 
 
-def score(sec: float, *, version: str = "v1", ttft: float = 100.0, status: str = "ok", tox: float | None = 0.1,
-          leak: bool | None = False, halluc: float | None = None) -> EvalScores:
-    return EvalScores(event_id=f"e{sec}-{version}", ts=T0 + timedelta(seconds=sec), deployment="d",
-                      model_version=version, status=status, ttft_ms=ttft, tpot_ms=5.0, e2e_ms=ttft + 50,
-                      input_tokens=10, output_tokens=20, toxicity_response=tox, pii_leak=leak, hallucination=halluc)
+def score(
+    sec: float,
+    *,
+    version: str = "v1",
+    ttft: float = 100.0,
+    status: str = "ok",
+    tox: float | None = 0.1,
+    leak: bool | None = False,
+    halluc: float | None = None,
+) -> EvalScores:
+    return EvalScores(
+        event_id=f"e{sec}-{version}",
+        ts=T0 + timedelta(seconds=sec),
+        deployment="d",
+        model_version=version,
+        status=status,
+        ttft_ms=ttft,
+        tpot_ms=5.0,
+        e2e_ms=ttft + 50,
+        input_tokens=10,
+        output_tokens=20,
+        toxicity_response=tox,
+        pii_leak=leak,
+        hallucination=halluc,
+    )
 
 
 def cfg(**kw: float) -> WindowConfig:
