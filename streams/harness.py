@@ -184,16 +184,9 @@ def produce_sync(settings: Settings, topic: str, records: Iterable[Payload | byt
 def query_scalar(settings: Settings, sql: str) -> Any:
     """One value from ClickHouse. With embedded chDB the query goes through the worker that holds the folder
     and this process never opens it (chDB keeps a folder locked by the first process that opens it)."""
-    from llmwatch.db.lock import embedded_path, live_owner
-    from llmwatch.db.owner import RemoteQueryClient, open_query_client
+    from llmwatch.db.owner import open_query_client
 
-    if settings.clickhouse_embedded:
-        owner = live_owner(embedded_path(settings.clickhouse_url).resolve())
-        if owner is None:
-            raise RuntimeError("no worker holds the embedded ClickHouse yet")
-        client: Any = RemoteQueryClient(owner.url, owner.token)
-    else:
-        client = open_query_client(settings)
+    client = open_query_client(settings, require_holder=True)
     try:
         result = client.query(sql)
         rows = getattr(result, "result_rows", None)

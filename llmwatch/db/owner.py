@@ -222,11 +222,16 @@ class RemoteQueryClient:
         self._http.close()
 
 
-def open_query_client(settings: Settings) -> QueryClient:
-    """Through the holder's endpoint when another process holds the embedded folder, else a direct client."""
+def open_query_client(settings: Settings, *, require_holder: bool = False) -> QueryClient:
+    """Through the holder's endpoint when another process holds the embedded folder, else a direct client.
+
+    `require_holder`: never open the embedded folder here (chDB keeps it locked by the first process that opens
+    it, which would shut out the worker about to start); raise ClickHouseError while no other process holds it."""
     if settings.clickhouse_embedded:
         owner = live_owner(embedded_path(settings.clickhouse_url).resolve())
         if owner is not None and owner.pid != os.getpid():
             log.debug("routing the query through process %d at %s", owner.pid, owner.url)
             return RemoteQueryClient(owner.url, owner.token)
+        if require_holder:
+            raise ClickHouseError("no other process holds the embedded ClickHouse yet")
     return connect(settings)
