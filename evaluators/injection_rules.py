@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import codecs
+import functools
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
@@ -35,8 +36,23 @@ class Rule:
     patterns: tuple[re.Pattern[str], ...]
     since: str = RULESET_VERSION
 
-    def matches(self, text: str) -> bool:
-        return any(p.search(text) for p in self.patterns)
+    def matches(self, text: str, gate: _Gate | None = None) -> bool:
+        gate = _Gate(text) if gate is None else gate
+        return any(
+            (scans is None or gate.passes(scans)) and pattern.search(text) for pattern, scans in _gated(self.patterns)
+        )
+
+
+@functools.cache
+def _gated(
+    patterns: tuple[re.Pattern[str], ...],
+) -> tuple[tuple[re.Pattern[str], tuple[re.Pattern[str], ...] | None], ...]:
+    """Each pattern with the literal scans that must succeed first (see `required_literals`)."""
+    out = []
+    for pattern in patterns:
+        needs = required_literals(pattern)
+        out.append((pattern, tuple(_SCANS.setdefault(n, _any_of(n)) for n in needs) if needs is not None else None))
+    return tuple(out)
 
 
 def _rx(*patterns: str) -> tuple[re.Pattern[str], ...]:
@@ -676,11 +692,12 @@ def match_rules(text: str) -> list[Rule]:
 # --- fast path: skip a pattern when none of the literals it needs is in the text ------------------------------
 
 
-def required_literals(pattern: re.Pattern[str]) -> frozenset[str] | None:
-    """Lower-cased strings of which every match of `pattern` contains at least one (None: no such set known).
+def required_literals(pattern: re.Pattern[str]) -> tuple[frozenset[str], ...] | None:
+    """Sets of lower-cased strings; every match of `pattern` contains at least one string of EACH set.
 
-    Like RE2's prefilter, from Python's own parse tree. Necessary, not sufficient: the regex still decides.
-    Any parser surprise yields None, which only costs speed.
+    Like RE2's prefilter, from Python's own parse tree: a conjunction of alternatives, e.g.
+    `your\\s+(prompt|instructions)` needs "your" and one of {"prompt", "instructions"}. Necessary, not
+    sufficient: the regex still decides. Any parser surprise yields None, which only costs speed.
     """
     try:
         from re import _parser  # type: ignore[attr-defined]
@@ -688,53 +705,91 @@ def required_literals(pattern: re.Pattern[str]) -> frozenset[str] | None:
         found = _required(list(_parser.parse(pattern.pattern, pattern.flags)))
     except Exception:
         return None
-    return frozenset(found) if found else None
+    return tuple(frozenset(s) for s in found) if found else None
 
 
-def _required(items: list[Any]) -> set[str] | None:
+def _required(items: list[Any]) -> list[set[str]]:
+    """Every requirement of a sequence of regex items (each set: one of its strings must occur)."""
     from re import _constants as c  # type: ignore[attr-defined]
 
-    candidates: list[set[str]] = []
+    needs: list[set[str]] = []
     run: list[str] = []
     for op, av in [*items, (None, None)]:
         if op is c.LITERAL:
             run.append(chr(av).lower())
             continue
         if run:
-            candidates.append({"".join(run)})
+            needs.append({"".join(run)})
             run = []
-        found: set[str] | None = None
         if op is c.SUBPATTERN:
-            found = _required(list(av[-1]))
+            needs.extend(_required(list(av[-1])))
         elif op is c.BRANCH:
-            alternatives = [_required(list(b)) for b in av[1]]
-            found = set().union(*alternatives) if all(alternatives) else None  # type: ignore[arg-type]
+            # one requirement per alternative (its most selective); the branch needs any of them
+            alternatives = [_most_selective(_required(list(b))) for b in av[1]]
+            if all(alternatives):
+                needs.append(set().union(*alternatives))  # type: ignore[arg-type]
         elif op in (c.MAX_REPEAT, c.MIN_REPEAT, c.POSSESSIVE_REPEAT) and av[0] >= 1:
-            found = _required(list(av[2]))
-        if found:
-            candidates.append(found)
-    # the most selective requirement: longest shortest string, then fewest strings
-    return max(candidates, key=lambda s: (min(map(len, s)), -len(s))) if candidates else None
+            needs.extend(_required(list(av[2])))
+    return needs
 
 
-_GATES: dict[str, tuple[tuple[re.Pattern[str], frozenset[str] | None], ...]] = {
-    r.id: tuple((p, required_literals(p)) for p in r.patterns) for r in _PATTERN_RULES
-}
-_LITERALS: tuple[str, ...] = tuple(sorted({s for gates in _GATES.values() for _, g in gates if g for s in g}))
+def _most_selective(needs: list[set[str]]) -> set[str] | None:
+    """The requirement least likely to be met by chance: longest shortest string, then fewest strings."""
+    return max(needs, key=lambda s: (min(map(len, s)), -len(s))) if needs else None
 
 
-def _present(text: str) -> frozenset[str]:
-    """The gate literals that occur in `text` (one pass of cheap substring tests per text, not per rule)."""
-    low = text.lower()
-    return frozenset(s for s in _LITERALS if s in low)
+def _any_of(strings: frozenset[str]) -> re.Pattern[str]:
+    """One C-level scan for "does any of these occur" (cheaper than a Python loop of `in` tests)."""
+    return re.compile("|".join(re.escape(x) for x in sorted(strings, key=len, reverse=True)))
 
 
-def _fires(rule: Rule, text: str, present: frozenset[str] | None = None) -> bool:
-    present = _present(text) if present is None else present
-    for pattern, gate in _GATES[rule.id]:
-        if (gate is None or not gate.isdisjoint(present)) and pattern.search(text):
-            return True
-    return False
+#: per pattern: the scans (one per requirement) that must all find something before the pattern runs
+_GATES: dict[str, tuple[tuple[re.Pattern[str], tuple[re.Pattern[str], ...] | None], ...]] = {}
+_SCANS: dict[frozenset[str], re.Pattern[str]] = {}
+for _rule in _PATTERN_RULES:
+    _gates = []
+    for _pattern in _rule.patterns:
+        _needs = required_literals(_pattern)
+        _gates.append(
+            (_pattern, tuple(_SCANS.setdefault(n, _any_of(n)) for n in _needs) if _needs is not None else None)
+        )
+    _GATES[_rule.id] = tuple(_gates)
+#: per rule: one scan that must find something before any of its patterns is tried (None: some pattern is ungated)
+_RULE_SCANS: dict[str, re.Pattern[str] | None] = {}
+for _rule in _PATTERN_RULES:
+    _selective = [_most_selective([set(n) for n in required_literals(p) or ()]) for p in _rule.patterns]
+    _RULE_SCANS[_rule.id] = None if not all(_selective) else _any_of(frozenset().union(*_selective))  # type: ignore[arg-type]
+
+
+class _Gate:
+    """One text's answers to the gate scans, each computed at most once (rules share requirements)."""
+
+    __slots__ = ("low", "seen")
+
+    def __init__(self, text: str) -> None:
+        self.low = text.lower()
+        self.seen: dict[re.Pattern[str], bool] = {}
+
+    def passes(self, scans: tuple[re.Pattern[str], ...]) -> bool:
+        for scan in scans:
+            hit = self.seen.get(scan)
+            if hit is None:
+                hit = self.seen[scan] = scan.search(self.low) is not None
+            if not hit:
+                return False
+        return True
+
+
+def _present(text: str) -> _Gate:
+    return _Gate(text)
+
+
+def _fires(rule: Rule, text: str, gate: _Gate | None = None) -> bool:
+    gate = _Gate(text) if gate is None else gate
+    rule_scan = _RULE_SCANS[rule.id]
+    if rule_scan is not None and not gate.passes((rule_scan,)):
+        return False
+    return any((scans is None or gate.passes(scans)) and pattern.search(text) for pattern, scans in _GATES[rule.id])
 
 
 def score_rules(hits: Iterable[Rule]) -> float:
@@ -763,8 +818,23 @@ class ResponseSignal:
     patterns: tuple[re.Pattern[str], ...]
     since: str = RULESET_VERSION
 
-    def matches(self, text: str) -> bool:
-        return any(p.search(text) for p in self.patterns)
+    def matches(self, text: str, gate: _Gate | None = None) -> bool:
+        gate = _Gate(text) if gate is None else gate
+        return any(
+            (scans is None or gate.passes(scans)) and pattern.search(text) for pattern, scans in _gated(self.patterns)
+        )
+
+
+@functools.cache
+def _gated(
+    patterns: tuple[re.Pattern[str], ...],
+) -> tuple[tuple[re.Pattern[str], tuple[re.Pattern[str], ...] | None], ...]:
+    """Each pattern with the literal scans that must succeed first (see `required_literals`)."""
+    out = []
+    for pattern in patterns:
+        needs = required_literals(pattern)
+        out.append((pattern, tuple(_SCANS.setdefault(n, _any_of(n)) for n in needs) if needs is not None else None))
+    return tuple(out)
 
 
 RESPONSE_SIGNALS: tuple[ResponseSignal, ...] = (
@@ -844,4 +914,5 @@ def target_phrases(text: str) -> list[str]:
 
 
 def response_signals(response: str) -> list[ResponseSignal]:
-    return [s for s in RESPONSE_SIGNALS if s.matches(response)]
+    gate = _Gate(response)
+    return [s for s in RESPONSE_SIGNALS if s.matches(response, gate)]

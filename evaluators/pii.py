@@ -204,6 +204,8 @@ class FastPhoneRecognizer(PhoneRecognizer):
                     start, end = m.start + lo, m.end + lo
                     if end <= run.start() or start >= run.end():
                         continue  # a neighbour's: its own window finds it whole
+                    if len(_digits(m.raw_string)) < PHONE_MIN_DIGITS:
+                        continue  # a short piece of the run ("030000" of "00000 030000"): no phone alone
                     whole = whole or (start <= run.start() and end >= run.end())
                     found.append(self._result(start, end, region))
                 if whole:

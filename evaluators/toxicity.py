@@ -75,17 +75,50 @@ def chunk_text(text: str, words: int = CHUNK_WORDS, max_chunks: int = MAX_CHUNKS
 
 
 class ProfanityModel:
-    """alt-profanity-check: a ~1 MB linear model over character n-grams; profanity, not toxicity."""
+    """alt-profanity-check: a ~1 MB linear model over word tf-idf; profanity, not toxicity.
+
+    Its model is five sigmoid-calibrated LinearSVCs (sklearn CalibratedClassifierCV). We evaluate the same
+    fitted weights as one (n, 5) sparse product instead of calling `predict_proba`, whose per-call input
+    validation costs several times the arithmetic at our batch sizes (measured: ~2x on the light suite).
+    The fast path is checked against the library on probe texts at load and is not used if they differ.
+    """
+
+    PROBES = ("you are a wonderful person", "shut up you stupid idiot", "what the hell is this shit", "")
 
     def __init__(self) -> None:
-        from profanity_check import predict_prob
+        from profanity_check import profanity_check as pc
 
-        self._predict = predict_prob
+        self._library = pc.predict_prob
+        self._vectorizer = pc.vectorizer
+        self._weights: tuple[Any, np.ndarray, np.ndarray, np.ndarray] | None = None
+        try:
+            svcs = [c.estimator for c in pc.model.calibrated_classifiers_]
+            sigmoids = [c.calibrators[0] for c in pc.model.calibrated_classifiers_]
+            self._weights = (
+                np.vstack([m.coef_.ravel() for m in svcs]).T,
+                np.asarray([float(np.ravel(m.intercept_)[0]) for m in svcs]),
+                np.asarray([s.a_ for s in sigmoids], dtype=np.float64),
+                np.asarray([s.b_ for s in sigmoids], dtype=np.float64),
+            )
+            if not np.allclose(self._fast(list(self.PROBES)), self._slow(list(self.PROBES)), atol=1e-9):
+                raise ValueError("fast path disagrees with predict_proba")
+        except Exception as e:  # another model layout: the library's own call is always right
+            log.warning("alt-profanity-check: using predict_proba (%s)", e)
+            self._weights = None
+
+    def _slow(self, texts: list[str]) -> np.ndarray:
+        return np.asarray(self._library(texts), dtype=np.float64)
+
+    def _fast(self, texts: list[str]) -> np.ndarray:
+        assert self._weights is not None
+        coef, intercept, a, b = self._weights
+        decision = np.asarray(self._vectorizer.transform(texts) @ coef) + intercept
+        return (1.0 / (1.0 + np.exp(a * decision + b))).mean(axis=1)
 
     def predict(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros(0)
-        return np.asarray(self._predict(list(texts)), dtype=np.float64)
+        return self._fast(list(texts)) if self._weights is not None else self._slow(list(texts))
 
 
 def _logit(p: np.ndarray) -> np.ndarray:

@@ -41,6 +41,16 @@ class GenerationRequest:
             return "\n".join(f"{m.role}: {m.content}" for m in self.messages)
         return self.prompt
 
+    @property
+    def system_chars(self) -> int:
+        """Length of `text`'s leading system/developer lines: the operator's own words, not user input."""
+        lead = []
+        for m in self.messages:
+            if m.role not in ("system", "developer"):
+                break
+            lead.append(f"{m.role}: {m.content}")
+        return len("\n".join(lead)) if lead else 0
+
 
 @dataclass
 class TokenChunk:

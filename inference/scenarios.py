@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from llmwatch.schemas import InferenceEvent, TrafficWeights, utcnow
+from llmwatch.schemas import SYSTEM_CHARS_ATTR, InferenceEvent, TrafficWeights, utcnow
 
 from .corpus import Corpus, load_corpus
 from .engine_base import ChatMessage, GenerationRequest
@@ -247,6 +247,7 @@ def scenario_events(
                 "scenario": name,
                 "sim.behaviour": outcome.behaviour,
                 "sim.prompt_kind": spec.kind,
+                SYSTEM_CHARS_ATTR: str(request.system_chars),
                 **({"sim.topic_set": spec.topic_set} if spec.topic_set else {}),
             },
         )

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from llmwatch.schemas import InferenceEvent
+from llmwatch.schemas import SYSTEM_CHARS_ATTR, InferenceEvent
 from llmwatch.schemas.base import utcnow
 from llmwatch.settings import GatewaySettings
 
@@ -436,6 +436,8 @@ class Serving:
         t = call.timing
         metrics = t.engine_metrics
         attributes = {"endpoint": call.endpoint, "stream": "true" if call.request.stream else "false"}
+        if system_chars := call.generation.system_chars:
+            attributes[SYSTEM_CHARS_ATTR] = str(system_chars)
         if call.fallback_from is not None:
             attributes["route_fallback_from"] = call.fallback_from
         attributes["ttft_source"] = "engine" if "ttft_ms" in metrics else "gateway"

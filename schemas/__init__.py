@@ -4,7 +4,7 @@ from .alerts import Alert
 from .base import SCHEMA_VERSION, Payload, SchemaError, UTCDateTime, utcnow
 from .canary import CanaryVerdict, ControlCommand, ExperimentSpec, MetricVerdict, TrafficWeights
 from .dlq import DeadLetter
-from .events import Feedback, InferenceEvent
+from .events import SYSTEM_CHARS_ATTR, Feedback, InferenceEvent
 from .registry import PAYLOADS, TopicSpec, topic_registry
 from .scores import EvalScores
 from .windows import WindowMetrics
@@ -12,6 +12,7 @@ from .windows import WindowMetrics
 __all__ = [
     "PAYLOADS",
     "SCHEMA_VERSION",
+    "SYSTEM_CHARS_ATTR",
     "Alert",
     "CanaryVerdict",
     "ControlCommand",

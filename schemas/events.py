@@ -20,6 +20,14 @@ def _otel(attr: str) -> dict[str, str]:
 
 Status = Literal["ok", "error", "cancelled"]
 
+#: Token counts are stored as UInt32: a larger count must be refused here (and dead-lettered), not by the
+#: database, where it would fail the insert of its whole batch again and again.
+MAX_TOKENS = 2**32 - 1
+
+#: attribute: the prompt's first N characters are the operator's system/developer messages (trusted text).
+#: Injection scoring reads only what follows; a producer that does not set it has its whole prompt scanned.
+SYSTEM_CHARS_ATTR = "llmwatch.system_chars"
+
 
 class InferenceEvent(Payload):
     """One prompt/response with its latencies, as seen by the service that called the model."""
@@ -75,8 +83,8 @@ class InferenceEvent(Payload):
         description="Retrieved passages for RAG (a single string is accepted as one passage).",
         json_schema_extra=_otel("gen_ai.retrieval.documents"),
     )
-    input_tokens: int = Field(0, ge=0, json_schema_extra=_otel("gen_ai.usage.input_tokens"))
-    output_tokens: int = Field(0, ge=0, json_schema_extra=_otel("gen_ai.usage.output_tokens"))
+    input_tokens: int = Field(0, ge=0, le=MAX_TOKENS, json_schema_extra=_otel("gen_ai.usage.input_tokens"))
+    output_tokens: int = Field(0, ge=0, le=MAX_TOKENS, json_schema_extra=_otel("gen_ai.usage.output_tokens"))
     ttft_ms: float | None = Field(
         None,
         ge=0,
