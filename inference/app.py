@@ -33,6 +33,7 @@ from .engine_base import Engine
 from .engines import EngineSpec, build_engine
 from .gateway_metrics import GatewayMetrics
 from .router import Router, WeightsWatcher
+from .security import Guard
 from .serving import Deployment, EngineSlot, Serving
 
 log = logging.getLogger(__name__)
@@ -136,6 +137,8 @@ class Gateway:
     #: False when the caller started the engines and will stop them (one vLLM engine shared by many gateways)
     owns_engines: bool = True
     metrics: GatewayMetrics = field(init=False)
+    #: API keys and rate limits of /v1 (None when neither is configured: nothing is checked)
+    guard: Guard | None = field(init=False)
     router: Router | None = None
     slots: dict[str, EngineSlot] = field(default_factory=dict)
     serving: Serving | None = None
@@ -144,6 +147,7 @@ class Gateway:
 
     def __post_init__(self) -> None:
         self.metrics = GatewayMetrics(publisher=lambda: self.publisher)
+        self.guard = Guard.from_settings(self.settings.gateway, self.metrics)
 
     def readiness(self) -> Readiness:
         engines = {f"{s.engine.name}:{v}": s.state for v, s in sorted(self.slots.items())}

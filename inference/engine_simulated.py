@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .corpus import Corpus, InjectionItem, RagItem, TopicPrompt, fill_pii, load_corpus, tokenize
 from .engine_base import EngineError, GenerationRequest, TokenChunk
+from .engines import EngineRequestError
 from .scenarios import Scenario, get_scenario
 
 Behaviour = Literal["normal", "toxic", "pii", "grounded", "hallucinated", "injection_compliant", "refusal", "error"]
@@ -138,8 +139,8 @@ class SimulatedEngine:
             try:
                 scenario = _scenario(str(hints["scenario"]), hints.get("onset_s"), hints.get("target"))
                 t = float(hints.get("t", math.inf))
-            except (ValueError, TypeError) as e:
-                raise EngineError(f"bad simulator hints: {e}") from None
+            except (ValueError, TypeError, OverflowError) as e:
+                raise EngineRequestError(f"bad simulator hints: {e}", param="hints") from None  # a client's 400
             profile = scenario.profile_for(profile, request.model_version, t)
         return profile
 

@@ -18,9 +18,13 @@ ENGINE_KINDS: tuple[str, ...] = ("simulated", "transformers", "vllm", "openai")
 
 
 class EngineRequestError(EngineError):
-    """The engine refused the request as invalid (prompt too long, bad sampling values): a 400."""
+    """The engine refused the request as invalid (prompt too long, bad sampling values): a 400 naming `param`."""
 
     status_code = 400
+
+    def __init__(self, message: str, param: str | None = None) -> None:
+        super().__init__(message)
+        self.param = param
 
 
 class EngineUnavailable(EngineError):

@@ -2,7 +2,7 @@
 
 Labels are bounded: deployment and model_version come from the config, never from the client (an unknown
 deployment is counted under "-"). Publisher figures are read at scrape time, so they cost nothing per request.
-Nothing here carries secrets or texts.
+Nothing here carries secrets or texts: API keys appear only as their short ids (security.key_id).
 """
 
 from __future__ import annotations
@@ -107,11 +107,21 @@ class GatewayMetrics:
         )
         self._cache: dict[tuple[str, str, str, str, str, bool], _Children] = {}
         self.in_flight = Gauge("llmwatch_gateway_requests_in_flight", "Requests being served.", registry=r)
+        self.denials = Counter(
+            "llmwatch_gateway_denied",
+            "Requests refused before parsing (unauthorized, rate_limited), by API key id ('-': no known key).",
+            ["reason", "key_id"],
+            registry=r,
+        )
         if publisher is not None:
             r.register(_PublisherCollector(publisher))
 
     def rejected(self, endpoint: str, status: str, deployment: str = "-") -> None:
         self.requests.labels(endpoint, deployment, "-", status).inc()
+
+    def denied(self, reason: str, key_id: str) -> None:
+        """A request refused by the guard; `key_id` is a configured key's id or '-', so the labels stay bounded."""
+        self.denials.labels(reason, key_id).inc()
 
     def finished(
         self,

@@ -16,20 +16,38 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 # --- requests ------------------------------------------------------------------------------------
 
 
+#: Strict types: `"temperature": true` or `"stream": "yes"` is a client bug to report (a 400 naming the field),
+#: not something to coerce; NaN and ±Infinity (which JSON parsers accept) are refused as not finite.
+_STRICT = ConfigDict(strict=True, allow_inf_nan=False)
+
+
+def _not_served(value: bool | None, message: str) -> bool | None:
+    # A strict bool, then refused when true (Literal[False] would let a JSON 0 through as False).
+    if value:
+        raise ValueError(message)
+    return value
+
+
 class _Request(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", **_STRICT)
 
 
 class StreamOptions(BaseModel):
+    model_config = _STRICT
+
     include_usage: bool = False
 
 
 class TextContentPart(BaseModel):
+    model_config = _STRICT
+
     type: Literal["text"]
     text: str
 
 
 class ChatMessageIn(BaseModel):
+    model_config = _STRICT
+
     role: Literal["system", "developer", "user", "assistant", "tool"]
     content: str | list[TextContentPart] | None = None
     name: str | None = None
@@ -47,7 +65,7 @@ class _SamplingFields(_Request):
     """Shared tail of both request kinds (OpenAI orders these alphabetically after the core fields)."""
 
     n: int = Field(1, ge=1, le=1, description="Only one choice per request is served.")
-    seed: int | None = None
+    seed: int | None = Field(None, ge=-(2**63), le=2**63 - 1, description="A 64-bit integer.")
     stop: str | list[str] | None = None
     stream: bool = False
     stream_options: StreamOptions | None = None
@@ -86,9 +104,14 @@ class _SamplingFields(_Request):
 class ChatCompletionRequest(_SamplingFields):
     messages: list[ChatMessageIn] = Field(min_length=1)
     model: str = Field(min_length=1)
-    logprobs: Literal[False] | None = Field(None, description="Log-probabilities are not served.")
+    logprobs: bool | None = Field(None, description="Log-probabilities are not served.")
     max_completion_tokens: int | None = Field(None, ge=1)
     max_tokens: int | None = Field(None, ge=1, description="Deprecated by OpenAI; max_completion_tokens wins.")
+
+    @field_validator("logprobs")
+    @classmethod
+    def _no_logprobs(cls, v: bool | None) -> bool | None:
+        return _not_served(v, "log-probabilities are not served")
 
     @property
     def requested_max_tokens(self) -> int | None:
@@ -98,9 +121,14 @@ class ChatCompletionRequest(_SamplingFields):
 class CompletionRequest(_SamplingFields):
     model: str = Field(min_length=1)
     prompt: str | list[str] = Field(description="One prompt (a list must hold exactly one string).")
-    echo: Literal[False] | None = Field(None, description="Echoing the prompt is not served.")
+    echo: bool | None = Field(None, description="Echoing the prompt is not served.")
     logprobs: None = Field(None, description="Log-probabilities are not served.")
     max_tokens: int | None = Field(None, ge=1)
+
+    @field_validator("echo")
+    @classmethod
+    def _no_echo(cls, v: bool | None) -> bool | None:
+        return _not_served(v, "echoing the prompt is not served")
 
     @field_validator("prompt")
     @classmethod

@@ -90,31 +90,77 @@ def _schema(model: type[BaseModel]) -> dict[str, Any]:
     return {"requestBody": schema}
 
 
+def _denied(request: Request) -> Response | None:
+    """The guard's 401/429 when API keys or a rate limit are configured (checked before the body is read)."""
+    guard = request.app.state.gateway.guard
+    return None if guard is None else guard.check(request.scope)
+
+
+async def _body(request: Request, limit: int) -> bytes | None:
+    """The request body, or None when it is larger than `limit` bytes (then no more than that is read)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit():
+        if int(declared) > limit:
+            return None
+        body = await request.body()
+        return body if len(body) <= limit else None
+    parts: list[bytes] = []
+    size = 0
+    async for part in request.stream():  # chunked: count as it arrives
+        size += len(part)
+        if size > limit:
+            return None
+        parts.append(part)
+    return b"".join(parts)
+
+
 async def _parse(request: Request, model: type[RequestT], endpoint: str) -> RequestT | ErrorResponse:
     # Validated here with pydantic-core straight from bytes: FastAPI's body machinery costs more per request
     # than the rest of the gateway together (see `llmwatch bench gateway`).
+    gateway = request.app.state.gateway
+    limit = gateway.settings.gateway.max_body_bytes
+    body = await _body(request, limit)
+    if body is None:
+        gateway.metrics.rejected(endpoint, "invalid")
+        return ErrorResponse.of(
+            413, f"The request body is too large: this gateway accepts at most {limit} bytes.", code="too_large"
+        )
     try:
-        return model.model_validate_json(await request.body())
+        return model.model_validate_json(body)
     except ValidationError as e:
-        request.app.state.gateway.metrics.rejected(endpoint, "invalid")
-        return invalid_request(e.errors())
+        gateway.metrics.rejected(endpoint, "invalid")
+        errors = e.errors()
+        error = invalid_request(errors)
+        if errors and errors[0]["type"] == "json_invalid":  # say so when the cause is the encoding, not the syntax
+            try:
+                body.decode()
+            except UnicodeDecodeError as u:
+                error.error.message = f"The request body is not valid JSON: not UTF-8 (byte {u.start})"
+        return error
 
 
 @router.post("/v1/chat/completions", openapi_extra=_schema(ChatCompletionRequest))
 async def chat_completions(request: Request) -> Response:
+    denied = _denied(request)
+    if denied is not None:
+        return denied
     req = await _parse(request, ChatCompletionRequest, "chat")
     return reply(req if isinstance(req, ErrorResponse) else await _serving(request).chat(req))
 
 
 @router.post("/v1/completions", openapi_extra=_schema(CompletionRequest))
 async def completions(request: Request) -> Response:
+    denied = _denied(request)
+    if denied is not None:
+        return denied
     req = await _parse(request, CompletionRequest, "completions")
     return reply(req if isinstance(req, ErrorResponse) else await _serving(request).completion(req))
 
 
 @router.get("/v1/models")
 async def models(request: Request) -> Response:
-    return reply(_serving(request).models())
+    denied = _denied(request)
+    return denied if denied is not None else reply(_serving(request).models())
 
 
 @router.get("/health")
@@ -130,6 +176,7 @@ async def ready(request: Request) -> Response:
 
 @router.get("/metrics")
 async def metrics(request: Request) -> Response:
+    # Open like /health and /ready (Prometheus scrapes it without a key): restrict it at the network level.
     body = request.app.state.gateway.render_metrics()
     return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
 

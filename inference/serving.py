@@ -129,7 +129,10 @@ def error_of(e: BaseException) -> ErrorResponse:
     """An engine failure as the client sees it (our message, never a traceback)."""
     status = int(getattr(e, "status_code", 500))
     kind = {400: "invalid_request_error", 502: "upstream_error", 503: "service_unavailable"}.get(status)
-    return ErrorResponse.of(status, str(e) or type(e).__name__, type=kind)
+    param = getattr(e, "param", None)  # EngineRequestError names the request field it refused
+    return ErrorResponse.of(
+        status, str(e) or type(e).__name__, type=kind, param=param if isinstance(param, str) else None
+    )
 
 
 class Serving:

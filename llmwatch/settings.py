@@ -92,6 +92,11 @@ class WorkerSettings(BaseModel):
     sink_batch: int = Field(2000, ge=1, description="Rows per ClickHouse insert (at most).")
     sink_within_s: float = Field(0.5, gt=0, description="Longest wait before a partial batch is written.")
     sink_retry_max_s: float = Field(30.0, gt=0, description="Cap of the exponential back-off between insert retries.")
+    fault_file: Path | None = Field(
+        None,
+        description="Reliability tests only: while this file exists, ClickHouse inserts fail (content `fail`) "
+        "or are delayed (`delay 0.5`). Unset in production.",
+    )
     commit_interval_s: float = Field(1.0, gt=0, description="Kafka offset commit interval.")
     alert_webhook: str | None = Field(None, description="Alertmanager-compatible webhook URL for alerts.")
     slack_webhook: str | None = Field(None, description="Slack incoming-webhook URL for alerts.")
@@ -113,6 +118,16 @@ class GatewaySettings(BaseModel):
     publish_buffer: int = Field(10_000, ge=1, description="Events held in memory while Kafka is unreachable.")
     user_id_salt: SecretStr = Field(SecretStr("llmwatch"), description="Key of the user/session id hash; set it.")
     source: str = Field("gateway", description="`source` field of the events this gateway publishes.")
+    max_body_bytes: int = Field(
+        8 * 1024 * 1024, ge=1024, description="Larger request bodies get a 413 before they are read or parsed."
+    )
+    api_keys: list[SecretStr] = Field(
+        [], description="Keys clients must send (`Authorization: Bearer KEY` or `x-api-key`), JSON list; empty: open."
+    )
+    rate_limit_rps: float = Field(
+        0.0, ge=0, allow_inf_nan=False, description="Requests/s per API key (per client IP without keys); 0: off."
+    )
+    rate_limit_burst: int = Field(20, ge=1, description="Requests a client may send at once before the rate applies.")
 
 
 class RolloutSettings(BaseModel):
@@ -187,6 +202,7 @@ class Settings(BaseSettings):
     clickhouse: str | None = Field(
         None,
         description="`chdb:///path` (embedded, default under the data dir) or `http(s)://user:pass@host:port/db`.",
+        repr=False,  # it may carry a password: kept out of repr() and str(), like the SecretStr fields
     )
     clickhouse_ca: Path | None = Field(None, description="CA bundle for https ClickHouse.")
 
