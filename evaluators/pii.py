@@ -19,6 +19,7 @@ import os
 # tldextract builds a module-level extractor at import that would fetch the public suffix list at first use.
 os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
 
+import base64
 import ipaddress
 import logging
 import re
@@ -48,10 +49,11 @@ from presidio_analyzer.predefined_recognizers import (
     UsSsnRecognizer,
 )
 
+from llmwatch.schemas import DeadLetter
 from llmwatch.settings import get_settings
 
 from .base import Evaluator, Sample, register
-from .redaction import Redactor
+from .redaction import Redactor, excerpt
 
 log = logging.getLogger(__name__)
 
@@ -464,6 +466,11 @@ def build(settings: Any) -> PiiEvaluator:
     return PiiEvaluator(PiiDetector(settings.eval.ner_model), redact=settings.eval.redact)
 
 
+#: How much of a dead letter's raw value its copy in ClickHouse keeps (redacted; raw_size keeps the true size):
+#: enough to see what was wrong, and a bound on the redaction time an adversarial record costs (~0.7 s at worst).
+DEAD_LETTER_KEEP_CHARS = 8 * 1024
+
+
 @lru_cache(maxsize=1)
 def _default() -> tuple[PiiDetector, Redactor]:
     return PiiDetector(get_settings().eval.ner_model), Redactor()
@@ -473,3 +480,33 @@ def redact(text: str) -> str:
     """`text` with every entity the process-wide detector finds replaced by `<ENTITY_TYPE>` (for sinks, logs)."""
     detector, redactor = _default()
     return redactor.redact(text, detector.detect(text))
+
+
+def redact_dead_letter(record: DeadLetter, keep_chars: int = DEAD_LETTER_KEEP_CHARS) -> DeadLetter:
+    """The copy of a dead letter that the analysts' `dead_letters` table stores: its value and key as UTF-8 text
+    (undecodable bytes replaced), cut to `keep_chars`, redacted, and its reason redacted (a validator may echo
+    the input there).
+
+    The llm.dlq topic keeps the raw bytes, for replay: it is access-controlled infrastructure like the events
+    topic; the tables are not. Never raises: a record that cannot be redacted is stored without its value.
+    """
+    try:
+        raw = excerpt(record.raw().decode("utf-8", "replace"), keep_chars)
+        key = record.key_b64 and excerpt(base64.b64decode(record.key_b64).decode("utf-8", "replace"), keep_chars)
+        return record.model_copy(
+            update={
+                "raw_b64": base64.b64encode(redact(raw).encode()).decode(),
+                "key_b64": base64.b64encode(redact(key).encode()).decode() if key else record.key_b64,
+                "reason": redact(record.reason),
+            }
+        )
+    except Exception as e:  # the sink must go on; the DLQ topic still has the record
+        log.warning(
+            "dead letter %s@%s: redaction failed (%s); stored without its value",
+            record.partition,
+            record.offset,
+            type(e).__name__,
+        )
+        return record.model_copy(
+            update={"raw_b64": "", "key_b64": None, "reason": f"(reason not redactable) {record.error_type}"}
+        )

@@ -7,6 +7,7 @@ and nothing maps it back to the value, so a stored row cannot be un-redacted. Re
 
 from __future__ import annotations
 
+import string
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -25,6 +26,24 @@ class Span(Protocol):
     def end(self) -> int: ...
     @property
     def score(self) -> float: ...
+
+
+#: Characters a PII value is written with (emails, phone, card and id numbers): a cut inside a run of them may
+#: have split a value.
+_VALUE_CHARS = frozenset(string.ascii_letters + string.digits + " @._%+-()/")
+#: Longer than any value: a cut never strips more than this back.
+_LONGEST_VALUE = 128
+
+
+def excerpt(text: str, keep_chars: int) -> str:
+    """The first `keep_chars` characters of `text`, ending before a value the cut may have split (a card cut
+    after twelve digits is no longer found by redaction, yet it is still most of a card number)."""
+    if len(text) <= keep_chars:
+        return text
+    end, floor = keep_chars, max(0, keep_chars - _LONGEST_VALUE)
+    while end > floor and text[end - 1] in _VALUE_CHARS:
+        end -= 1
+    return text[:end] + "…"
 
 
 def placeholder(entity_type: str) -> str:

@@ -80,7 +80,12 @@ class Payload(BaseModel):
 def _to_utc(v: datetime) -> datetime:
     # Naive timestamps are read as UTC (the contract says every timestamp is UTC); aware ones
     # are converted, so downstream code never compares mixed zones.
-    return v.replace(tzinfo=UTC) if v.tzinfo is None else v.astimezone(UTC)
+    if v.tzinfo is None:
+        return v.replace(tzinfo=UTC)
+    try:
+        return v.astimezone(UTC)
+    except OverflowError as e:  # 0001-01-01T00:00+05:00: a ValueError, so the error names the field
+        raise ValueError(f"{v.isoformat()} is out of range in UTC") from e
 
 
 #: A datetime that is always timezone-aware UTC once validated.

@@ -48,7 +48,21 @@ class WorkerContext:
         key = f"{msg.topic}/{msg.partition}/{msg.offset}".encode()
         await self.topics["dlq"].send(key=key, value=record.encode())
         self.metrics.dlq.labels(stage=stage, error_type=error_type).inc()
-        log.info("dead-lettered %s/%s@%s (%s): %s", msg.topic, msg.partition, msg.offset, error_type, reason)
+        log.info(
+            "dead-lettered %s/%s@%s (%s): %s", msg.topic, msg.partition, msg.offset, error_type, self._loggable(reason)
+        )
+
+    def _loggable(self, text: str) -> str:
+        """`text` fit for a log line: a reason may echo the input (a field name that is an email, a bad value),
+        and logs are not where raw PII may land."""
+        if not self.settings.eval.redact:
+            return text
+        from llmwatch.evaluators.pii import redact
+
+        try:
+            return redact(text)
+        except Exception as e:  # never fail a dead letter over its log line
+            return f"(reason withheld: redaction failed with {type(e).__name__})"
 
     async def reject(self, event: Any, rejected: Rejected, stage: str) -> None:
         await self.dead_letter(event, reason=rejected.reason, error_type=rejected.error_type, stage=stage)

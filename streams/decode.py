@@ -13,6 +13,10 @@ from llmwatch.schemas import Payload, SchemaError
 
 P = TypeVar("P", bound=Payload)
 
+#: Reasons are logged and stored with every dead letter; a validator that echoes a huge input value must not
+#: turn them into copies of the payload.
+MAX_REASON_CHARS = 1000
+
 
 @dataclass(frozen=True)
 class Rejected:
@@ -43,8 +47,12 @@ def decode(model: type[P], raw: bytes | str | None, *, max_bytes: int) -> Decode
         return Decoded(model.decode(text))
     except SchemaError as e:
         kind = "unsupported_version" if "major version" in e.reason else "schema"
-        return Rejected(kind, str(e))
+        return Rejected(kind, _bounded(str(e)))
     except RecursionError:
         return Rejected("schema", f"{model.schema_name}: nested too deeply")
     except (ValueError, TypeError, OverflowError) as e:  # defensive: anything pydantic lets through
-        return Rejected("schema", f"{model.schema_name}: {type(e).__name__}: {e}"[:500])
+        return Rejected("schema", _bounded(f"{model.schema_name}: {type(e).__name__}: {e}"))
+
+
+def _bounded(reason: str) -> str:
+    return reason if len(reason) <= MAX_REASON_CHARS else reason[: MAX_REASON_CHARS - 1] + "…"

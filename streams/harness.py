@@ -82,12 +82,14 @@ class WorkerProcess:
         *,
         web_port: int | None = None,
         extra_env: dict[str, str] | None = None,
+        loglevel: str = "info",
     ) -> None:
         self.settings = settings
         self.agents = list(agents)
         self.log_path = log_path
         self.web_port = web_port or free_port()
         self.extra_env = extra_env or {}
+        self.loglevel = loglevel  # "debug" in the privacy tests: the most a log can ever say
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> WorkerProcess:
@@ -103,6 +105,8 @@ class WorkerProcess:
                 ",".join(self.agents),
                 "--web-port",
                 str(self.web_port),
+                "--loglevel",
+                self.loglevel,
             ],
             env=env,
             stdout=log,
@@ -149,6 +153,128 @@ class WorkerProcess:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except FileNotFoundError:
             return ""
+
+
+class GatewayProcess:
+    """`llmwatch serve` as a child process (simulated engine unless told), with its log in a file: the reliability
+    tests and the soak drive the same command a user runs, over HTTP."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        log_path: Path,
+        *,
+        port: int | None = None,
+        args: Sequence[str] = ("--engine", "simulated"),
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.log_path = log_path
+        self.port = port or free_port()
+        self.args = list(args)
+        self.extra_env = extra_env or {}
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> GatewayProcess:
+        env = {**os.environ, **settings_env(self.settings), **self.extra_env, "PYTHONUNBUFFERED": "1"}
+        cmd = [sys.executable, "-m", "llmwatch", "serve", *self.args, "--host", "127.0.0.1", "--port", str(self.port)]
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                cmd,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
+            )
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def wait_ready(self, timeout_s: float = 90.0) -> None:
+        """Until /ready says 200 (engines loaded, Kafka reachable); raises with the log tail otherwise."""
+        import httpx
+
+        def ready() -> bool:
+            if not self.alive():
+                raise AssertionError(f"the gateway exited:\n{self.log_tail()}")
+            return httpx.get(f"{self.url}/ready", timeout=2, trust_env=False).status_code == 200
+
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                if ready():
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        raise AssertionError(f"the gateway was not ready within {timeout_s:.0f} s:\n{self.log_tail()}")
+
+    def metrics(self) -> str:
+        import httpx
+
+        return httpx.get(f"{self.url}/metrics", timeout=5, trust_env=False).text
+
+    def stop(self, timeout_s: float = 30.0) -> int | None:
+        """Graceful stop (SIGTERM): the publisher flushes what it buffered."""
+        if not self.alive():
+            return self.proc.returncode if self.proc else None
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(30)
+            return None
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return ""
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process and its children, MiB (0 once it is gone)."""
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        procs = [proc, *proc.children(recursive=True)]
+    except psutil.Error:
+        return 0.0
+    total = 0
+    for p in procs:
+        try:
+            total += p.memory_info().rss
+        except psutil.Error:
+            continue
+    return total / 2**20
+
+
+def metric_sums(text: str, name: str, by: str | None = None) -> dict[str | None, float]:
+    """Sum of every sample of `name`, grouped by the label `by` (e.g. consumer lag by topic over its partitions):
+    parse_metrics keeps only the first label, which would let partitions overwrite each other."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    out: dict[str | None, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name:
+                key = sample.labels.get(by) if by else None
+                out[key] = out.get(key, 0.0) + sample.value
+    return out
 
 
 async def produce(settings: Settings, topic: str, records: Iterable[Payload | bytes], *, key_of: Any = None) -> int:

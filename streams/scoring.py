@@ -62,14 +62,21 @@ class EventScorer:
         )
 
     def _redacted(self, ev: InferenceEvent, result: dict[str, Any]) -> InferenceEvent:
+        """Every free-text field the event carries to storage, redacted: the texts, the RAG context, the error,
+        the attributes, and the user/session ids (hashed by contract, but a producer may send an email; a hex hash
+        holds no entity, so redaction leaves it as it is)."""
         if self.redactor is None:
             return ev
+        redact = self.redactor
         prompt = result.get("redacted_prompt")
         response = result.get("redacted_response")
         update = {
-            "prompt": prompt if prompt is not None else self.redactor(ev.prompt),
-            "response": response if response is not None else self.redactor(ev.response),
-            "context": [self.redactor(c) for c in ev.context] if ev.context else ev.context,
-            "error": self.redactor(ev.error) if ev.error else ev.error,
+            "prompt": prompt if prompt is not None else redact(ev.prompt),
+            "response": response if response is not None else redact(ev.response),
+            "context": [redact(c) for c in ev.context] if ev.context else ev.context,
+            "error": redact(ev.error) if ev.error else ev.error,
+            "user_id": redact(ev.user_id) if ev.user_id else ev.user_id,
+            "session_id": redact(ev.session_id) if ev.session_id else ev.session_id,
+            "attributes": {redact(k): redact(v) for k, v in ev.attributes.items()},
         }
         return ev.model_copy(update=update)

@@ -2,11 +2,12 @@
 
 The scores topic fills two tables: `inference_events` from the (redacted) event the score carries, and
 `eval_scores`. Raw events are never read from llm.inference.events here, so raw text cannot land when
-redaction is on.
+redaction is on; dead letters (raw input) are stored as redacted copies.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any
@@ -79,6 +80,8 @@ async def write_batch(
             events = [s.event for s in payloads if isinstance(s, EvalScores) and s.event is not None]
             await _write(ctx, writer, "inference_events", events)
             await _write(ctx, writer, "eval_scores", [s.model_copy(update={"event": None}) for s in payloads])
+        elif role == "dlq" and ctx.settings.eval.redact:
+            await _write(ctx, writer, role, await asyncio.to_thread(_redacted_dead_letters, payloads))
         else:
             await _write(ctx, writer, role, payloads)
     except SinkWriteError as e:
@@ -88,6 +91,13 @@ async def write_batch(
     newest = max((getattr(p, "ts", None) for p in payloads if getattr(p, "ts", None) is not None), default=None)
     if newest is not None:
         ctx.metrics.sink_lag.labels(table=role).set(max(0.0, time.time() - newest.timestamp()))
+
+
+def _redacted_dead_letters(payloads: list[Payload]) -> list[Payload]:
+    """Dead letters hold raw input: the table gets redacted copies, the llm.dlq topic keeps the raw bytes."""
+    from llmwatch.evaluators.pii import redact_dead_letter
+
+    return [redact_dead_letter(p) if isinstance(p, DeadLetter) else p for p in payloads]
 
 
 async def _write(ctx: WorkerContext, writer: BatchWriter, table: str, payloads: list[Payload]) -> None:

@@ -10,6 +10,7 @@ import click
 
 from llmwatch import __version__
 from llmwatch.errors import LlmwatchError
+from llmwatch.logfilters import install_payload_filters
 
 from . import bench, db, demo, kafka, loadgen, pipeline, rollout, schemas, score, serve, settings
 
@@ -21,6 +22,7 @@ def cli(verbose: int) -> None:
     """Streaming monitoring and evaluation for LLMs in production."""
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    install_payload_filters()  # every command: Kafka clients would log raw records at DEBUG
 
 
 for module in (kafka, db, schemas, settings, serve, loadgen, pipeline, rollout, score, demo, bench):
