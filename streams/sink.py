@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from llmwatch.errors import LlmwatchError
@@ -49,25 +50,51 @@ def is_permanent(error: BaseException) -> bool:
         return False
     if isinstance(error, (TypeError, ValueError, KeyError, AttributeError)):
         return True
+    from clickhouse_connect.driver.exceptions import DataError
+
+    if isinstance(error, DataError):  # the client could not serialise a row: retrying cannot help
+        return True
     text = str(error)
     return any(p in text for p in PERMANENT)
 
 
 @dataclass
 class FaultInjector:
-    """Makes the next `fail_next` inserts fail, and/or delays each insert (simulates a slow or down database)."""
+    """Makes the next `fail_next` inserts fail, and/or delays each insert (simulates a slow or down database).
+
+    `switch`: a file another process controls while the worker runs (WorkerSettings.fault_file). While it
+    exists, every insert fails (content `fail`) or waits first (content `delay 0.5`): ClickHouse down or
+    slow, without touching the engine. One stat() per insert when set; nothing at all when not.
+    """
 
     fail_next: int = 0
     delay_s: float = 0.0
     failures: int = 0
+    switch: Path | None = None
 
     def before_insert(self, table: str, rows: int) -> None:
-        if self.delay_s:
-            time.sleep(self.delay_s)
-        if self.fail_next > 0:
-            self.fail_next -= 1
+        delay, fail = self.delay_s, self.fail_next > 0
+        if self.switch is not None:
+            mode = _read_switch(self.switch)
+            if mode is not None:
+                fail = fail or mode == "fail"
+                if mode.startswith("delay"):
+                    delay = max(delay, float(mode.split()[1]) if len(mode.split()) > 1 else 1.0)
+        if delay:
+            time.sleep(delay)
+        if fail:
+            self.fail_next = max(0, self.fail_next - 1)
             self.failures += 1
             raise InjectedFault(f"injected failure writing {rows} rows to {table}")
+
+
+def _read_switch(path: Path) -> str | None:
+    try:
+        return path.read_text().strip().lower() or "fail"
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError):
+        return "fail"
 
 
 @dataclass
@@ -89,12 +116,14 @@ class BatchWriter:
         retry_max_s: float = 30.0,
         fault: FaultInjector | None = None,
         insert: Callable[[Any, Sequence[Payload]], None] | None = None,
+        on_retry: Callable[[str], None] | None = None,
     ) -> None:
         self.client = client
         self.retry_max_s = retry_max_s
         self.fault = fault or FaultInjector()
         self.stats = SinkStats()
         self._insert = insert or _insert_payloads
+        self._on_retry = on_retry  # counts each retry as it happens: an outage shows while it lasts
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse")
         self.stopping = False
 
@@ -120,6 +149,8 @@ class BatchWriter:
                 if is_permanent(e):
                     return await self._isolate(table, payloads, e)
                 self.stats.retries += 1
+                if self._on_retry is not None:
+                    self._on_retry(table)
                 log.warning("insert into %s failed (attempt %d, retrying in %.1fs): %s", table, attempt, delay, e)
                 if self.stopping:
                     raise SinkWriteError(f"stopping with {len(payloads)} rows for {table} unwritten") from e

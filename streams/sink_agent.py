@@ -103,9 +103,7 @@ def _redacted_dead_letters(payloads: list[Payload]) -> list[Payload]:
 async def _write(ctx: WorkerContext, writer: BatchWriter, table: str, payloads: list[Payload]) -> None:
     if not payloads:
         return
-    retries_before = writer.stats.retries
     unwritable = await writer.write(table, payloads)
-    ctx.metrics.sink_retries.inc(writer.stats.retries - retries_before)
     ctx.metrics.sink_rows.labels(table=table).inc(len(payloads) - len(unwritable))
     for p in unwritable:
         record = DeadLetter.of(

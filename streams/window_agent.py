@@ -18,6 +18,7 @@ from llmwatch.schemas.registry import MAX_MESSAGE_BYTES
 from .context import WorkerContext
 from .decode import Decoded, decode
 from .hold import hold, release
+from .window_restore import recent_window_metrics
 from .windowing import Closing, TumblingWindower, WindowConfig, to_metrics
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,29 @@ class WindowEmitter:
         self.windower = TumblingWindower(cfg)
         self.drift = drift
         self.stream: Any = None
+        self.restored = False
+
+    async def restore(self) -> None:
+        """Before the first score: the windows already emitted (see streams/window_restore.py)."""
+        if self.restored:
+            return
+        topic = self.ctx.settings.topics.windows
+        since = self.cfg.retention_s + self.cfg.size_s + self.cfg.lateness_s
+        started = time.monotonic()
+        try:
+            found = await recent_window_metrics(self.ctx.settings, topic, since)
+        except Exception as e:  # a worker that cannot read history still windows new data correctly
+            log.warning("could not read emitted windows from %s (%s); a replay may re-emit partial windows", topic, e)
+            found = []
+        n = self.windower.restore_closed(found)
+        self.restored = True
+        log.info(
+            "restored %d closed windows from %d records of %s in %.1f s",
+            n,
+            len(found),
+            topic,
+            time.monotonic() - started,
+        )
 
     async def add_batch(self, batch: list[Any]) -> None:
         m = self.ctx.metrics
@@ -107,6 +131,7 @@ def install(ctx: WorkerContext, drift: DriftFn | None = None) -> WindowEmitter:
 
     @ctx.app.agent(ctx.topics["scores"], name="llmwatch.window")
     async def window(stream: Any) -> None:
+        await emitter.restore()
         emitter.stream = stream
         async for batch in stream.take_events(512, within=0.5):
             await emitter.add_batch(batch)

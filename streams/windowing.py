@@ -200,6 +200,8 @@ class WindowStats:
         for name in LATENCIES:
             if name in m.sketches:
                 st.sketches[name] = _decode_sketch(m.sketches[name])
+        if m.drift_score is not None or m.drift_p_value is not None:
+            st.drift = (m.drift_score, m.drift_p_value)  # a late re-emit keeps the window's drift
         if "state" in m.sketches:
             state = _json_loads(m.sketches["state"])
             st.max_source = {int(p): int(o) for p, o in state["max_source"].items()}

@@ -19,7 +19,7 @@ from llmwatch.settings import Settings
 
 from .app import create_app, declare_topics
 from .context import WorkerContext
-from .sink import BatchWriter
+from .sink import BatchWriter, FaultInjector
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,13 @@ def _open_writer(ctx: WorkerContext) -> BatchWriter:
         log.info("applied %d ClickHouse migrations", len(report.applied))
     if settings.clickhouse_embedded:
         ctx.extras["exit_stack"].enter_context(serve_queries(client, settings))
-    return BatchWriter(client, retry_max_s=settings.worker.sink_retry_max_s)
+    fault = FaultInjector(switch=settings.worker.fault_file) if settings.worker.fault_file else None
+    return BatchWriter(
+        client,
+        retry_max_s=settings.worker.sink_retry_max_s,
+        fault=fault,
+        on_retry=lambda _table: ctx.metrics.sink_retries.inc(),
+    )
 
 
 def _build_scorer(settings: Settings) -> Any:
