@@ -262,8 +262,9 @@ def command(light_events: int, all_events: int, latency_seconds: float, profiles
             "One worker process (score, window, sink agents; chDB embedded), 4 partitions, the local broker on the "
             "same 2 cores. *Evaluators alone* scores the same events in-process at the worker's batch size; "
             "*ratio* is pipeline ÷ that. *Worker CPU per event*: the worker's user+system CPU between 10 % and "
-            "90 % landed ÷ those events (scoring included); 10⁶ ÷ it is what one core could carry. Landing latency = ClickHouse `ingested_at − ts` per row at half the "
-            "sustained rate. Load average (1 min) before/after the run: "
+            "90 % landed ÷ those events (scoring included); 10⁶ ÷ it is what one core could carry. "
+            "Landing latency = ClickHouse `ingested_at − ts` per row at half the sustained rate. "
+            "Load average (1 min) before/after the run: "
             f"{load_before:.1f}/{os.getloadavg()[0]:.1f} on 2 cores (Kafka and anything else included)."
         )
         write_section("pipeline", note + "\n\n" + table)
