@@ -3,7 +3,8 @@
 Everything with a lifetime starts and stops in one lifespan context manager, in dependency order (publisher
 first, engines last; the reverse on the way down so buffered events are flushed after the last request).
 Engines start in the background: /health answers at once, /ready says 503 with the reason until they are
-loaded and Kafka is reachable.
+loaded, an engine behind an upstream (openai) gets an answer from it, Kafka is reachable and the weights topic
+is replayed (or `watch_wait_s` passed: requests route to the baselines until weights arrive).
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ import contextlib
 import gc
 import json
 import logging
+import time
 import tomllib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -121,6 +123,8 @@ class Readiness(BaseModel):
     ready: bool
     engines: dict[str, str]
     kafka: str
+    #: disabled | replaying | replayed | defaults (not replayed in time: baselines until weights arrive)
+    weights: str = "disabled"
     reasons: list[str]
 
 
@@ -143,19 +147,25 @@ class Gateway:
     slots: dict[str, EngineSlot] = field(default_factory=dict)
     serving: Serving | None = None
     _watcher: WeightsWatcher | None = None
+    _watch_until: float = 0.0
     _starting: asyncio.Task[None] | None = None
 
     def __post_init__(self) -> None:
         self.metrics = GatewayMetrics(publisher=lambda: self.publisher)
         self.guard = Guard.from_settings(self.settings.gateway, self.metrics)
 
-    def readiness(self) -> Readiness:
-        engines = {f"{s.engine.name}:{v}": s.state for v, s in sorted(self.slots.items())}
-        reasons = [
-            f"engine {s.engine.name} ({v}) is {s.state}" + (f": {s.error}" if s.error else "")
-            for v, s in sorted(self.slots.items())
-            if s.state != "ready"
-        ]
+    def readiness(self, upstream_errors: dict[int, str] | None = None) -> Readiness:
+        """What /ready says; `upstream_errors` (engine id: why, from `check_ready`) marks upstreams that failed."""
+        upstream_errors = upstream_errors or {}
+        engines: dict[str, str] = {}
+        reasons: list[str] = []
+        for v, s in sorted(self.slots.items()):
+            error = upstream_errors.get(id(s.engine)) if s.state == "ready" else None
+            engines[f"{s.engine.name}:{v}"] = "unreachable" if error else s.state
+            if error:
+                reasons.append(f"engine {s.engine.name} ({v}): {error}")
+            elif s.state != "ready":
+                reasons.append(f"engine {s.engine.name} ({v}) is {s.state}" + (f": {s.error}" if s.error else ""))
         if not self.slots:
             reasons.append("engines are not set up yet")
         if self.publisher is None:
@@ -166,7 +176,36 @@ class Gateway:
             kafka = "unreachable"
             error = getattr(self.publisher, "last_error", None)
             reasons.append(f"Kafka at {self.settings.kafka} is not reachable" + (f" ({error})" if error else ""))
-        return Readiness(ready=not reasons, engines=engines, kafka=kafka, reasons=reasons)
+        weights = self._weights_state()
+        if weights == "replaying":
+            reasons.append(f"weights topic {self.settings.topics.weights} is being replayed")
+        return Readiness(ready=not reasons, engines=engines, kafka=kafka, weights=weights, reasons=reasons)
+
+    def _weights_state(self) -> str:
+        # Requests never wait for the replay (they route to the baselines meanwhile); /ready does, for at most
+        # `watch_wait_s`, so a balancer sends traffic once the rollout's split (and A/B arms) apply.
+        if self._watcher is None:
+            return "disabled"
+        if self._watcher.caught_up:
+            return "replayed"
+        return "replaying" if time.monotonic() < self._watch_until else "defaults"
+
+    async def check_ready(self) -> Readiness:
+        """`readiness` after asking the engines that sit behind an upstream whether it answers (cached by them)."""
+        checks: dict[int, Callable[[], Awaitable[str | None]]] = {}
+        for slot in self.slots.values():
+            check = getattr(slot.engine, "check", None)
+            if slot.state == "ready" and check is not None:
+                checks[id(slot.engine)] = check
+        errors: dict[int, str] = {}
+        if checks:
+            results = await asyncio.gather(*(check() for check in checks.values()), return_exceptions=True)
+            for key, result in zip(checks, results, strict=True):
+                if isinstance(result, BaseException):
+                    errors[key] = f"upstream check failed: {type(result).__name__}: {result}"
+                elif result:
+                    errors[key] = result
+        return self.readiness(errors)
 
     def render_metrics(self) -> bytes:
         from prometheus_client import REGISTRY
@@ -178,7 +217,7 @@ class Gateway:
         """Poll readiness until ready or `timeout_s`; returns the last report."""
         deadline = asyncio.get_running_loop().time() + timeout_s
         while True:
-            report = self.readiness()
+            report = await self.check_ready()
             if report.ready or asyncio.get_running_loop().time() >= deadline:
                 return report
             if any(s.state == "failed" for s in self.slots.values()):
@@ -196,7 +235,8 @@ class Gateway:
             self.router = Router({d.name: d.baseline for d in deployments.values()})
             if self.watch_weights:
                 self._watcher = WeightsWatcher(self.settings, self.router)
-                await self._watcher.start(wait_s=self.watch_wait_s)
+                await self._watcher.start(wait_s=0)  # serve at once: /ready waits for the replay, requests don't
+                self._watch_until = time.monotonic() + self.watch_wait_s
                 stack.push_async_callback(self._watcher.stop)
             self.serving = Serving(
                 deployments=deployments,

@@ -7,8 +7,10 @@ at the end of the stream, the final chunk corrects the count to the upstream's o
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import time
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
@@ -63,6 +65,8 @@ class OpenAIEngine:
         timeout_s: float = 120.0,
         connect_timeout_s: float = 5.0,
         max_connections: int = 256,
+        ready_timeout_s: float = 2.0,
+        ready_ttl_s: float = 5.0,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         if self.base_url.endswith("/v1"):
@@ -72,6 +76,10 @@ class OpenAIEngine:
         self._timeout = httpx.Timeout(timeout_s, connect=connect_timeout_s)
         self._limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
         self._client: httpx.AsyncClient | None = None
+        self._ready_timeout_s = ready_timeout_s
+        self._ready_ttl_s = ready_ttl_s
+        self._checked: tuple[float, str | None] | None = None  # (when, error) of the last upstream check
+        self._checking: asyncio.Future[str | None] | None = None
 
     def versions(self) -> list[str]:
         return list(self._models)
@@ -97,7 +105,49 @@ class OpenAIEngine:
         self._client = client
         log.info("openai engine: upstream %s serves %s", self.base_url, self._models)
 
+    async def check(self) -> str | None:
+        """Why the upstream cannot serve now (None: it can), for /ready.
+
+        Cached `ready_ttl_s` and shared by concurrent callers, so however often /ready is polled the upstream sees
+        at most one request per interval; each check gives up after `ready_timeout_s`.
+        """
+        checked = self._checked
+        if checked is not None and time.monotonic() - checked[0] < self._ready_ttl_s:
+            return checked[1]
+        if self._checking is None:
+            self._checking = asyncio.ensure_future(self._check_upstream())
+        # shielded: a /ready caller that hangs up must not cancel the check the others wait on
+        return await asyncio.shield(self._checking)
+
+    async def _check_upstream(self) -> str | None:
+        try:
+            error = await self._probe()
+        finally:
+            self._checking = None
+        before = self._checked[1] if self._checked is not None else None
+        self._checked = (time.monotonic(), error)
+        if error is not None and error != before:  # once per change, not once per check
+            log.warning("openai engine: %s", error)
+        elif error is None and before is not None:
+            log.info("openai engine: upstream %s answers again", self.base_url)
+        return error
+
+    async def _probe(self) -> str | None:
+        if self._client is None:
+            return "not started"
+        try:
+            resp = await self._client.get("/v1/models", timeout=self._ready_timeout_s)
+        except httpx.HTTPError as e:
+            return f"upstream {self.base_url} is unreachable: {type(e).__name__}: {e}".rstrip(": ")
+        # A server that answers is up, even without a /v1/models (404); a refused key or a 5xx is not.
+        if resp.status_code in {401, 403} or resp.status_code >= 500:
+            return f"upstream {self.base_url} answers {resp.status_code}: {_error_message(resp.content)}"
+        return None
+
     async def stop(self) -> None:
+        self._checked = None
+        if self._checking is not None:
+            self._checking.cancel()
         client, self._client = self._client, None
         if client is not None:
             await client.aclose()

@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import itertools
 import logging
+import math
 import random
 import time
 from dataclasses import dataclass
@@ -24,6 +25,9 @@ from llmwatch.schemas import SchemaError, TrafficWeights
 from llmwatch.settings import Settings
 
 log = logging.getLogger(__name__)
+
+#: how often the watcher looks for its topic while it has no partitions (it may not exist yet)
+TOPIC_LOOK_S = 0.5
 
 
 class UnknownDeployment(KeyError):
@@ -157,9 +161,11 @@ class WeightsWatcher:
         return self._caught_up.is_set()
 
     async def start(self, wait_s: float = 5.0) -> None:
-        """Start following; wait up to `wait_s` for the replay so the first requests see the current split."""
+        """Start following; wait up to `wait_s` (0: not at all) for the replay so the next requests see the split."""
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="llmwatch-weights-watcher")
+        if wait_s <= 0:
+            return
         try:
             await asyncio.wait_for(self._caught_up.wait(), wait_s)
         except TimeoutError:
@@ -203,19 +209,28 @@ class WeightsWatcher:
 
     async def _follow(self, consumer: AIOKafkaConsumer) -> None:
         end: dict[TopicPartition, int] | None = None
-        waited = time.monotonic()
+        looked = warned = -math.inf
         while True:
             batches = await consumer.getmany(timeout_ms=self._poll_ms)
             for records in batches.values():
                 for record in records:
                     self._handle(record.key, record.value)
-            if self._caught_up.is_set():
-                continue
             assigned = consumer.assignment()
-            if not assigned:  # the topic does not exist yet (no auto-creation): wait for whoever creates it
-                if time.monotonic() - waited > 10:
-                    log.warning("weights topic %s does not exist (yet); routing on defaults", self._topic)
-                    waited = time.monotonic()
+            if not assigned and time.monotonic() - looked >= TOPIC_LOOK_S:
+                # No partitions: the topic may not exist yet (no auto-creation). Then there is nothing to replay:
+                # the defaults are current. Look again often, as the consumer's own metadata refresh (every 5 s)
+                # would see it too late for its first weights to apply within a second.
+                looked = time.monotonic()
+                if self._topic in await consumer.topics():
+                    consumer.subscribe([self._topic])  # forces the metadata refresh that assigns its partitions
+                else:
+                    if not self._caught_up.is_set():
+                        self._caught_up.set()
+                        log.info("weights topic %s does not exist (yet): nothing to replay", self._topic)
+                    if time.monotonic() - warned > 60:
+                        log.warning("weights topic %s does not exist (yet); routing on defaults", self._topic)
+                        warned = time.monotonic()
+            if not assigned or self._caught_up.is_set():
                 continue
             if end is None:
                 end = await consumer.end_offsets(list(assigned))

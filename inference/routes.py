@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
@@ -18,6 +18,7 @@ from .serving import Serving, SSEStream
 
 router = APIRouter()
 RequestT = TypeVar("RequestT", ChatCompletionRequest, CompletionRequest)
+ResultT = TypeVar("ResultT")
 
 _JSON = "application/json"
 
@@ -75,6 +76,8 @@ def _headers(info: LlmwatchInfo | None) -> dict[str, str]:
 
 def reply(result: Any) -> Response:
     """A serving result as an HTTP response."""
+    if isinstance(result, Response):
+        return result
     if isinstance(result, ErrorResponse):
         body = result.model_dump_json()
         return Response(body, status_code=result.status_code, media_type=_JSON, headers=_headers(result.llmwatch))
@@ -139,13 +142,43 @@ async def _parse(request: Request, model: type[RequestT], endpoint: str) -> Requ
         return error
 
 
+async def _unless_gone(request: Request, work: Awaitable[ResultT]) -> ResultT | Response:
+    """`work` (the engine's whole answer, or a stream's first token), cancelled if the client hangs up first.
+
+    Nothing else notices a hang-up before the response starts, and the engine would generate on for no one. The
+    cancellation runs serving's own path for it (a "cancelled" event); the 499 returned then reaches no one.
+    """
+    handler = asyncio.current_task()
+    assert handler is not None
+    gone = False
+
+    async def hang_up() -> None:
+        nonlocal gone
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+        gone = True
+        handler.cancel()
+
+    watching = asyncio.create_task(hang_up())
+    try:
+        return await work
+    except asyncio.CancelledError:
+        if gone and handler.uncancel() == 0:  # ours alone (a server shutdown still propagates)
+            return Response(status_code=499)
+        raise
+    finally:
+        watching.cancel()
+
+
 @router.post("/v1/chat/completions", openapi_extra=_schema(ChatCompletionRequest))
 async def chat_completions(request: Request) -> Response:
     denied = _denied(request)
     if denied is not None:
         return denied
     req = await _parse(request, ChatCompletionRequest, "chat")
-    return reply(req if isinstance(req, ErrorResponse) else await _serving(request).chat(req))
+    if isinstance(req, ErrorResponse):
+        return reply(req)
+    return reply(await _unless_gone(request, _serving(request).chat(req)))
 
 
 @router.post("/v1/completions", openapi_extra=_schema(CompletionRequest))
@@ -154,7 +187,9 @@ async def completions(request: Request) -> Response:
     if denied is not None:
         return denied
     req = await _parse(request, CompletionRequest, "completions")
-    return reply(req if isinstance(req, ErrorResponse) else await _serving(request).completion(req))
+    if isinstance(req, ErrorResponse):
+        return reply(req)
+    return reply(await _unless_gone(request, _serving(request).completion(req)))
 
 
 @router.get("/v1/models")
@@ -170,7 +205,7 @@ async def health() -> Response:
 
 @router.get("/ready")
 async def ready(request: Request) -> Response:
-    report = request.app.state.gateway.readiness()
+    report = await request.app.state.gateway.check_ready()
     return Response(report.model_dump_json(), status_code=200 if report.ready else 503, media_type=_JSON)
 
 

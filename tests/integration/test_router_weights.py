@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
+import uuid
 from collections import Counter
+from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from llmwatch.inference.app import DeploymentSpec, Gateway, GatewayConfig, build_gateway
+from llmwatch.inference.engine_simulated import SimulatedEngine, VersionProfile
+from llmwatch.inference.engines import EngineSpec
 from llmwatch.inference.router import Router, WeightsWatcher
-from llmwatch.schemas import ExperimentSpec, TrafficWeights
+from llmwatch.kafka_topics import delete_topics, ensure_topics
+from llmwatch.schemas import ExperimentSpec, TrafficWeights, topic_registry
 from llmwatch.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -105,3 +112,68 @@ async def test_without_a_broker_routing_stays_on_the_baseline(tmp_path) -> None:
         assert {router.choose("demo").model_version for _ in range(100)} == {"baseline"}
     finally:
         await watcher.stop()
+
+
+# --- the gateway: serves at once, /ready once the split is known --------------------------------------
+
+
+def _gateway(settings: Settings) -> Gateway:
+    config = GatewayConfig(
+        engines=[EngineSpec(kind="simulated")],
+        deployments=[DeploymentSpec(name="demo", baseline="baseline", versions=["baseline", "canary"])],
+    )
+    engine = SimulatedEngine({"baseline": VersionProfile(), "canary": VersionProfile()})
+    return build_gateway(settings, config, engines=[engine], publish=False)
+
+
+async def test_a_gateway_starts_at_once_on_a_weights_topic_that_does_not_exist_yet(kafka_settings: Settings) -> None:
+    topic = f"test.absent.{uuid.uuid4().hex[:8]}.weights"
+    settings = kafka_settings.model_copy(update={"topics": kafka_settings.topics.model_copy(update={"weights": topic})})
+    gateway = _gateway(settings)
+    started = time.monotonic()
+    try:
+        async with gateway.running():
+            serving_after = time.monotonic() - started
+            report = await gateway.wait_ready(3)
+            ready_after = time.monotonic() - started
+            assert serving_after < 1.0, f"startup blocked {serving_after:.2f} s on the absent weights topic"
+            assert report.ready and report.weights == "replayed", report
+            assert ready_after < 1.5
+            assert gateway.router is not None
+            assert {gateway.router.choose("demo").model_version for _ in range(100)} == {"baseline"}
+
+            # Whoever creates the topic later (the controller): its first weights apply within a second.
+            await ensure_topics(settings, [dataclasses.replace(topic_registry(settings)["weights"], name=topic)])
+            await _send(settings, _weights(1, 1.0))
+            sent = time.monotonic()
+            while gateway.router.weights_seq("demo") != 1:
+                assert time.monotonic() - sent < 1.0, "weights on a new topic must apply within 1 s"
+                await asyncio.sleep(0.01)
+            assert gateway.router.choose("demo").model_version == "canary"
+    finally:
+        await delete_topics(settings, [topic])
+    print(f"\nserving after {serving_after:.2f} s, ready after {ready_after:.2f} s; weights applied")
+
+
+async def test_ready_waits_for_the_replay_not_the_requests(weights_settings: Settings) -> None:
+    await _send(weights_settings, _weights(1, 0.5), _weights(2, 1.0))
+    gateway = _gateway(weights_settings)
+    async with gateway.running():
+        report = await gateway.wait_ready(5)
+        assert report.ready and report.weights == "replayed"
+        assert gateway.router is not None and gateway.router.weights_seq("demo") == 2  # ready: the split applies
+
+
+async def test_without_a_broker_the_gateway_serves_at_once_and_is_ready_after_the_grace(tmp_path: Path) -> None:
+    from llmwatch.local.kafka_config import free_port
+
+    settings = Settings(kafka=f"127.0.0.1:{free_port('127.0.0.1')}", data_dir=tmp_path)
+    gateway = _gateway(settings)
+    gateway.watch_wait_s = 1.0
+    started = time.monotonic()
+    async with gateway.running():
+        assert time.monotonic() - started < 1.0
+        assert gateway.readiness().weights == "replaying"
+        report = await gateway.wait_ready(3)
+        assert report.ready and report.weights == "defaults"
+        assert gateway.router is not None and gateway.router.choose("demo").model_version == "baseline"
