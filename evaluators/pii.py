@@ -10,6 +10,18 @@ Speed: presidio runs every recognizer on every text, although most texts cannot 
 cheap necessary-condition regex per entity type picks the recognizers that run (none, for most texts), and
 the phone recognizer (libphonenumber, region by region, the slow one) only parses windows around digit runs
 long enough to be a number (FastPhoneRecognizer).
+
+Scan budget: libphonenumber costs ~40 µs per character it parses, so a long digit-heavy text (a CSV of numbers, a
+dump of digit groups) costs seconds per 64 KiB, and a 1 MB prompt would stall the score agent for over a minute.
+The cost follows the windows parsed around phone-like digit runs (each run plus a margin either side), not the
+text's length: prose with a few numbers is cheap at any length. So the budget is counted in those window
+characters, in text order (`pii_phone_scan_chars`, 32 KiB by default: 1-2 s at worst), not as a cut of the text
+at N characters, which would mask every number of a long but ordinary prompt. It bites on digit-heavy text only
+(a CSV of numbers exceeds it from ~10 KiB: its runs are short and their windows overlap). Runs that do not fit
+are not parsed, and the stored copy masks each of them whole as `<UNSCANNED>` (a run is the only place a phone
+number can be, so nothing unscanned is stored raw); every other recognizer (email, card with Luhn, SSN, IBAN...)
+still scans the whole text, cheap regexes. The evaluator then reports `pii_partial`, which the stored event
+carries as the attribute `llmwatch.pii_scan=partial`: detection there may have missed a phone number (or a leak).
 """
 
 from __future__ import annotations
@@ -20,6 +32,7 @@ import os
 os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
 
 import base64
+import bisect
 import ipaddress
 import logging
 import re
@@ -49,7 +62,7 @@ from presidio_analyzer.predefined_recognizers import (
     UsSsnRecognizer,
 )
 
-from llmwatch.schemas import DeadLetter
+from llmwatch.schemas import DeadLetter, Feedback
 from llmwatch.settings import get_settings
 
 from .base import Evaluator, Sample, register
@@ -78,6 +91,10 @@ NER_ENTITIES = ("PERSON", "LOCATION")
 SCORE_THRESHOLD = 0.4
 #: Phone numbers are reported from seven digits as written (shorter national numbers exist but are rare).
 PHONE_MIN_DIGITS = 7
+#: Characters libphonenumber may parse per text, over the windows around digit runs (see the module docstring).
+PHONE_SCAN_CHARS = 32 * 1024
+#: The type of a stretch the phone recognizer did not scan (over the budget): stored masked as `<UNSCANNED>`.
+UNSCANNED = "UNSCANNED"
 
 # libphonenumber's own separators (a character-class body; it holds ranges and escapes).
 _PHONE_PUNCT = f"[{_VALID_PUNCTUATION}]"
@@ -135,6 +152,22 @@ def phone_runs(text: str) -> list[re.Match[str]]:
     ]
 
 
+def phone_windows(text: str, budget: int) -> tuple[list[tuple[re.Match[str], int, int]], list[tuple[int, int]]]:
+    """The phone runs to parse, each with its window (run, lo, hi), in text order while their windows fit in
+    `budget` characters; and the (start, end) of the runs that did not fit (a later, smaller run may still fit)."""
+    scanned: list[tuple[re.Match[str], int, int]] = []
+    skipped: list[tuple[int, int]] = []
+    used = 0
+    for run in phone_runs(text):
+        lo, hi = max(0, run.start() - _PHONE_MARGIN), min(len(text), run.end() + _PHONE_MARGIN)
+        if used + hi - lo > budget:
+            skipped.append(run.span())
+            continue
+        used += hi - lo
+        scanned.append((run, lo, hi))
+    return scanned, skipped
+
+
 #: Necessary conditions: where no test of an entity type finds its substring, its recognizer cannot match and is
 #: skipped. Each finds a substring that every match of presidio's pattern contains (tests check it on random
 #: text). Tests of digit formats run on the text's digit zones only, a few dozen characters of a long text.
@@ -179,8 +212,9 @@ class FastPhoneRecognizer(PhoneRecognizer):
 
     REGIONS = ("US", "GB", "IN", "DE", "FR", "BR", "IL")
 
-    def __init__(self) -> None:
+    def __init__(self, budget: int = PHONE_SCAN_CHARS) -> None:
         super().__init__(supported_regions=self.REGIONS)
+        self.budget = budget  # window characters parsed per text; runs past it are left to the caller to mask
         # A long run that a card or IBAN (checksum, score 1.0) covers loses any overlap with a phone anyway.
         self._claimers: tuple[EntityRecognizer, ...] = (CreditCardRecognizer(), IbanRecognizer())
 
@@ -195,8 +229,7 @@ class FastPhoneRecognizer(PhoneRecognizer):
         self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
     ) -> list[RecognizerResult]:
         found: list[RecognizerResult] = []
-        for run in phone_runs(text):
-            lo, hi = max(0, run.start() - _PHONE_MARGIN), min(len(text), run.end() + _PHONE_MARGIN)
+        for run, lo, hi in phone_windows(text, self.budget)[0]:
             window = text[lo:hi]
             if len(_digits(run.group())) >= 13 and self._claimed(window, run.start() - lo, run.end() - lo):
                 continue
@@ -278,10 +311,10 @@ class _LoadedSpacyEngine(SpacyNlpEngine):
         self.nlp = {"en": nlp}
 
 
-def _pattern_recognizers() -> list[EntityRecognizer]:
+def _pattern_recognizers(phone_budget: int = PHONE_SCAN_CHARS) -> list[EntityRecognizer]:
     return [
         OfflineEmailRecognizer(),
-        FastPhoneRecognizer(),
+        FastPhoneRecognizer(phone_budget),
         CreditCardRecognizer(),
         IbanRecognizer(),
         UsSsnRecognizer(),
@@ -310,11 +343,18 @@ def load_ner(path: Path) -> Any | None:
 
 
 def _resolve_overlaps(results: list[RecognizerResult]) -> list[RecognizerResult]:
-    """One entity per stretch of text: where spans of different types overlap the higher score wins."""
+    """One entity per stretch of text: where spans of different types overlap the higher score wins.
+
+    The kept spans are disjoint, so only the neighbours by start can overlap a new one (a bisect, not a scan of
+    all kept: a long text may hold tens of thousands of matches). Returned by position."""
     kept: list[RecognizerResult] = []
+    starts: list[int] = []
     for r in sorted(results, key=lambda r: (-r.score, r.start - r.end, r.start)):
-        if all(r.end <= k.start or k.end <= r.start for k in kept):
-            kept.append(r)
+        i = bisect.bisect_right(starts, r.start)
+        if (i and kept[i - 1].end > r.start) or (i < len(kept) and kept[i].start < r.end):
+            continue
+        kept.insert(i, r)
+        starts.insert(i, r.start)
     return kept
 
 
@@ -344,12 +384,46 @@ def _rejected(text: str, r: RecognizerResult) -> bool:
     return r.entity_type == "IP_ADDRESS" and _not_personal_ip(value)
 
 
+@dataclass(frozen=True, slots=True)
+class Scan:
+    """What detection found in one text, and the digit runs the phone recognizer had no budget left for."""
+
+    entities: tuple[Entity, ...]
+    unscanned: tuple[tuple[int, int], ...] = ()
+
+    @property
+    def partial(self) -> bool:
+        return bool(self.unscanned)
+
+    def spans(self) -> list[Entity]:
+        """What redaction replaces: the entities, and each unscanned run whole, merged with what it overlaps."""
+        if not self.unscanned:
+            return list(self.entities)
+        masks = (Entity(UNSCANNED, start, end, "", 1.0) for start, end in self.unscanned)
+        out: list[Entity] = []
+        for span in sorted([*self.entities, *masks], key=lambda e: (e.start, e.end)):
+            last = out[-1] if out else None
+            if last is not None and span.start < last.end and UNSCANNED in (span.type, last.type):
+                out[-1] = Entity(UNSCANNED, last.start, max(last.end, span.end), "", 1.0)
+            else:
+                out.append(span)
+        return out
+
+
 class PiiDetector:
     """Finds PII entities in one text; built once (recognizers compiled, NER model loaded), then reused."""
 
-    def __init__(self, ner_model: Path | None = None, *, prefilter: bool = True, cache_size: int = 4096) -> None:
+    def __init__(
+        self,
+        ner_model: Path | None = None,
+        *,
+        prefilter: bool = True,
+        cache_size: int = 4096,
+        phone_scan_chars: int = PHONE_SCAN_CHARS,
+    ) -> None:
         nlp = load_ner(ner_model) if ner_model else None
-        recognizers = _pattern_recognizers()
+        self._phone_budget = phone_scan_chars
+        recognizers = _pattern_recognizers(phone_scan_chars)
         engine: NlpEngine
         if nlp is None:
             engine = NoOpNlpEngine(models=[{"lang_code": "en", "model_name": "none"}])
@@ -371,7 +445,10 @@ class PiiDetector:
             context_aware_enhancer=PrefixContextEnhancer(),
         )
         # Prompts repeat (templates, canned checks): the same text is analysed once per process.
-        self.detect = lru_cache(maxsize=cache_size)(self._detect)
+        self.scan = lru_cache(maxsize=cache_size)(self._scan)
+
+    def detect(self, text: str) -> tuple[Entity, ...]:
+        return self.scan(text).entities
 
     def candidates(self, text: str) -> list[str]:
         """Entity types whose recognizers could match in `text` (all of them without the prefilter)."""
@@ -381,14 +458,15 @@ class PiiDetector:
         wanted = [entity for entity in PATTERN_ENTITIES if entity in found]
         return wanted + list(NER_ENTITIES) if self._ner else wanted
 
-    def _detect(self, text: str) -> tuple[Entity, ...]:
+    def _scan(self, text: str) -> Scan:
         wanted = self.candidates(text) if text.strip() else []
         if not wanted:
-            return ()
+            return Scan(())
         results = self._analyzer.analyze(text, language="en", entities=wanted)
         results = _resolve_overlaps([r for r in results if not _rejected(text, r)])
         entities = (Entity(r.entity_type, r.start, r.end, text[r.start : r.end], r.score) for r in results)
-        return tuple(sorted(entities, key=lambda e: (e.start, e.end)))
+        unscanned = phone_windows(text, self._phone_budget)[1] if "PHONE_NUMBER" in wanted else []
+        return Scan(tuple(sorted(entities, key=lambda e: (e.start, e.end))), tuple(unscanned))
 
 
 def normalise(entity_type: str, value: str) -> str:
@@ -436,7 +514,10 @@ def entity_types(entities: Sequence[Entity]) -> list[str]:
 
 
 class PiiEvaluator(Evaluator):
-    """Entity types in prompt and response, the leak flag, and redacted texts (when redaction is on)."""
+    """Entity types in prompt and response, the leak flag, and redacted texts (when redaction is on).
+
+    Its result also holds `pii_partial` (not a score: the scorer marks the stored event with it), True when a
+    text had more phone-like digits than the scan budget."""
 
     id = "pii"
     version = 1
@@ -451,19 +532,24 @@ class PiiEvaluator(Evaluator):
         return [self.score(item.prompt, item.response or "") for item in items]
 
     def score(self, prompt: str, response: str) -> dict[str, Any]:
-        in_prompt, in_response = self.detector.detect(prompt), self.detector.detect(response)
+        in_prompt, in_response = self.detector.scan(prompt), self.detector.scan(response)
         return {
-            "pii_prompt": entity_types(in_prompt),
-            "pii_response": entity_types(in_response),
-            "pii_leak": leaks(prompt, in_prompt, in_response),
-            "redacted_prompt": self.redactor.redact(prompt, in_prompt) if self.redactor else None,
-            "redacted_response": self.redactor.redact(response, in_response) if self.redactor else None,
+            "pii_prompt": entity_types(in_prompt.entities),
+            "pii_response": entity_types(in_response.entities),
+            "pii_leak": leaks(prompt, in_prompt.entities, in_response.entities),
+            "redacted_prompt": self.redactor.redact(prompt, in_prompt.spans()) if self.redactor else None,
+            "redacted_response": self.redactor.redact(response, in_response.spans()) if self.redactor else None,
+            "pii_partial": in_prompt.partial or in_response.partial,
         }
+
+
+def _detector(settings: Any) -> PiiDetector:
+    return PiiDetector(settings.eval.ner_model, phone_scan_chars=settings.eval.pii_phone_scan_chars)
 
 
 @register("pii")
 def build(settings: Any) -> PiiEvaluator:
-    return PiiEvaluator(PiiDetector(settings.eval.ner_model), redact=settings.eval.redact)
+    return PiiEvaluator(_detector(settings), redact=settings.eval.redact)
 
 
 #: How much of a dead letter's raw value its copy in ClickHouse keeps (redacted; raw_size keeps the true size):
@@ -473,13 +559,14 @@ DEAD_LETTER_KEEP_CHARS = 8 * 1024
 
 @lru_cache(maxsize=1)
 def _default() -> tuple[PiiDetector, Redactor]:
-    return PiiDetector(get_settings().eval.ner_model), Redactor()
+    return _detector(get_settings()), Redactor()
 
 
 def redact(text: str) -> str:
-    """`text` with every entity the process-wide detector finds replaced by `<ENTITY_TYPE>` (for sinks, logs)."""
+    """`text` with every entity the process-wide detector finds replaced by `<ENTITY_TYPE>` (for sinks, logs), and
+    digit runs past the phone scan budget by `<UNSCANNED>`."""
     detector, redactor = _default()
-    return redactor.redact(text, detector.detect(text))
+    return redactor.redact(text, detector.scan(text).spans())
 
 
 def redact_dead_letter(record: DeadLetter, keep_chars: int = DEAD_LETTER_KEEP_CHARS) -> DeadLetter:
@@ -510,3 +597,21 @@ def redact_dead_letter(record: DeadLetter, keep_chars: int = DEAD_LETTER_KEEP_CH
         return record.model_copy(
             update={"raw_b64": "", "key_b64": None, "reason": f"(reason not redactable) {record.error_type}"}
         )
+
+
+def redact_feedback(record: Feedback) -> Feedback:
+    """The copy of a feedback record that the `feedback` table stores: its comment (free text a user typed) and
+    user_id (hashed by contract, but a producer may send an email) redacted; the llm.feedback topic keeps the
+    original. Never raises: a record that cannot be redacted is stored without those two fields."""
+    try:
+        return record.model_copy(
+            update={
+                "comment": redact(record.comment) if record.comment else record.comment,
+                "user_id": redact(record.user_id) if record.user_id else record.user_id,
+            }
+        )
+    except Exception as e:  # the sink must go on; the topic still has the record
+        log.warning(
+            "feedback %s: redaction failed (%s); stored without comment and user", record.feedback_id, type(e).__name__
+        )
+        return record.model_copy(update={"comment": None, "user_id": None})

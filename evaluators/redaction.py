@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import string
 from collections.abc import Sequence
+from itertools import pairwise
 from typing import Protocol
 
 from presidio_anonymizer import AnonymizerEngine
@@ -52,7 +53,10 @@ def placeholder(entity_type: str) -> str:
 
 
 class Redactor:
-    """presidio-anonymizer's replace operator over spans found elsewhere; overlaps resolve by score there."""
+    """presidio-anonymizer's replace operator over spans found elsewhere; overlaps resolve by score there.
+
+    Disjoint spans (what PiiDetector gives) take a one-pass path with the same output: presidio rebuilds the whole
+    text once per span, quadratic on a long text with many values (~10 s for 1 MB holding 50k)."""
 
     def __init__(self) -> None:
         self._engine = AnonymizerEngine()
@@ -61,5 +65,22 @@ class Redactor:
     def redact(self, text: str, spans: Sequence[Span]) -> str:
         if not spans:
             return text
+        ordered = sorted(spans, key=lambda s: (s.start, s.end))
+        if all(a.end <= b.start for a, b in pairwise(ordered)):
+            return _replace_disjoint(text, ordered)
         results = [RecognizerResult(s.type, s.start, s.end, s.score) for s in spans]
         return self._engine.anonymize(text=text, analyzer_results=results, operators=self._operators).text
+
+
+def _replace_disjoint(text: str, spans: Sequence[Span]) -> str:
+    """Sorted, disjoint spans replaced by their placeholders as presidio does it, in one pass; like presidio, values
+    of one type with only spaces between them become one placeholder."""
+    parts: list[str] = []
+    at, last_type = 0, None
+    for span in spans:
+        gap = text[at : span.start]
+        if span.type != last_type or not gap or gap.strip(" "):
+            parts += [gap, placeholder(span.type)]
+        at, last_type = span.end, span.type
+    parts.append(text[at:])
+    return "".join(parts)

@@ -70,6 +70,14 @@ class EvaluatorSettings(BaseModel):
         0.5, ge=0, le=1, description="Unsupported-sentence share above which a response counts as hallucinated."
     )
     redact: bool = Field(True, description="Redact PII from texts before they are stored.")
+    pii_phone_scan_chars: int = Field(
+        32 * 1024,
+        ge=0,
+        description="Characters per text the PII phone recognizer (libphonenumber, ~40 µs each) parses, counted over "
+        "the windows around phone-like digit runs: a bound on the time a digit-heavy text costs. Runs past it are "
+        "stored masked as `<UNSCANNED>` and the event gets the attribute `llmwatch.pii_scan=partial`; every other "
+        "PII type is still searched in the whole text.",
+    )
 
 
 class WorkerSettings(BaseModel):

@@ -15,6 +15,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 SCHEMA_MAJOR = 1
 SCHEMA_VERSION = f"{SCHEMA_MAJOR}.0"
+#: Largest record llmwatch writes (a score carrying a large redacted event): every topic's max.message.bytes
+#: (schemas/registry.py), and the producers' bound.
+MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 
 
 class SchemaError(ValueError):

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .alerts import Alert
-from .base import Payload
+from .base import MAX_MESSAGE_BYTES, Payload  # every topic's max.message.bytes (in base: DeadLetter needs it too)
 from .canary import CanaryVerdict, ControlCommand, TrafficWeights
 from .dlq import DeadLetter
 from .events import Feedback, InferenceEvent
@@ -41,8 +41,6 @@ class TopicSpec:
 
 
 _WEEK_MS = 7 * 24 * 3600 * 1000
-#: Largest record llmwatch writes (a score carrying a large redacted event); producers use the same bound.
-MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 
 # role, key, schema, compacted, single-partition, retention, description
 _TOPICS: list[tuple[str, str, type[Payload], bool, bool, int | None, str]] = [

@@ -18,10 +18,6 @@ from .sink import BatchWriter
 
 log = logging.getLogger(__name__)
 
-#: Raw bytes of a dead letter kept in the record (raw_size keeps the true size): big enough to debug,
-#: small enough that the record always fits in a Kafka message.
-DLQ_KEEP_BYTES = 256 * 1024
-
 
 @dataclass
 class WorkerContext:
@@ -33,7 +29,8 @@ class WorkerContext:
     extras: dict[str, Any] = field(default_factory=dict)
 
     async def dead_letter(self, event: Any, *, reason: str, error_type: str, stage: str) -> None:
-        """Send the raw record to the DLQ with where it came from; never raises for the record's content."""
+        """Send the raw record to the DLQ with where it came from; never raises for the record's content. The
+        record keeps as many raw bytes as fit the DLQ topic (schemas.dlq.DLQ_KEEP_BYTES): whole up to ~6 MiB."""
         msg = event.message
         record = DeadLetter.of(
             raw=msg.value,

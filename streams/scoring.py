@@ -14,6 +14,8 @@ from llmwatch.schemas import EvalScores, InferenceEvent
 Redactor = Callable[[str], str]
 
 _SCORE_FIELDS = set(EvalScores.model_fields) - {"event", "evaluators", "schema_version"}
+#: Stored event attribute set when the PII scan of its prompt or response was partial (over the phone budget).
+PII_SCAN_ATTRIBUTE = "llmwatch.pii_scan"
 
 
 class EventScorer:
@@ -40,6 +42,8 @@ class EventScorer:
 
     def _assemble(self, ev: InferenceEvent, result: dict[str, Any]) -> EvalScores:
         stored = self._redacted(ev, result)
+        if result.get("pii_partial"):  # analysts must know detection there may have missed a phone number
+            stored = stored.model_copy(update={"attributes": {**stored.attributes, PII_SCAN_ATTRIBUTE: "partial"}})
         fields = {k: v for k, v in result.items() if k in _SCORE_FIELDS}
         return EvalScores(
             event_id=ev.event_id,

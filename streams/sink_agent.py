@@ -2,7 +2,7 @@
 
 The scores topic fills two tables: `inference_events` from the (redacted) event the score carries, and
 `eval_scores`. Raw events are never read from llm.inference.events here, so raw text cannot land when
-redaction is on; dead letters (raw input) are stored as redacted copies.
+redaction is on; dead letters (raw input) and feedback (a user's free-text comment) are stored as redacted copies.
 """
 
 from __future__ import annotations
@@ -82,6 +82,8 @@ async def write_batch(
             await _write(ctx, writer, "eval_scores", [s.model_copy(update={"event": None}) for s in payloads])
         elif role == "dlq" and ctx.settings.eval.redact:
             await _write(ctx, writer, role, await asyncio.to_thread(_redacted_dead_letters, payloads))
+        elif role == "feedback" and ctx.settings.eval.redact:
+            await _write(ctx, writer, role, await asyncio.to_thread(_redacted_feedback, payloads))
         else:
             await _write(ctx, writer, role, payloads)
     except SinkWriteError as e:
@@ -98,6 +100,13 @@ def _redacted_dead_letters(payloads: list[Payload]) -> list[Payload]:
     from llmwatch.evaluators.pii import redact_dead_letter
 
     return [redact_dead_letter(p) if isinstance(p, DeadLetter) else p for p in payloads]
+
+
+def _redacted_feedback(payloads: list[Payload]) -> list[Payload]:
+    """Feedback comments are free text a user typed: the table gets redacted copies, the topic keeps the original."""
+    from llmwatch.evaluators.pii import redact_feedback
+
+    return [redact_feedback(p) if isinstance(p, Feedback) else p for p in payloads]
 
 
 async def _write(ctx: WorkerContext, writer: BatchWriter, table: str, payloads: list[Payload]) -> None:

@@ -31,7 +31,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from llmwatch.evaluators import pii, redaction
-from llmwatch.schemas import DeadLetter, InferenceEvent, topic_registry, utcnow
+from llmwatch.schemas import DeadLetter, Feedback, InferenceEvent, topic_registry, utcnow
 from llmwatch.settings import EvaluatorSettings, Settings, WorkerSettings
 from llmwatch.streams.harness import WorkerProcess, produce_sync, query_scalar, wait_for
 
@@ -343,6 +343,45 @@ def test_no_raw_pii_in_tables_logs_or_dlq(privacy_settings: Settings, tmp_path: 
     assert sorted(d.raw() for d in dead) == sorted(bad)
     assert not find(good_values, "\n".join(d.raw().decode("utf-8", "replace") for d in dead))
     assert find(bad_values, "\n".join(d.raw().decode("utf-8", "replace") for d in dead)) == bad_values
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_feedback_comments_are_stored_redacted(isolated_topics: Settings, tmp_path: Path) -> None:
+    """Feedback comments are free text a user typed (and user_id may be an email): the feedback table stores them
+    redacted, the llm.feedback topic keeps the originals."""
+    s = isolated_topics.model_copy(
+        update={
+            "data_dir": tmp_path,
+            "clickhouse": f"chdb://{tmp_path / 'clickhouse'}",
+            "eval": EvaluatorSettings(enabled=[]),  # redact at its default
+            "worker": WorkerSettings(app_id=f"test-privacy-fb-{uuid.uuid4().hex[:8]}", sink_within_s=0.3),
+        }
+    )
+    corpus = Corpus(seed=SEED + 3)
+    feedback = [
+        Feedback(
+            event_id=f"pii-{i:04d}",
+            deployment="privacy",
+            thumbs=-1 if i % 2 else 1,
+            user_id=corpus.email() if i % 3 == 0 else None,
+            comment=f"Wrong! My email is {corpus.email()}, card {corpus.card()}; call {corpus.phone()}",
+        )
+        for i in range(20)
+    ]
+    worker = WorkerProcess(s, ["sink"], tmp_path / "worker.log").start()
+    try:
+        assert produce_sync(s, s.topics.feedback, feedback) == len(feedback)
+        count = "SELECT count() FROM feedback FINAL"
+        wait_for(lambda: query_scalar(s, count) == len(feedback), 120, "the feedback rows", worker=worker)
+        stored = dump_tables(s)["feedback"]
+    finally:
+        worker.stop()
+
+    produced = "\n".join(v.decode() for _, v in read_topic(s, "feedback"))
+    assert find(corpus.values, produced) == corpus.values  # negative control: the search can fail
+    assert not find(corpus.values, stored), [v.text for v in find(corpus.values, stored)][:5]
+    assert stored.count("<EMAIL_ADDRESS>") >= len(feedback) and stored.count("<CREDIT_CARD>") >= len(feedback)
 
 
 def test_redaction_is_irreversible() -> None:

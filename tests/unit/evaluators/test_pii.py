@@ -250,12 +250,100 @@ def test_registered_evaluator_fills_evalscores_fields() -> None:
     ev = build_evaluator("pii", Settings())
     assert ev.name == "pii@1/presidio-patterns"
     [row] = ev.score_batch([EvalItem(prompt="I am ann@example.com, SSN 457-97-8331", response="Hi ann@example.com")])
-    assert set(row) == set(ev.outputs) <= set(EvalScores.model_fields)
+    assert set(row) - {"pii_partial"} == set(ev.outputs) <= set(EvalScores.model_fields)
+    assert row["pii_partial"] is False  # not a score: the scorer marks the stored event with it
     assert row["pii_prompt"] == ["EMAIL_ADDRESS", "US_SSN"] and row["pii_response"] == ["EMAIL_ADDRESS"]
     assert row["pii_leak"] is False
     assert row["redacted_prompt"] == "I am <EMAIL_ADDRESS>, SSN <US_SSN>"
     scores = EvalScores(event_id="e1", ts="2026-01-01T00:00:00Z", deployment="d", model_version="m", **row)
     assert scores.pii_prompt == ["EMAIL_ADDRESS", "US_SSN"]
+
+
+# --- the phone scan budget (a digit-heavy text must not stall the score agent) --------------------------------
+
+
+def test_phone_scan_stops_at_its_budget_and_the_rest_is_masked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """64 KiB of digits (one long run) cost seconds unbounded; past the budget the run is not parsed, the stored copy
+    masks it whole, the other recognizers still scan the whole text, and later runs that fit are still parsed."""
+    parsed: list[int] = []
+    matcher = pii.phonenumbers.PhoneNumberMatcher
+
+    def counting(text: str, region: str, **kwargs: object) -> object:
+        if region == pii.FastPhoneRecognizer.REGIONS[0]:  # each window starts with the first region
+            parsed.append(len(text))
+        return matcher(text, region, **kwargs)
+
+    monkeypatch.setattr(pii.phonenumbers, "PhoneNumberMatcher", counting)
+    budget = 4096
+    digits = " ".join(str(i % 97) for i in range(24_000))  # ~64 KiB, one phone-like run
+    text = f"call me at (212) 555-0147 please. {digits} mail bob.smith@example.com, ssn 536-90-4399, or 212-555-0199."
+    detector = pii.PiiDetector(cache_size=0, phone_scan_chars=budget)
+    scan = detector.scan(text)
+    assert 0 < sum(parsed) <= budget
+    assert scan.partial and scan.unscanned == ((text.index(digits), text.index(digits) + len(digits)),)
+    assert [e.type for e in scan.entities] == ["PHONE_NUMBER", "EMAIL_ADDRESS", "US_SSN", "PHONE_NUMBER"]
+
+    row = pii.PiiEvaluator(detector).score(text, "ok")
+    assert row["pii_partial"] is True and row["pii_prompt"] == ["EMAIL_ADDRESS", "PHONE_NUMBER", "US_SSN"]
+    assert row["redacted_prompt"] == (
+        "call me at <PHONE_NUMBER> please. <UNSCANNED> mail <EMAIL_ADDRESS>, ssn <US_SSN>, or <PHONE_NUMBER>."
+    )
+    assert pii.PiiEvaluator(detector).score("call (212) 555-0147", "")["pii_partial"] is False
+
+
+def test_unscanned_runs_swallow_what_they_overlap() -> None:
+    """A stored copy never keeps part of an unscanned run: an entity overlapping it is masked with it."""
+    text = "card 4111 1111 1111 1111 0000000 end"
+    run = (5, 32)  # the card and the digits after it, as one run
+    card = pii.Entity("CREDIT_CARD", 5, 24, "4111 1111 1111 1111", 1.0)
+    spans = pii.Scan((card,), (run,)).spans()
+    assert [(s.type, s.start, s.end) for s in spans] == [(pii.UNSCANNED, 5, 32)]
+    assert pii.Redactor().redact(text, spans) == "card <UNSCANNED> end"
+
+
+def test_many_matches_cost_linear_time() -> None:
+    """A long text may hold tens of thousands of matches (a pasted list of cards): resolving overlaps and redacting
+    must not be quadratic (each took ~10 s on 1 MB with 50k values)."""
+    import time
+
+    from presidio_analyzer import RecognizerResult
+
+    n = 30_000
+    text = "card 4111 1111 1111 1111 " * n  # 25 characters each
+    results = [RecognizerResult("CREDIT_CARD", 25 * i + 5, 25 * i + 24, 1.0) for i in range(n)]
+    results += [RecognizerResult("PHONE_NUMBER", 25 * i + 10, 25 * i + 30, 0.4) for i in range(n)]  # all lose
+    started = time.perf_counter()
+    kept = pii._resolve_overlaps(results)
+    redacted = pii.Redactor().redact(text, [pii.Entity(r.entity_type, r.start, r.end, "", r.score) for r in kept])
+    assert time.perf_counter() - started < 3.0
+    assert kept == results[:n] and redacted == "card <CREDIT_CARD> " * n
+
+
+@st.composite
+def _disjoint_spans(draw: st.DrawFn) -> tuple[str, list[pii.Entity]]:
+    text = draw(st.text(alphabet="ab -", max_size=40))
+    cuts = sorted(draw(st.sets(st.integers(0, len(text)), max_size=12)))
+    types = st.sampled_from(["EMAIL_ADDRESS", "PHONE_NUMBER"])
+    spans = [pii.Entity(draw(types), a, b, text[a:b], 0.9) for a, b in zip(cuts[::2], cuts[1::2], strict=False)]
+    return text, spans
+
+
+@given(case=_disjoint_spans())
+@hsettings(max_examples=300, deadline=None)
+def test_one_pass_redaction_matches_presidio(case: tuple[str, list[pii.Entity]]) -> None:
+    """The one-pass path gives presidio's output (its merge of same-type values with only spaces between included)."""
+    from presidio_anonymizer import AnonymizerEngine
+    from presidio_anonymizer.entities import OperatorConfig, RecognizerResult
+
+    text, spans = case
+    results = [RecognizerResult(s.type, s.start, s.end, s.score) for s in spans]
+    operators = {"DEFAULT": OperatorConfig("replace")}
+    expected = AnonymizerEngine().anonymize(text=text, analyzer_results=results, operators=operators).text
+    assert pii.Redactor().redact(text, spans) == expected
+
+
+def test_scan_budget_setting_matches_the_default() -> None:
+    assert Settings().eval.pii_phone_scan_chars == pii.PHONE_SCAN_CHARS
 
 
 def test_redaction_off_leaves_no_copies() -> None:
