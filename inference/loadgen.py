@@ -27,6 +27,8 @@ from .corpus import load_corpus
 from .scenarios import SCENARIOS, draw_prompt, draw_user, get_scenario, scenario_events
 
 Progress = Callable[[int, int], None]  # (done, planned)
+#: (HTTP status, the gateway's x-llmwatch-event-id or None): lets a caller check every answered request downstream
+OnAnswer = Callable[[int, str | None], None]
 
 
 class LoadgenConfig(BaseModel):
@@ -139,9 +141,12 @@ class _Schedule:
         return max(self.last_send - self.start, 1e-9)
 
 
-async def run_loadgen(config: LoadgenConfig, settings: Settings, progress: Progress | None = None) -> LoadgenResult:
+async def run_loadgen(
+    config: LoadgenConfig, settings: Settings, progress: Progress | None = None, on_answer: OnAnswer | None = None
+) -> LoadgenResult:
+    """Run the traffic; `on_answer` (HTTP target only) sees every response's status and event id."""
     if config.is_http:
-        return await _run_http(config, progress)
+        return await _run_http(config, progress, on_answer)
     return await _run_kafka(config, settings, progress)
 
 
@@ -202,7 +207,7 @@ async def _run_kafka(config: LoadgenConfig, settings: Settings, progress: Progre
 # --- through a gateway ----------------------------------------------------------------------------------
 
 
-async def _run_http(config: LoadgenConfig, progress: Progress | None) -> LoadgenResult:
+async def _run_http(config: LoadgenConfig, progress: Progress | None, on_answer: OnAnswer | None) -> LoadgenResult:
     n = config.planned
     rate = config.rate
     assert rate is not None
@@ -238,6 +243,8 @@ async def _run_http(config: LoadgenConfig, progress: Progress | None) -> Loadgen
         nonlocal done
         try:
             async with session.post(url, json=payload) as response:
+                if on_answer is not None:
+                    on_answer(response.status, response.headers.get("x-llmwatch-event-id"))
                 if response.status != 200:
                     await response.read()
                     raise _HttpStatus(response.status)

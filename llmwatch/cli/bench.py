@@ -15,6 +15,7 @@ BENCHES = {
     "gateway": "llmwatch.inference.bench",
     "pipeline": "llmwatch.streams.bench",
     "canary": "llmwatch.evaluators.canary_bench",
+    "soak": "llmwatch.streams.soak",
 }
 
 
