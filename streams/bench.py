@@ -14,7 +14,9 @@ Repeated runs are the reader's job (`--repeat`); the machine is shared, medians 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
+import re
 import tempfile
 import time
 import uuid
@@ -46,9 +48,9 @@ def _private_settings(
             "data_dir": root / tag,
             "clickhouse": f"chdb://{root / tag / 'clickhouse'}",
             "topics": TopicNames(**{role: f"{prefix}.{role}" for role in TopicNames.model_fields}),
-            # embedding_cache=0: the simulator's corpus repeats texts, which the embedding cache would turn into free
-            # hits; the bench measures the worst case, every text new.
-            "eval": base.eval.model_copy(update={"enabled": evaluators, "embedding_cache": 0, **backends}),
+            # the embedding cache stays on: `_events` makes every sentence users or the model wrote unique, so
+            # it only shares what production shares (one event's texts across evaluators, the system prompt)
+            "eval": base.eval.model_copy(update={"enabled": evaluators, **backends}),
             "worker": base.worker.model_copy(update={"app_id": prefix, "window_idle_close_s": 2.0}),
         }
     )
@@ -75,7 +77,35 @@ def _events(n: int, seed: int, *, now_ts: bool) -> list[Any]:
             name, per, seed=seed + i, start_ts=utcnow(), rate=None if now_ts else 1000.0, canary_weight=0.1
         )
     ]
-    return out[:n]
+    return [_uniquified(e) for e in out[:n]]
+
+
+_SENTENCE_END = re.compile(r"([.!?])(?=\s|$)")
+
+
+def _uniquified(event: Any) -> Any:
+    """The event with a tag of its own in every sentence of its prompt (after the operator's system lines),
+    response and context: the simulator draws from a small corpus, and a repeated sentence would be a free
+    embedding-cache hit that production traffic does not get."""
+    from llmwatch.evaluators.injection import system_chars
+
+    tag = "ref" + hashlib.sha256(event.event_id.encode()).hexdigest()[:8]
+
+    def tagged(text: str) -> str:
+        lines = []
+        for line in text.split("\n"):
+            marked = _SENTENCE_END.sub(rf" {tag}\1", line)
+            lines.append(marked if marked != line or not line.strip() else f"{line} {tag}")
+        return "\n".join(lines)
+
+    head = system_chars(event)
+    return event.model_copy(
+        update={
+            "prompt": event.prompt[:head] + tagged(event.prompt[head:]),
+            "response": tagged(event.response),
+            "context": [tagged(c) for c in event.context] if event.context else event.context,
+        }
+    )
 
 
 def evaluator_throughput(settings: Settings, events: list[Any], batch: int) -> float:
