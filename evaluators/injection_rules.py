@@ -37,10 +37,13 @@ class Rule:
     since: str = RULESET_VERSION
 
     def matches(self, text: str, gate: _Gate | None = None) -> bool:
-        gate = _Gate(text) if gate is None else gate
-        return any(
-            (scans is None or gate.passes(scans)) and pattern.search(text) for pattern, scans in _gated(self.patterns)
-        )
+        return _search_gated(self.patterns, text, gate)
+
+
+def _search_gated(patterns: tuple[re.Pattern[str], ...], text: str, gate: _Gate | None) -> bool:
+    """Does any pattern match, trying only those whose required literals occur in `text`."""
+    gate = _Gate(text) if gate is None else gate
+    return any((scans is None or gate.passes(scans)) and pattern.search(text) for pattern, scans in _gated(patterns))
 
 
 @functools.cache
@@ -819,22 +822,7 @@ class ResponseSignal:
     since: str = RULESET_VERSION
 
     def matches(self, text: str, gate: _Gate | None = None) -> bool:
-        gate = _Gate(text) if gate is None else gate
-        return any(
-            (scans is None or gate.passes(scans)) and pattern.search(text) for pattern, scans in _gated(self.patterns)
-        )
-
-
-@functools.cache
-def _gated(
-    patterns: tuple[re.Pattern[str], ...],
-) -> tuple[tuple[re.Pattern[str], tuple[re.Pattern[str], ...] | None], ...]:
-    """Each pattern with the literal scans that must succeed first (see `required_literals`)."""
-    out = []
-    for pattern in patterns:
-        needs = required_literals(pattern)
-        out.append((pattern, tuple(_SCANS.setdefault(n, _any_of(n)) for n in needs) if needs is not None else None))
-    return tuple(out)
+        return _search_gated(self.patterns, text, gate)
 
 
 RESPONSE_SIGNALS: tuple[ResponseSignal, ...] = (

@@ -13,7 +13,7 @@ import sys
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from aiokafka import AIOKafkaProducer
 from pydantic import BaseModel, SecretStr
@@ -71,120 +71,26 @@ def _env_value(value: Any) -> str:
     return str(value)
 
 
-class WorkerProcess:
-    """`llmwatch worker` as a child process, with its log in a file."""
+class ChildProcess:
+    """An `llmwatch` command as a child process in its own session, its output in a log file, dying with its
+    parent. Subclasses say which command (`command()`) and how to stop gracefully (`stop_timeout_s`)."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        agents: Sequence[str],
-        log_path: Path,
-        *,
-        web_port: int | None = None,
-        extra_env: dict[str, str] | None = None,
-        loglevel: str = "info",
-    ) -> None:
-        self.settings = settings
-        self.agents = list(agents)
-        self.log_path = log_path
-        self.web_port = web_port or free_port()
-        self.extra_env = extra_env or {}
-        self.loglevel = loglevel  # "debug" in the privacy tests: the most a log can ever say
-        self.proc: subprocess.Popen[bytes] | None = None
+    stop_timeout_s = 60.0
 
-    def start(self) -> WorkerProcess:
-        env = {**os.environ, **settings_env(self.settings), **self.extra_env, "PYTHONUNBUFFERED": "1"}
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "llmwatch",
-                "worker",
-                "--agents",
-                ",".join(self.agents),
-                "--web-port",
-                str(self.web_port),
-                "--loglevel",
-                self.loglevel,
-            ],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=_die_with_parent,
-        )
-        return self
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def stop(self, timeout_s: float = 60.0) -> int | None:
-        """Graceful stop (SIGTERM): Faust commits what was processed."""
-        if not self.alive():
-            return self.proc.returncode if self.proc else None
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            return None
-
-    def kill(self) -> None:
-        """kill -9: no chance to commit or flush."""
-        if self.alive():
-            assert self.proc is not None
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(30)
-
-    def metrics(self) -> str:
-        import httpx
-
-        return httpx.get(f"http://127.0.0.1:{self.web_port}/metrics", timeout=5).text
-
-    def log_tail(self, lines: int = 40) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except FileNotFoundError:
-            return ""
-
-
-class GatewayProcess:
-    """`llmwatch serve` as a child process (simulated engine unless told), with its log in a file: the reliability
-    tests and the soak drive the same command a user runs, over HTTP."""
-
-    def __init__(
-        self,
-        settings: Settings,
-        log_path: Path,
-        *,
-        port: int | None = None,
-        args: Sequence[str] = ("--engine", "simulated"),
-        extra_env: dict[str, str] | None = None,
-    ) -> None:
+    def __init__(self, settings: Settings, log_path: Path, extra_env: dict[str, str] | None = None) -> None:
         self.settings = settings
         self.log_path = log_path
-        self.port = port or free_port()
-        self.args = list(args)
         self.extra_env = extra_env or {}
         self.proc: subprocess.Popen[bytes] | None = None
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+    def command(self) -> list[str]:
+        raise NotImplementedError
 
-    def start(self) -> GatewayProcess:
+    def start(self) -> Self:
         env = {**os.environ, **settings_env(self.settings), **self.extra_env, "PYTHONUNBUFFERED": "1"}
-        cmd = [sys.executable, "-m", "llmwatch", "serve", *self.args, "--host", "127.0.0.1", "--port", str(self.port)]
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
-                cmd,
+                [sys.executable, "-m", "llmwatch", *self.command()],
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -200,6 +106,93 @@ class GatewayProcess:
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, timeout_s: float | None = None) -> int | None:
+        """Graceful stop (SIGTERM: a worker commits what it processed, a gateway flushes its publisher)."""
+        if not self.alive():
+            return self.proc.returncode if self.proc else None
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout_s if timeout_s is not None else self.stop_timeout_s)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            return None
+
+    def kill(self) -> None:
+        """kill -9: no chance to commit or flush."""
+        if self.alive():
+            assert self.proc is not None
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(30)
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return ""
+
+
+class WorkerProcess(ChildProcess):
+    """`llmwatch worker` as a child process, with its log in a file."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        agents: Sequence[str],
+        log_path: Path,
+        *,
+        web_port: int | None = None,
+        extra_env: dict[str, str] | None = None,
+        loglevel: str = "info",
+    ) -> None:
+        super().__init__(settings, log_path, extra_env)
+        self.agents = list(agents)
+        self.web_port = web_port or free_port()
+        self.loglevel = loglevel  # "debug" in the privacy tests: the most a log can ever say
+
+    def command(self) -> list[str]:
+        return [
+            "worker",
+            "--agents",
+            ",".join(self.agents),
+            "--web-port",
+            str(self.web_port),
+            "--loglevel",
+            self.loglevel,
+        ]
+
+    def metrics(self) -> str:
+        import httpx
+
+        return httpx.get(f"http://127.0.0.1:{self.web_port}/metrics", timeout=5).text
+
+
+class GatewayProcess(ChildProcess):
+    """`llmwatch serve` as a child process (simulated engine unless told), with its log in a file: the reliability
+    tests and the soak drive the same command a user runs, over HTTP."""
+
+    stop_timeout_s = 30.0
+
+    def __init__(
+        self,
+        settings: Settings,
+        log_path: Path,
+        *,
+        port: int | None = None,
+        args: Sequence[str] = ("--engine", "simulated"),
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(settings, log_path, extra_env)
+        self.port = port or free_port()
+        self.args = list(args)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def command(self) -> list[str]:
+        return ["serve", *self.args, "--host", "127.0.0.1", "--port", str(self.port)]
 
     def wait_ready(self, timeout_s: float = 90.0) -> None:
         """Until /ready says 200 (engines loaded, Kafka reachable); raises with the log tail otherwise."""
@@ -225,24 +218,15 @@ class GatewayProcess:
 
         return httpx.get(f"{self.url}/metrics", timeout=5, trust_env=False).text
 
-    def stop(self, timeout_s: float = 30.0) -> int | None:
-        """Graceful stop (SIGTERM): the publisher flushes what it buffered."""
-        if not self.alive():
-            return self.proc.returncode if self.proc else None
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(30)
-            return None
 
-    def log_tail(self, lines: int = 40) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except FileNotFoundError:
-            return ""
+def landed_counts(settings: Settings) -> tuple[int, int, int, int]:
+    """(events, score rows, sum of window counts, dead letters), FINAL: what "nothing lost" is checked on."""
+    return (
+        int(query_scalar(settings, "SELECT count() FROM inference_events FINAL") or 0),
+        int(query_scalar(settings, "SELECT count() FROM eval_scores FINAL") or 0),
+        int(query_scalar(settings, "SELECT sum(count) FROM window_metrics FINAL") or 0),
+        int(query_scalar(settings, "SELECT count() FROM dead_letters FINAL") or 0),
+    )
 
 
 def rss_mb(pid: int) -> float:

@@ -230,7 +230,7 @@ def run_soak(
 ) -> SoakResult:
     from llmwatch.inference.loadgen import LoadgenConfig, run_loadgen
 
-    from .harness import GatewayProcess, WorkerProcess, query_scalar, wait_for
+    from .harness import GatewayProcess, WorkerProcess, landed_counts, query_scalar, wait_for
 
     say = say or (lambda text: click.echo(text, err=True))
     root.mkdir(parents=True, exist_ok=True)
@@ -272,7 +272,7 @@ def run_soak(
         say(f"soak: traffic done ({n} answers); waiting for everything to land …")
 
         def drained() -> bool:
-            counts = _counts(s)
+            counts = landed_counts(s)
             return counts[:3] == (n, n, n) and sum(_lag(worker.metrics(), s).values()) == 0
 
         try:
@@ -284,7 +284,7 @@ def run_soak(
         result.drain_s = time.monotonic() - t0 - result.traffic_end_t
         result.samples.append(_sample(worker, gateway, s, answers, t0))
         result.final_lag = sum(result.samples[-1].lag.values())
-        result.rows, result.scores, result.window_sum, result.dlq = _counts(s)
+        result.rows, result.scores, result.window_sum, result.dlq = landed_counts(s)
         stored = set(query_scalar(s, "SELECT groupArray(event_id) FROM inference_events FINAL") or [])
         result.lost, result.unexpected = len(ids - stored), len(stored - ids)
         result.publisher = _publisher(gateway)
@@ -319,17 +319,6 @@ def _rollout_outcome(s: Settings) -> dict[str, Any]:
         "alerts": int(query_scalar(s, "SELECT count() FROM alerts FINAL") or 0),
         "windows": int(query_scalar(s, "SELECT count() FROM window_metrics FINAL") or 0),
     }
-
-
-def _counts(s: Settings) -> tuple[int, int, int, int]:
-    from .harness import query_scalar
-
-    return (
-        int(query_scalar(s, "SELECT count() FROM inference_events FINAL") or 0),
-        int(query_scalar(s, "SELECT count() FROM eval_scores FINAL") or 0),
-        int(query_scalar(s, "SELECT sum(count) FROM window_metrics FINAL") or 0),
-        int(query_scalar(s, "SELECT count() FROM dead_letters FINAL") or 0),
-    )
 
 
 def _lag(metrics_text: str, s: Settings) -> dict[str, float]:

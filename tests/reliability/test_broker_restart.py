@@ -32,6 +32,7 @@ from llmwatch.settings import EvaluatorSettings, GatewaySettings, Settings, Work
 from llmwatch.streams.harness import (
     GatewayProcess,
     WorkerProcess,
+    landed_counts,
     metric_sums,
     parse_metrics,
     query_scalar,
@@ -84,15 +85,6 @@ def _settings(broker: LocalKafka, tmp_path: Path) -> Settings:
             ),
             "gateway": GatewaySettings(publish_buffer=BOUND),
         }
-    )
-
-
-def _counts(s: Settings) -> tuple[int, int, int, int]:
-    return (
-        int(query_scalar(s, "SELECT count() FROM inference_events FINAL") or 0),
-        int(query_scalar(s, "SELECT count() FROM eval_scores FINAL") or 0),
-        int(query_scalar(s, "SELECT sum(count) FROM window_metrics FINAL") or 0),
-        int(query_scalar(s, "SELECT count() FROM dead_letters FINAL") or 0),
     )
 
 
@@ -166,10 +158,10 @@ def test_broker_restart_loses_nothing(private_broker: LocalKafka, tmp_path: Path
         assert len(ids) == len(set(ids)) == N, "every answer names its own event"
 
         wait_for(lambda: _publisher(gateway)["queue_depth"] == 0, 120, "the gateway's buffer to drain")
-        wait_for(lambda: _counts(s)[:3] == (N, N, N), 300, f"{N} events, scores and window counts", worker=worker)
+        wait_for(lambda: landed_counts(s)[:3] == (N, N, N), 300, f"{N} events, scores and window counts", worker=worker)
         landed_s = time.monotonic() - up_at
         time.sleep(3)  # anything still replaying would change a count now
-        events, scores, windowed, dlq = _counts(s)
+        events, scores, windowed, dlq = landed_counts(s)
         stored = set(query_scalar(s, "SELECT groupArray(event_id) FROM inference_events FINAL"))
         pub = _publisher(gateway)
         wm = parse_metrics(worker.metrics())

@@ -18,7 +18,7 @@ import pytest
 from llmwatch.inference.scenarios import scenario_events
 from llmwatch.schemas import InferenceEvent, utcnow
 from llmwatch.settings import EvaluatorSettings, Settings, WorkerSettings
-from llmwatch.streams.harness import WorkerProcess, parse_metrics, produce_sync, query_scalar, wait_for
+from llmwatch.streams.harness import WorkerProcess, landed_counts, parse_metrics, produce_sync, query_scalar, wait_for
 
 pytestmark = [pytest.mark.reliability, pytest.mark.integration, pytest.mark.slow]
 
@@ -56,17 +56,10 @@ def _events(n: int, seed: int) -> list[InferenceEvent]:
     return list(scenario_events("steady", n, seed=seed, start_ts=start, rate=500.0))
 
 
-def _counts(s: Settings) -> tuple[int, int, int, int]:
-    return (
-        int(query_scalar(s, "SELECT count() FROM inference_events FINAL") or 0),
-        int(query_scalar(s, "SELECT count() FROM eval_scores FINAL") or 0),
-        int(query_scalar(s, "SELECT sum(count) FROM window_metrics FINAL") or 0),
-        int(query_scalar(s, "SELECT count() FROM dead_letters FINAL") or 0),
-    )
-
-
 def _wait_all_landed(s: Settings, n: int, worker: WorkerProcess, timeout_s: float = 300) -> None:
-    wait_for(lambda: _counts(s)[:3] == (n, n, n), timeout_s, f"{n} events, scores and window counts", worker=worker)
+    wait_for(
+        lambda: landed_counts(s)[:3] == (n, n, n), timeout_s, f"{n} events, scores and window counts", worker=worker
+    )
 
 
 def test_kill_9_mid_run_loses_nothing(fault_settings: Settings, tmp_path: Path) -> None:
@@ -75,8 +68,8 @@ def test_kill_9_mid_run_loses_nothing(fault_settings: Settings, tmp_path: Path) 
     log = tmp_path / "worker.log"
     first = WorkerProcess(s, AGENTS, log).start()
     try:
-        wait_for(lambda: _counts(s)[0] >= N_CRASH * 0.3, 300, "30 % of the events", interval_s=0.2, worker=first)
-        landed_at_kill = _counts(s)
+        wait_for(lambda: landed_counts(s)[0] >= N_CRASH * 0.3, 300, "30 % of the events", interval_s=0.2, worker=first)
+        landed_at_kill = landed_counts(s)
         first.kill()  # SIGKILL: no flush, no commit
     finally:
         first.kill()
@@ -86,7 +79,7 @@ def test_kill_9_mid_run_loses_nothing(fault_settings: Settings, tmp_path: Path) 
     try:
         _wait_all_landed(s, N_CRASH, second)
         time.sleep(3)  # anything still replaying would change a count now
-        events, scores, windowed, dlq = _counts(s)
+        events, scores, windowed, dlq = landed_counts(s)
         metrics = parse_metrics(second.metrics())
         duplicates = metrics.get(("llmwatch_late_events_total", "outcome", "duplicate"), 0.0)
         windows = query_scalar(s, "SELECT count() FROM window_metrics FINAL")
@@ -121,16 +114,16 @@ def test_clickhouse_down_then_slow_pauses_and_resumes(fault_settings: Settings, 
             worker=worker,
         )
         time.sleep(3)
-        during_outage = _counts(s)
+        during_outage = landed_counts(s)
         assert during_outage[0] == 2000, "rows landed while every insert was failing"
 
         switch.write_text("delay 0.3")  # back, but slow: every insert waits first
         produce_sync(s, s.topics.events, events[4000:])
-        wait_for(lambda: _counts(s)[0] > 2000, 120, "rows while ClickHouse is slow", worker=worker)
+        wait_for(lambda: landed_counts(s)[0] > 2000, 120, "rows while ClickHouse is slow", worker=worker)
         switch.unlink()
         _wait_all_landed(s, len(events), worker)
         time.sleep(2)
-        final = _counts(s)
+        final = landed_counts(s)
         retries = parse_metrics(worker.metrics()).get(("llmwatch_sink_retries_total", None, None), 0)
         print(f"\nClickHouse down, then slow: outage {during_outage}, at the end {final}, retries={retries:.0f}")
         assert final == (len(events), len(events), len(events), 0)
