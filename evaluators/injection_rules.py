@@ -4,8 +4,8 @@ Each rule has a stable id, a family, a weight in (0, 1] (how much it alone sugge
 ruleset version that last changed it. Rules run on the raw text and on de-obfuscated views of it (NFKC and
 zero-width characters removed, leetspeak undone, spaced letters joined, reversed text, rot13, base64 blobs
 and Unicode tag characters decoded); a hit seen only in such a view also fires LW-INJ-ENC-003, because hiding
-an instruction is itself a signal. `score_rules` combines hits by noisy-OR. For speed, a pattern runs only
-when one of the literals it cannot match without is in the text (derived from the regex itself).
+an instruction is itself a signal. `score_rules` combines hits by noisy-OR. For speed, all patterns scan a
+text in one Hyperscan pass first and only the candidates it reports run in `re` (see `multiscan`).
 Change a rule → bump RULESET_VERSION and its `since`, then retrain the calibration
 (`python -m llmwatch.evaluators.injection --train`). Response-side signals for injection success live here too.
 """
@@ -15,12 +15,12 @@ from __future__ import annotations
 import base64
 import binascii
 import codecs
-import functools
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+
+from .multiscan import PatternSet
 
 RULESET_VERSION = "2026.11.1"
 
@@ -36,26 +36,8 @@ class Rule:
     patterns: tuple[re.Pattern[str], ...]
     since: str = RULESET_VERSION
 
-    def matches(self, text: str, gate: _Gate | None = None) -> bool:
-        return _search_gated(self.patterns, text, gate)
-
-
-def _search_gated(patterns: tuple[re.Pattern[str], ...], text: str, gate: _Gate | None) -> bool:
-    """Does any pattern match, trying only those whose required literals occur in `text`."""
-    gate = _Gate(text) if gate is None else gate
-    return any((scans is None or gate.passes(scans)) and pattern.search(text) for pattern, scans in _gated(patterns))
-
-
-@functools.cache
-def _gated(
-    patterns: tuple[re.Pattern[str], ...],
-) -> tuple[tuple[re.Pattern[str], tuple[re.Pattern[str], ...] | None], ...]:
-    """Each pattern with the literal scans that must succeed first (see `required_literals`)."""
-    out = []
-    for pattern in patterns:
-        needs = required_literals(pattern)
-        out.append((pattern, tuple(_SCANS.setdefault(n, _any_of(n)) for n in needs) if needs is not None else None))
-    return tuple(out)
+    def matches(self, text: str) -> bool:
+        return any(p.search(text) for p in self.patterns)
 
 
 def _rx(*patterns: str) -> tuple[re.Pattern[str], ...]:
@@ -675,16 +657,13 @@ def deobfuscated_views(text: str) -> list[str]:
 
 def match_rules(text: str) -> list[Rule]:
     """Rules that fire on `text` or on one of its de-obfuscated views (each rule at most once)."""
-    present = _present(text)
-    hits = {r.id: r for r in _PATTERN_RULES if _fires(r, text, present)}
+    hits = _firing(text, {})
     obfuscated = False
     blobs = decode_base64_blobs(text)
     for view in [*deobfuscated_views(text), *blobs]:
-        present = _present(view)
-        for r in _PATTERN_RULES:
-            if r.id not in hits and _fires(r, view, present):
-                hits[r.id] = r
-                obfuscated = True
+        before = len(hits)
+        hits = _firing(view, hits)
+        obfuscated = obfuscated or len(hits) > before
     if blobs:
         hits[_BASE64.id] = _BASE64
     if obfuscated:
@@ -692,107 +671,19 @@ def match_rules(text: str) -> list[Rule]:
     return list(hits.values())
 
 
-# --- fast path: skip a pattern when none of the literals it needs is in the text ------------------------------
+#: every rule pattern in one Hyperscan prefilter; _OWNER[i] = the rule pattern i belongs to
+_RULE_PATTERNS = PatternSet([p for r in _PATTERN_RULES for p in r.patterns])
+_OWNER: tuple[Rule, ...] = tuple(r for r in _PATTERN_RULES for _ in r.patterns)
 
 
-def required_literals(pattern: re.Pattern[str]) -> tuple[frozenset[str], ...] | None:
-    """Sets of lower-cased strings; every match of `pattern` contains at least one string of EACH set.
-
-    Like RE2's prefilter, from Python's own parse tree: a conjunction of alternatives, e.g.
-    `your\\s+(prompt|instructions)` needs "your" and one of {"prompt", "instructions"}. Necessary, not
-    sufficient: the regex still decides. Any parser surprise yields None, which only costs speed.
-    """
-    try:
-        from re import _parser  # type: ignore[attr-defined]
-
-        found = _required(list(_parser.parse(pattern.pattern, pattern.flags)))
-    except Exception:
-        return None
-    return tuple(frozenset(s) for s in found) if found else None
-
-
-def _required(items: list[Any]) -> list[set[str]]:
-    """Every requirement of a sequence of regex items (each set: one of its strings must occur)."""
-    from re import _constants as c  # type: ignore[attr-defined]
-
-    needs: list[set[str]] = []
-    run: list[str] = []
-    for op, av in [*items, (None, None)]:
-        if op is c.LITERAL:
-            run.append(chr(av).lower())
-            continue
-        if run:
-            needs.append({"".join(run)})
-            run = []
-        if op is c.SUBPATTERN:
-            needs.extend(_required(list(av[-1])))
-        elif op is c.BRANCH:
-            # one requirement per alternative (its most selective); the branch needs any of them
-            alternatives = [_most_selective(_required(list(b))) for b in av[1]]
-            if all(alternatives):
-                needs.append(set().union(*alternatives))  # type: ignore[arg-type]
-        elif op in (c.MAX_REPEAT, c.MIN_REPEAT, c.POSSESSIVE_REPEAT) and av[0] >= 1:
-            needs.extend(_required(list(av[2])))
-    return needs
-
-
-def _most_selective(needs: list[set[str]]) -> set[str] | None:
-    """The requirement least likely to be met by chance: longest shortest string, then fewest strings."""
-    return max(needs, key=lambda s: (min(map(len, s)), -len(s))) if needs else None
-
-
-def _any_of(strings: frozenset[str]) -> re.Pattern[str]:
-    """One C-level scan for "does any of these occur" (cheaper than a Python loop of `in` tests)."""
-    return re.compile("|".join(re.escape(x) for x in sorted(strings, key=len, reverse=True)))
-
-
-#: per pattern: the scans (one per requirement) that must all find something before the pattern runs
-_GATES: dict[str, tuple[tuple[re.Pattern[str], tuple[re.Pattern[str], ...] | None], ...]] = {}
-_SCANS: dict[frozenset[str], re.Pattern[str]] = {}
-for _rule in _PATTERN_RULES:
-    _gates = []
-    for _pattern in _rule.patterns:
-        _needs = required_literals(_pattern)
-        _gates.append(
-            (_pattern, tuple(_SCANS.setdefault(n, _any_of(n)) for n in _needs) if _needs is not None else None)
-        )
-    _GATES[_rule.id] = tuple(_gates)
-#: per rule: one scan that must find something before any of its patterns is tried (None: some pattern is ungated)
-_RULE_SCANS: dict[str, re.Pattern[str] | None] = {}
-for _rule in _PATTERN_RULES:
-    _selective = [_most_selective([set(n) for n in required_literals(p) or ()]) for p in _rule.patterns]
-    _RULE_SCANS[_rule.id] = None if not all(_selective) else _any_of(frozenset().union(*_selective))  # type: ignore[arg-type]
-
-
-class _Gate:
-    """One text's answers to the gate scans, each computed at most once (rules share requirements)."""
-
-    __slots__ = ("low", "seen")
-
-    def __init__(self, text: str) -> None:
-        self.low = text.lower()
-        self.seen: dict[re.Pattern[str], bool] = {}
-
-    def passes(self, scans: tuple[re.Pattern[str], ...]) -> bool:
-        for scan in scans:
-            hit = self.seen.get(scan)
-            if hit is None:
-                hit = self.seen[scan] = scan.search(self.low) is not None
-            if not hit:
-                return False
-        return True
-
-
-def _present(text: str) -> _Gate:
-    return _Gate(text)
-
-
-def _fires(rule: Rule, text: str, gate: _Gate | None = None) -> bool:
-    gate = _Gate(text) if gate is None else gate
-    rule_scan = _RULE_SCANS[rule.id]
-    if rule_scan is not None and not gate.passes((rule_scan,)):
-        return False
-    return any((scans is None or gate.passes(scans)) and pattern.search(text) for pattern, scans in _GATES[rule.id])
+def _firing(text: str, hits: dict[str, Rule]) -> dict[str, Rule]:
+    """`hits` plus the rules that fire on `text`, in ruleset order (a rule's first match is enough)."""
+    out = dict(hits)
+    for i in _RULE_PATTERNS.candidates(text):
+        rule = _OWNER[i]
+        if rule.id not in out and _RULE_PATTERNS.patterns[i].search(text):
+            out[rule.id] = rule
+    return out
 
 
 def score_rules(hits: Iterable[Rule]) -> float:
@@ -821,8 +712,8 @@ class ResponseSignal:
     patterns: tuple[re.Pattern[str], ...]
     since: str = RULESET_VERSION
 
-    def matches(self, text: str, gate: _Gate | None = None) -> bool:
-        return _search_gated(self.patterns, text, gate)
+    def matches(self, text: str) -> bool:
+        return any(p.search(text) for p in self.patterns)
 
 
 RESPONSE_SIGNALS: tuple[ResponseSignal, ...] = (
@@ -901,6 +792,11 @@ def target_phrases(text: str) -> list[str]:
     return [m.group(1).strip().lower() for m in TARGET_PHRASE.finditer(text)]
 
 
+_SIGNAL_PATTERNS = PatternSet([p for s in RESPONSE_SIGNALS for p in s.patterns])
+_SIGNAL_OWNER: tuple[ResponseSignal, ...] = tuple(s for s in RESPONSE_SIGNALS for _ in s.patterns)
+
+
 def response_signals(response: str) -> list[ResponseSignal]:
-    gate = _Gate(response)
-    return [s for s in RESPONSE_SIGNALS if s.matches(response, gate)]
+    """Signals found in `response`, in declaration order, each once."""
+    found = {_SIGNAL_OWNER[i].id: _SIGNAL_OWNER[i] for i in _SIGNAL_PATTERNS.matching(response)}
+    return [s for s in RESPONSE_SIGNALS if s.id in found]
