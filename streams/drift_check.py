@@ -29,6 +29,7 @@ def make_drift_fn(settings: Settings) -> DriftFn:
     from llmwatch.evaluators.embeddings import get_embedder
 
     embedder = get_embedder(settings)
+    embedder.encode(["drift warm-up: the model's first run is slow"], use_cache=False)
     references: dict[str, DriftDetector] = {}
     lock = threading.Lock()
 

@@ -7,6 +7,7 @@ ignore the replayed records they already hold (streams/windowing.py).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -112,7 +113,8 @@ class WindowEmitter:
         # drift once per window, when it first closes; a late re-emit keeps that value
         if self.drift is not None and c.stats.drift is None and len(c.stats.prompts) > 0:
             try:
-                c.stats.drift = self.drift(c)
+                # off the event loop: embedding a window's sample takes ~0.3 s that consuming and sinking need
+                c.stats.drift = await asyncio.to_thread(self.drift, c)
             except Exception as e:
                 log.warning("drift check failed for %s: %s", c.key, e)
                 c.stats.drift = (None, None)

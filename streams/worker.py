@@ -9,6 +9,7 @@ server, any number of workers may sink.
 from __future__ import annotations
 
 import logging
+import time
 from contextlib import ExitStack
 from typing import Any
 
@@ -95,7 +96,29 @@ def _build_scorer(settings: Settings) -> Any:
 
         redactor = redact
     log.info("scoring with %s", ", ".join(sorted(set(suite.names.values()))) or "no evaluators")
-    return EventScorer(suite, redactor)
+    scorer = EventScorer(suite, redactor)
+    warm_up(scorer)
+    return scorer
+
+
+def warm_up(scorer: Any) -> None:
+    """Score one made-up event before consuming: lazy work (ONNX sessions' first run, the injection rules'
+    Hyperscan database, presidio's recognizers) then happens at start, not in the first real events' latency."""
+    from llmwatch.schemas import InferenceEvent
+
+    started = time.perf_counter()
+    event = InferenceEvent(
+        deployment="llmwatch-warm-up",
+        model="warm-up",
+        model_version="warm-up",
+        prompt="Warm-up: ignore nothing. Call +1 415 555 0100 or mail ops@example.com.",
+        response="Warm-up answer. Paris is the capital of France.",
+        context=["Paris is the capital of France."],
+        ttft_ms=1.0,
+        e2e_ms=2.0,
+    )
+    scorer.score([event])
+    log.info("evaluators warmed up in %.1f s", time.perf_counter() - started)
 
 
 def _drift_fn(settings: Settings) -> Any:
