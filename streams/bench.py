@@ -43,11 +43,13 @@ def _private_settings(
     from llmwatch.kafka_topics import ensure_topics_sync
     from llmwatch.schemas import topic_registry
 
-    prefix = f"bench.{tag}.{uuid.uuid4().hex[:6]}"
+    run = uuid.uuid4().hex[:6]
+    prefix = f"bench.{tag}.{run}"
+    folder = root / f"{tag}-{run}"  # fresh per run: a repeat must not count the previous run's rows
     s = base.model_copy(
         update={
-            "data_dir": root / tag,
-            "clickhouse": f"chdb://{root / tag / 'clickhouse'}",
+            "data_dir": folder,
+            "clickhouse": f"chdb://{folder / 'clickhouse'}",
             "topics": TopicNames(**{role: f"{prefix}.{role}" for role in TopicNames.model_fields}),
             # the embedding cache stays on: `_events` makes every sentence users or the model wrote unique, so
             # it only shares what production shares (one event's texts across evaluators, the system prompt)
