@@ -8,6 +8,7 @@ ClickHouse, so the same object serves the stream, `llmwatch score` and offline r
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, runtime_checkable
@@ -45,6 +46,8 @@ class Evaluator:
     outputs: ClassVar[tuple[str, ...]]
 
     backend: str = "unknown"
+    #: runs a model (embeddings, NLI, detoxify): `eval.model_sample` may score it on a sample of events only
+    uses_model: bool = False
 
     @property
     def name(self) -> str:
@@ -87,14 +90,21 @@ def build_evaluator(evaluator_id: str, settings: Any) -> Evaluator:
 
 def load_suite(settings: Any, ids: Sequence[str] | None = None) -> EvaluatorSuite:
     """The evaluators named in `ids` (default: settings.eval.enabled), built once."""
-    return EvaluatorSuite([build_evaluator(i, settings) for i in (ids or settings.eval.enabled)])
+    evaluators = [build_evaluator(i, settings) for i in (ids or settings.eval.enabled)]
+    return EvaluatorSuite(evaluators, model_sample=getattr(settings.eval, "model_sample", 1.0))
 
 
 class EvaluatorSuite:
-    """Runs several evaluators over one batch and merges their outputs per item."""
+    """Runs several evaluators over one batch and merges their outputs per item.
 
-    def __init__(self, evaluators: Sequence[Evaluator]) -> None:
+    With `model_sample` < 1, evaluators that run a model score only the items `in_model_sample` picks; the
+    others get None for those outputs and list them under SKIPPED. A uniform sample keeps every rate unbiased
+    (windows and the canary judge count n per rate, and None is "did not apply"); what it costs is variance.
+    """
+
+    def __init__(self, evaluators: Sequence[Evaluator], model_sample: float = 1.0) -> None:
         self.evaluators = list(evaluators)
+        self.model_sample = model_sample
 
     @property
     def names(self) -> dict[str, str]:
@@ -103,10 +113,31 @@ class EvaluatorSuite:
 
     def score_batch(self, items: Sequence[Sample]) -> list[dict[str, Any]]:
         merged: list[dict[str, Any]] = [{} for _ in items]
+        picked = [in_model_sample(it, self.model_sample) for it in items]
         for ev in self.evaluators:
-            results = ev.score_batch(items)
-            if len(results) != len(items):
-                raise RuntimeError(f"{ev.name} returned {len(results)} results for {len(items)} items")
-            for row, result in zip(merged, results, strict=True):
-                row.update(result)
+            rows = [i for i in range(len(items)) if picked[i]] if ev.uses_model else list(range(len(items)))
+            results = ev.score_batch([items[i] for i in rows]) if rows else []
+            if len(results) != len(rows):
+                raise RuntimeError(f"{ev.name} returned {len(results)} results for {len(rows)} items")
+            for i, result in zip(rows, results, strict=True):
+                merged[i].update(result)
+            if len(rows) < len(items):
+                for i in set(range(len(items))) - set(rows):
+                    merged[i].update(dict.fromkeys(ev.outputs))
+                    merged[i].setdefault(SKIPPED, []).extend(ev.outputs)
         return merged
+
+
+#: result key listing the outputs an item was not scored for (outside the model sample)
+SKIPPED = "_skipped"
+
+
+def in_model_sample(item: Sample, share: float) -> bool:
+    """Is the item in the model sample: a hash of its event_id below `share` (items without an id: always)."""
+    if share >= 1.0:
+        return True
+    event_id = getattr(item, "event_id", None)
+    if not event_id:
+        return True
+    digest = hashlib.blake2b(str(event_id).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") < share * 2**64

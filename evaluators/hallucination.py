@@ -236,6 +236,8 @@ class HallucinationEvaluator(Evaluator):
     version = 1
     outputs = ("hallucination",)
 
+    uses_model = True
+
     def __init__(self, embedder: Embedder | None, nli: _NLI | None = None) -> None:
         self.embedder = embedder
         self.nli = nli

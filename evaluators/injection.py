@@ -134,6 +134,7 @@ class InjectionEvaluator(Evaluator):
     def __init__(self, embedder: Any | None = None, threshold: float = 0.5, model: Mapping[str, Any] | None = None):
         self.threshold = threshold
         self.embedder = embedder
+        self.uses_model = embedder is not None  # rules alone are the light path: every event
         self.backend = f"rules-{RULESET_VERSION}"
         if embedder is not None:
             self.model = dict(model or json.loads(_data_path(MODEL_FILE).read_text()))

@@ -193,6 +193,8 @@ def features(embeddings: np.ndarray, profanity: np.ndarray) -> np.ndarray:
 class MiniLMToxicity(ToxicityEvaluator):
     """Offline default: profanity model + logistic regression on MiniLM sentence embeddings."""
 
+    uses_model = True
+
     def __init__(self, embedder: Any, head: LinearHead | None = None, profanity: ProfanityModel | None = None) -> None:
         self.embedder = embedder
         self.head = head or LinearHead.load()
@@ -210,6 +212,7 @@ class DetoxifyToxicity(ToxicityEvaluator):
     """detoxify from local files only: checkpoint (.ckpt with `config` + `state_dict`) and tokenizer/config dir."""
 
     backend = "detoxify"
+    uses_model = True
 
     def __init__(self, checkpoint: Path, config_dir: Path, batch_size: int = 32) -> None:
         self.model, self.tokenizer, self.class_names = load_detoxify(checkpoint, config_dir)

@@ -70,6 +70,14 @@ class EvaluatorSettings(BaseModel):
         0.5, ge=0, le=1, description="Unsupported-sentence share above which a response counts as hallucinated."
     )
     redact: bool = Field(True, description="Redact PII from texts before they are stored.")
+    model_sample: float = Field(
+        1.0,
+        gt=0,
+        le=1,
+        description="Share of events the model-backed evaluators score (embedding toxicity, injection kNN, "
+        "hallucination), picked by a hash of event_id so a replay picks the same ones; the others carry NULL "
+        "in those scores and are left out of their rates. PII always runs (redaction needs it).",
+    )
     pii_phone_scan_chars: int = Field(
         32 * 1024,
         ge=0,

@@ -29,11 +29,14 @@ import click
 from llmwatch.settings import Settings, TopicNames, get_settings
 
 EVALUATORS = ["toxicity", "pii", "injection", "hallucination"]
-#: profile → (evaluators, backends): light = the issue's "light evaluators" (PII patterns, injection rules,
-#: profanity); all = every evaluator on its default (model) backend
+#: profile → (evaluators, eval settings): light = the issue's "light evaluators" (PII patterns, injection rules,
+#: profanity); all = every evaluator on its default (model) backend; all-sampled = the same, models on half
+#: of the events (`eval.model_sample`)
 PROFILES: dict[str, tuple[list[str], dict[str, str]]] = {
     "light": (["toxicity", "pii", "injection"], {"toxicity_backend": "profanity", "injection_backend": "rules"}),
     "all": (EVALUATORS, {}),
+    # the issue allows sampling heavy scoring where the statistics allow: rates from a uniform half stay unbiased
+    "all-sampled": (EVALUATORS, {"model_sample": 0.5}),
 }
 
 
@@ -262,7 +265,8 @@ def run_profile(name: str, n: int, latency_s: float, root: Path, seed: int) -> d
         "profile": name,
         "evaluators": ", ".join(
             f"{e} ({backends[e + '_backend']})" if e + "_backend" in backends else e for e in evaluators
-        ),
+        )
+        + (f"; models on {backends['model_sample']:.0%} of events" if "model_sample" in backends else ""),
         "events": n,
         "evaluators_items_s": own,
         "pipeline_events_s": rate,
@@ -276,18 +280,29 @@ def run_profile(name: str, n: int, latency_s: float, root: Path, seed: int) -> d
 @click.command("pipeline")
 @click.option("--light-events", default=20_000, show_default=True, help="Backlog for the light-evaluator profile.")
 @click.option("--all-events", default=3_000, show_default=True, help="Backlog for the all-evaluator profile.")
+@click.option("--sampled-events", default=3_000, show_default=True, help="Backlog for all-sampled.")
 @click.option("--latency-seconds", default=30.0, show_default=True, help="Duration of the paced latency run.")
-@click.option("--profiles", default="light,all", show_default=True, help="Which profiles to run.")
+@click.option("--profiles", default="light,all,all-sampled", show_default=True, help="Which profiles to run.")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--repeat", default=1, show_default=True, type=click.IntRange(1), help="Runs per profile; medians.")
 @click.option("--write/--no-write", default=True, show_default=True, help="Update BENCHMARKS.md.")
 def command(
-    light_events: int, all_events: int, latency_seconds: float, profiles: str, seed: int, repeat: int, write: bool
+    light_events: int,
+    all_events: int,
+    sampled_events: int,
+    latency_seconds: float,
+    profiles: str,
+    seed: int,
+    repeat: int,
+    write: bool,
 ) -> None:
     """Sustained events/s (produce → rows visible) and landing latency of one worker process."""
     from llmwatch.benchreport import write_section
 
-    sizes = {"light": light_events, "all": all_events}
+    sizes = {"light": light_events, "all": all_events, "all-sampled": sampled_events}
+    unknown = set(profiles.split(",")) - set(sizes)
+    if unknown:
+        raise click.BadParameter(f"unknown profile(s) {', '.join(sorted(unknown))}; known: {', '.join(sizes)}")
     results = []
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="llmwatch-bench-") as tmp:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from llmwatch.evaluators.base import EvaluatorSuite
+from llmwatch.evaluators.base import SKIPPED, EvaluatorSuite
 from llmwatch.schemas import EvalScores, InferenceEvent
 
 Redactor = Callable[[str], str]
@@ -45,6 +45,8 @@ class EventScorer:
         if result.get("pii_partial"):  # analysts must know detection there may have missed a phone number
             stored = stored.model_copy(update={"attributes": {**stored.attributes, PII_SCAN_ATTRIBUTE: "partial"}})
         fields = {k: v for k, v in result.items() if k in _SCORE_FIELDS}
+        skipped = result.get(SKIPPED)  # outside the model sample: the row names only what scored it
+        names = {k: v for k, v in self.names.items() if k not in skipped} if skipped else self.names
         return EvalScores(
             event_id=ev.event_id,
             ts=ev.ts,
@@ -60,7 +62,7 @@ class EventScorer:
             input_tokens=ev.input_tokens,
             output_tokens=ev.output_tokens,
             cost_usd=ev.cost_usd,
-            evaluators=self.names,
+            evaluators=names,
             event=stored,
             **fields,
         )
