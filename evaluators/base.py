@@ -111,6 +111,10 @@ class EvaluatorSuite:
         """score field → "id@version/backend" of the evaluator that fills it."""
         return {out: ev.name for ev in self.evaluators for out in ev.outputs}
 
+    @property
+    def uses_model(self) -> bool:
+        return any(ev.uses_model for ev in self.evaluators)
+
     def score_batch(self, items: Sequence[Sample]) -> list[dict[str, Any]]:
         merged: list[dict[str, Any]] = [{} for _ in items]
         picked = [in_model_sample(it, self.model_sample) for it in items]

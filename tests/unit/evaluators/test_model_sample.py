@@ -57,3 +57,9 @@ def test_light_evaluators_ignore_the_sample() -> None:
     suite = EvaluatorSuite([PiiEvaluator()], model_sample=0.1)
     events = list(scenario_events("steady", 50, seed=1, rate=None))
     assert all(r.get("pii_leak") is not None for r in suite.score_batch(events))
+
+
+def test_a_suite_uses_a_model_when_any_evaluator_does() -> None:
+    # the score agent runs model suites in a thread (the model releases the GIL) and light ones inline
+    assert not EvaluatorSuite([PiiEvaluator()]).uses_model
+    assert EvaluatorSuite([PiiEvaluator(), LengthModel()]).uses_model
