@@ -91,7 +91,7 @@ def build_evaluator(evaluator_id: str, settings: Any) -> Evaluator:
 def load_suite(settings: Any, ids: Sequence[str] | None = None) -> EvaluatorSuite:
     """The evaluators named in `ids` (default: settings.eval.enabled), built once."""
     evaluators = [build_evaluator(i, settings) for i in (ids or settings.eval.enabled)]
-    return EvaluatorSuite(evaluators, model_sample=getattr(settings.eval, "model_sample", 1.0))
+    return EvaluatorSuite(evaluators, model_sample=settings.eval.model_sample)
 
 
 class EvaluatorSuite:
@@ -119,16 +119,15 @@ class EvaluatorSuite:
         merged: list[dict[str, Any]] = [{} for _ in items]
         picked = [in_model_sample(it, self.model_sample) for it in items]
         for ev in self.evaluators:
-            rows = [i for i in range(len(items)) if picked[i]] if ev.uses_model else list(range(len(items)))
+            rows = [i for i in range(len(items)) if picked[i] or not ev.uses_model]
             results = ev.score_batch([items[i] for i in rows]) if rows else []
             if len(results) != len(rows):
                 raise RuntimeError(f"{ev.name} returned {len(results)} results for {len(rows)} items")
             for i, result in zip(rows, results, strict=True):
                 merged[i].update(result)
-            if len(rows) < len(items):
-                for i in set(range(len(items))) - set(rows):
-                    merged[i].update(dict.fromkeys(ev.outputs))
-                    merged[i].setdefault(SKIPPED, []).extend(ev.outputs)
+            for i in (i for i in range(len(items)) if ev.uses_model and not picked[i]):
+                merged[i].update(dict.fromkeys(ev.outputs))
+                merged[i].setdefault(SKIPPED, []).extend(ev.outputs)
         return merged
 
 

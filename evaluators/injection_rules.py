@@ -657,13 +657,12 @@ def deobfuscated_views(text: str) -> list[str]:
 
 def match_rules(text: str) -> list[Rule]:
     """Rules that fire on `text` or on one of its de-obfuscated views (each rule at most once)."""
-    hits = _firing(text, {})
+    hits: dict[str, Rule] = {}
+    _add_firing(text, hits)
     obfuscated = False
     blobs = decode_base64_blobs(text)
     for view in [*deobfuscated_views(text), *blobs]:
-        before = len(hits)
-        hits = _firing(view, hits)
-        obfuscated = obfuscated or len(hits) > before
+        obfuscated = _add_firing(view, hits) or obfuscated
     if blobs:
         hits[_BASE64.id] = _BASE64
     if obfuscated:
@@ -676,14 +675,14 @@ _RULE_PATTERNS = PatternSet([p for r in _PATTERN_RULES for p in r.patterns])
 _OWNER: tuple[Rule, ...] = tuple(r for r in _PATTERN_RULES for _ in r.patterns)
 
 
-def _firing(text: str, hits: dict[str, Rule]) -> dict[str, Rule]:
-    """`hits` plus the rules that fire on `text`, in ruleset order (a rule's first match is enough)."""
-    out = dict(hits)
+def _add_firing(text: str, hits: dict[str, Rule]) -> bool:
+    """Add to `hits` the rules not yet in it that fire on `text`, in ruleset order; True if any did."""
+    before = len(hits)
     for i in _RULE_PATTERNS.candidates(text):
         rule = _OWNER[i]
-        if rule.id not in out and _RULE_PATTERNS.patterns[i].search(text):
-            out[rule.id] = rule
-    return out
+        if rule.id not in hits and _RULE_PATTERNS.patterns[i].search(text):
+            hits[rule.id] = rule
+    return len(hits) > before
 
 
 def score_rules(hits: Iterable[Rule]) -> float:

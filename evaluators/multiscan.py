@@ -42,6 +42,8 @@ _OTHER = "\x0e"
 #: ASCII controls that Python's \s matches and Hyperscan's may not
 _PY_SPACES = "\x0b\x0c\x1c\x1d\x1e\x1f"
 _CODE_POINT_ESCAPE = re.compile(r"\\[uUN]")
+#: ASCII characters a text may hold that must not read as a pattern symbol's code: they become _OTHER
+_RESERVED = frozenset([*_SYMBOL_CODES, _OTHER, "\x00", "\x7f"])
 
 
 def _is(cls: str, c: str) -> bool:
@@ -65,7 +67,7 @@ class _Shadow(dict[int, str]):
         if c.isascii():
             if c in _PY_SPACES:
                 return " "
-            return _OTHER if c in _SYMBOL_CODES or c == _OTHER or c == "\x7f" or c == "\x00" else c
+            return _OTHER if c in _RESERVED else c
         folded = next((x for x in string.ascii_lowercase if re.fullmatch(x, c, re.IGNORECASE)), None)
         if folded is not None:
             return folded

@@ -8,8 +8,7 @@ Method (all in one run, on private topics and a private chDB folder):
    (`count() FROM inference_events`), so start-up is excluded.
 3. Landing latency: a second worker on fresh topics receives open-loop traffic at 50 % of that rate with
    event time = send time; latency = ingested_at − ts of every row (p50/p95).
-`--repeat N` runs each profile N times and reports the median of each column (the machine is shared: one
-run in a few took twice the CPU per event for the same work).
+`--repeat N` runs each profile N times and reports the median of each column (the machine is shared).
 """
 
 from __future__ import annotations
@@ -32,7 +31,7 @@ EVALUATORS = ["toxicity", "pii", "injection", "hallucination"]
 #: profile → (evaluators, eval settings): light = the issue's "light evaluators" (PII patterns, injection rules,
 #: profanity); all = every evaluator on its default (model) backend; all-sampled = the same, models on half
 #: of the events (`eval.model_sample`)
-PROFILES: dict[str, tuple[list[str], dict[str, str]]] = {
+PROFILES: dict[str, tuple[list[str], dict[str, str | float]]] = {
     "light": (["toxicity", "pii", "injection"], {"toxicity_backend": "profanity", "injection_backend": "rules"}),
     "all": (EVALUATORS, {}),
     # the issue allows sampling heavy scoring where the statistics allow: rates from a uniform half stay unbiased
