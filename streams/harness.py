@@ -11,7 +11,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Self
 
@@ -229,6 +229,49 @@ def landed_counts(settings: Settings) -> tuple[int, int, int, int]:
     )
 
 
+#: the worker gauges and counters that say where a stalled run stands
+_PROGRESS_METRICS = (
+    "llmwatch_agent_events_total",
+    "llmwatch_agent_emitted_total",
+    "llmwatch_sink_rows_total",
+    "llmwatch_late_events_total",
+    "llmwatch_held_events",
+    "llmwatch_open_windows",
+    "llmwatch_stuck_batches_total",
+    "llmwatch_sink_retries_total",
+    "llmwatch_dlq_total",
+)
+
+
+def landing_report(settings: Settings, worker: WorkerProcess | None = None, size_s: float | None = None) -> str:
+    """Where a "nothing lost" wait stands: the landed counts, the window counts beside the score rows of each
+    window (which window over- or under-counts), and the worker's progress metrics."""
+    lines = [f"landed (events, scores, window sum, dlq): {landed_counts(settings)}"]
+    size = size_s or settings.worker.window_size_s
+    rows = query_rows(
+        settings,
+        "SELECT toString(w.window_start), w.deployment, w.model_version, w.n, w.late, w.final, s.n FROM "
+        "(SELECT window_start, deployment, model_version, sum(count) AS n, sum(late_count) AS late, "
+        "min(final) AS final FROM window_metrics FINAL GROUP BY window_start, deployment, model_version) AS w "
+        "FULL OUTER JOIN (SELECT toStartOfInterval(ts, toIntervalMillisecond("
+        f"{int(size * 1000)})) AS window_start, deployment, model_version, count() AS n FROM eval_scores FINAL "
+        "GROUP BY window_start, deployment, model_version) AS s "
+        "USING (window_start, deployment, model_version) ORDER BY window_start, deployment, model_version",
+    )
+    lines.append("window start | deployment | version | window count | late | final | score rows")
+    lines += [" | ".join(str(v) for v in r) + ("" if r[3] == r[6] else "   <-- differs") for r in rows]
+    if worker is not None and worker.alive():
+        from prometheus_client.parser import text_string_to_metric_families
+
+        for family in text_string_to_metric_families(worker.metrics()):
+            if family.name.removesuffix("_total") in {m.removesuffix("_total") for m in _PROGRESS_METRICS}:
+                values = {",".join(f"{k}={v}" for k, v in s.labels.items()): s.value for s in family.samples}
+                lines.append(f"{family.name}: {values}")
+        lag = metric_sums(worker.metrics(), "llmwatch_consumer_lag", by="topic")
+        lines.append(f"llmwatch_consumer_lag: {lag}")
+    return "\n".join(lines)
+
+
 def rss_mb(pid: int) -> float:
     """Resident memory of a process and its children, MiB (0 once it is gone)."""
     import psutil
@@ -307,10 +350,29 @@ def query_scalar(settings: Settings, sql: str) -> Any:
         client.close()
 
 
+def query_rows(settings: Settings, sql: str) -> list[tuple[Any, ...]]:
+    """All rows of a query, through the worker that holds an embedded chDB folder (see query_scalar)."""
+    from llmwatch.db.owner import open_query_client
+
+    client = open_query_client(settings, require_holder=True)
+    try:
+        result = client.query(sql)
+        rows = getattr(result, "result_rows", None)
+        return [tuple(r) for r in (rows if rows is not None else result.rows)]
+    finally:
+        client.close()
+
+
 def wait_for(
-    predicate: Any, timeout_s: float, what: str, interval_s: float = 1.0, worker: WorkerProcess | None = None
+    predicate: Any,
+    timeout_s: float,
+    what: str,
+    interval_s: float = 1.0,
+    worker: WorkerProcess | None = None,
+    describe: Callable[[], str] | None = None,
 ) -> Any:
-    """Poll `predicate()` until it returns a truthy value; raise with the worker's log tail on timeout."""
+    """Poll `predicate()` until it returns a truthy value; raise with `describe()` (what state it got stuck in)
+    and the worker's log tail on timeout."""
     deadline = time.monotonic() + timeout_s
     last: Any = None
     while time.monotonic() < deadline:
@@ -324,7 +386,13 @@ def wait_for(
             raise AssertionError(f"worker died while waiting for {what}:\n{worker.log_tail()}")
         time.sleep(interval_s)
     tail = worker.log_tail() if worker else ""
-    raise AssertionError(f"timed out after {timeout_s}s waiting for {what} (last: {last!r})\n{tail}")
+    state = ""
+    if describe is not None:
+        try:
+            state = describe()
+        except Exception as e:
+            state = f"(could not describe the state: {e})"
+    raise AssertionError(f"timed out after {timeout_s}s waiting for {what} (last: {last!r})\n{state}\n{tail}")
 
 
 def parse_metrics(text: str) -> dict[tuple[str, str | None, str | None], float]:

@@ -26,7 +26,7 @@ from llmwatch.schemas.registry import MAX_MESSAGE_BYTES
 
 from .context import WorkerContext
 from .decode import Decoded, decode
-from .hold import hold, release
+from .hold import held_offsets
 from .sink import BatchWriter, SinkWriteError
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,8 @@ async def write_batch(
     agent = f"sink.{role}"
     ctx.metrics.events.labels(agent=agent).inc(len(batch))
     ctx.metrics.batch_size.labels(agent=agent).observe(len(batch))
-    held = [hold(event) for event in batch]  # before anything can fail: nothing is acked unwritten
+    offsets = held_offsets(stream)
+    held = [offsets.hold(event) for event in batch]  # before anything can fail: nothing is acked unwritten
     payloads: list[Payload] = []
     for event in batch:
         result = decode(model, event.message.value, max_bytes=MAX_MESSAGE_BYTES)
@@ -89,7 +90,7 @@ async def write_batch(
     except SinkWriteError as e:
         log.warning("%s: %s; %d offsets stay uncommitted and will be replayed", agent, e, len(held))
         return
-    await release(stream, held)
+    await offsets.release(held)
     newest = max((getattr(p, "ts", None) for p in payloads if getattr(p, "ts", None) is not None), default=None)
     if newest is not None:
         ctx.metrics.sink_lag.labels(table=role).set(max(0.0, time.time() - newest.timestamp()))

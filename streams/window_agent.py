@@ -18,7 +18,7 @@ from llmwatch.schemas.registry import MAX_MESSAGE_BYTES
 
 from .context import WorkerContext
 from .decode import Decoded, decode
-from .hold import hold, release
+from .hold import HeldOffsets
 from .window_restore import recent_window_metrics
 from .windowing import Closing, TumblingWindower, WindowConfig, to_metrics
 
@@ -50,6 +50,7 @@ class WindowEmitter:
         self.windower = TumblingWindower(cfg)
         self.drift = drift
         self.stream: Any = None
+        self.held: HeldOffsets | None = None  # set with the stream; None when driven without Kafka (tests)
         self.restored = False
 
     async def restore(self) -> None:
@@ -79,12 +80,12 @@ class WindowEmitter:
         m.events.labels(agent=STAGE).inc(len(batch))
         now = time.time()
         for event in batch:
-            hold(event)  # before anything can fail: an unprocessed event must never be acked
+            self._hold(event)  # before anything can fail: an unprocessed event must never be acked
         for event in batch:
             result = decode(EvalScores, event.message.value, max_bytes=MAX_MESSAGE_BYTES)
             if not isinstance(result, Decoded):
                 await self.ctx.reject(event, result, STAGE)
-                await release(self.stream, [event])
+                await self._release([event])
                 continue
             outcome, re_emit = self.windower.add(
                 result.payload,
@@ -95,7 +96,7 @@ class WindowEmitter:
             )
             if outcome in ("duplicate", "too_late"):
                 m.late_events.labels(outcome=outcome).inc()
-                await release(self.stream, [event])
+                await self._release([event])
             elif re_emit is not None:
                 m.late_events.labels(outcome="late").inc()
                 await self._emit(re_emit)
@@ -123,9 +124,16 @@ class WindowEmitter:
         key = f"{c.key.deployment}/{c.key.model_version}".encode()
         await self.ctx.topics["windows"].send(key=key, value=metrics.encode())
         self.ctx.metrics.emitted.labels(agent=STAGE).inc()
-        if self.stream is not None:
-            await release(self.stream, c.tokens)
+        await self._release(c.tokens)
         c.tokens.clear()
+
+    def _hold(self, event: Any) -> None:
+        if self.held is not None:
+            self.held.hold(event)
+
+    async def _release(self, events: list[Any]) -> None:
+        if self.held is not None:
+            await self.held.release(events)
 
 
 def install(ctx: WorkerContext, drift: DriftFn | None = None) -> WindowEmitter:
@@ -134,7 +142,7 @@ def install(ctx: WorkerContext, drift: DriftFn | None = None) -> WindowEmitter:
     @ctx.app.agent(ctx.topics["scores"], name="llmwatch.window")
     async def window(stream: Any) -> None:
         await emitter.restore()
-        emitter.stream = stream
+        emitter.stream, emitter.held = stream, HeldOffsets(stream)
         async for batch in stream.take_events(512, within=0.5):
             await emitter.add_batch(batch)
 

@@ -33,6 +33,7 @@ from llmwatch.streams.harness import (
     GatewayProcess,
     WorkerProcess,
     landed_counts,
+    landing_report,
     metric_sums,
     parse_metrics,
     query_scalar,
@@ -158,7 +159,13 @@ def test_broker_restart_loses_nothing(private_broker: LocalKafka, tmp_path: Path
         assert len(ids) == len(set(ids)) == N, "every answer names its own event"
 
         wait_for(lambda: _publisher(gateway)["queue_depth"] == 0, 120, "the gateway's buffer to drain")
-        wait_for(lambda: landed_counts(s)[:3] == (N, N, N), 300, f"{N} events, scores and window counts", worker=worker)
+        wait_for(
+            lambda: landed_counts(s)[:3] == (N, N, N),
+            300,
+            f"{N} events, scores and window counts",
+            worker=worker,
+            describe=lambda: landing_report(s, worker),
+        )
         landed_s = time.monotonic() - up_at
         time.sleep(3)  # anything still replaying would change a count now
         events, scores, windowed, dlq = landed_counts(s)

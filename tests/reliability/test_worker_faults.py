@@ -18,7 +18,15 @@ import pytest
 from llmwatch.inference.scenarios import scenario_events
 from llmwatch.schemas import InferenceEvent, utcnow
 from llmwatch.settings import EvaluatorSettings, Settings, WorkerSettings
-from llmwatch.streams.harness import WorkerProcess, landed_counts, parse_metrics, produce_sync, query_scalar, wait_for
+from llmwatch.streams.harness import (
+    WorkerProcess,
+    landed_counts,
+    landing_report,
+    parse_metrics,
+    produce_sync,
+    query_scalar,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.reliability, pytest.mark.integration, pytest.mark.slow]
 
@@ -58,7 +66,11 @@ def _events(n: int, seed: int) -> list[InferenceEvent]:
 
 def _wait_all_landed(s: Settings, n: int, worker: WorkerProcess, timeout_s: float = 300) -> None:
     wait_for(
-        lambda: landed_counts(s)[:3] == (n, n, n), timeout_s, f"{n} events, scores and window counts", worker=worker
+        lambda: landed_counts(s)[:3] == (n, n, n),
+        timeout_s,
+        f"{n} events, scores and window counts",
+        worker=worker,
+        describe=lambda: landing_report(s, worker),
     )
 
 
