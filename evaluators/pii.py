@@ -118,6 +118,11 @@ _WORD = re.compile(r"[^\W\d_]+")
 
 _DIGIT_TYPES = frozenset({"PHONE_NUMBER", "CREDIT_CARD", "US_SSN", "US_ITIN"})
 
+#: One opaque hex identifier (a hash, a UUID) with at least one letter: the form user and session ids take by
+#: contract. Nothing in it is an entity, and the phone matcher would read a UUID's "0390-4120" as one (5 of
+#: 3,000 random UUIDs), so such a value is not scanned; a digits-only value still is (it may be a phone).
+_OPAQUE_ID = re.compile(r"(?=[\d-]*[a-fA-F])[0-9a-fA-F]{8,}(?:-[0-9a-fA-F]{4,})*")
+
 
 @dataclass(frozen=True, slots=True)
 class Entity:
@@ -459,7 +464,7 @@ class PiiDetector:
         return wanted + list(NER_ENTITIES) if self._ner else wanted
 
     def _scan(self, text: str) -> Scan:
-        wanted = self.candidates(text) if text.strip() else []
+        wanted = self.candidates(text) if text.strip() and not _OPAQUE_ID.fullmatch(text) else []
         if not wanted:
             return Scan(())
         results = self._analyzer.analyze(text, language="en", entities=wanted)

@@ -111,6 +111,29 @@ def test_redact_for_sinks_uses_typed_placeholders() -> None:
     assert pii.redact("nothing personal here") == "nothing personal here"
 
 
+@pytest.mark.parametrize(
+    "value",
+    ["6ba71e2a-0390-4120-b4bc-c5c73329a04d", "40082449-a718-4d13-b6ca-09244b72c9db", "73dad82ca2acf4d705a5dc63"],
+)
+def test_opaque_ids_are_left_alone(value: str) -> None:
+    """User and session ids are hashes by contract: the phone matcher used to read a UUID's "0390-4120" as a
+    number and corrupt the id; an opaque hex id is now not scanned at all."""
+    assert pii.redact(value) == value
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2125550147", "<PHONE_NUMBER>"),  # digits only: may be a phone, still scanned
+        ("li@example.com", "<EMAIL_ADDRESS>"),  # a producer that sends an email as user id
+        ("00:1a:2b:3c:4d:5e", "<MAC_ADDRESS>"),
+        ("id 6ba71e2a call 212-555-0147", "id 6ba71e2a call <PHONE_NUMBER>"),  # a hex word inside text
+    ],
+)
+def test_values_that_only_look_like_ids_are_still_scanned(value: str, expected: str) -> None:
+    assert pii.redact(value) == expected
+
+
 # --- speed tricks change nothing ---------------------------------------------------------------------------
 
 _PIECES = st.one_of(
