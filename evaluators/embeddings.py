@@ -222,6 +222,9 @@ class OnnxEmbedder(Embedder):
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads or (os.cpu_count() or 1)
         opts.inter_op_num_threads = 1
+        # no busy-waiting between runs: the worker's event loop shares these cores, and a spinning pool burned
+        # them while the loop had events to decode (ONNX Runtime's session.intra_op.allow_spinning)
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.log_severity_level = 3
         self.session = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])

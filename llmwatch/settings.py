@@ -101,6 +101,17 @@ class WorkerSettings(BaseModel):
     score_batch: int = Field(64, ge=1, description="Events scored per batch (stream.take).")
     score_within_s: float = Field(0.25, gt=0, description="Longest wait to fill a scoring batch.")
     max_event_bytes: int = Field(1_000_000, ge=1024, description="Larger payloads are dead-lettered as oversized.")
+    fetch_max_bytes: int = Field(
+        8 * 1024 * 1024,
+        ge=64 * 1024,
+        description="Most bytes one fetch reads per partition (Faust consumer_max_fetch_size). Faust's 1 MiB is "
+        "~390 score records: with a backlog the agents idled between fetches (`llmwatch bench pipeline`).",
+    )
+    stream_buffer: int = Field(
+        16384,
+        ge=64,
+        description="Records an agent may have waiting before Faust pauses the partition (stream_buffer_maxsize).",
+    )
     window_size_s: float = Field(60.0, gt=0, description="Tumbling window length.")
     window_lateness_s: float = Field(10.0, ge=0, description="Allowed lateness before a window closes.")
     window_idle_close_s: float = Field(5.0, gt=0, description="Idle time after which windows close on the clock.")

@@ -54,6 +54,8 @@ def create_app(settings: Settings, *, app_id: str | None = None) -> faust.App:
         datadir=str(datadir),
         worker_redirect_stdouts=False,
         store="memory://",
+        consumer_max_fetch_size=w.fetch_max_bytes,
+        stream_buffer_maxsize=w.stream_buffer,
     )
 
 
