@@ -80,7 +80,7 @@ async def write_batch(
         if role == "scores":
             events = [s.event for s in payloads if isinstance(s, EvalScores) and s.event is not None]
             await _write(ctx, writer, "inference_events", events)
-            await _write(ctx, writer, "eval_scores", [s.model_copy(update={"event": None}) for s in payloads])
+            await _write(ctx, writer, "eval_scores", payloads)  # its row mapping leaves the embedded event out
         elif role == "dlq" and ctx.settings.eval.redact:
             await _write(ctx, writer, role, await asyncio.to_thread(_redacted_dead_letters, payloads))
         elif role == "feedback" and ctx.settings.eval.redact:
