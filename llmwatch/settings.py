@@ -100,6 +100,11 @@ class WorkerSettings(BaseModel):
     web_port: int = Field(6066, ge=0, le=65535, description="Worker HTTP port (/metrics); 0 picks a free one.")
     score_batch: int = Field(64, ge=1, description="Events scored per batch (stream.take).")
     score_within_s: float = Field(0.25, gt=0, description="Longest wait to fill a scoring batch.")
+    score_process: bool = Field(
+        True,
+        description="Decode, score and encode in a child process, so the worker's event loop (Kafka, windows, the "
+        "sink) keeps a core of its own; off: scoring runs in the worker (models in a thread).",
+    )
     max_event_bytes: int = Field(1_000_000, ge=1024, description="Larger payloads are dead-lettered as oversized.")
     fetch_max_bytes: int = Field(
         8 * 1024 * 1024,

@@ -135,7 +135,7 @@ def sustained_rate(settings: Settings, events: list[Any], log_dir: Path) -> tupl
     sink, and a span between 10 % and 90 % landed would time mostly the sink catching up.
     CPU per event is what a noisy shared machine cannot distort much: 1e6 / it is the rate one core could
     carry if the worker had it to itself."""
-    from .harness import WorkerProcess, metric_sums, produce_sync, query_scalar, wait_for
+    from .harness import WorkerProcess, cpu_seconds, metric_sums, produce_sync, query_scalar, wait_for
 
     produce_sync(settings, settings.topics.events, events)
     n = len(events)
@@ -148,7 +148,7 @@ def sustained_rate(settings: Settings, events: list[Any], log_dir: Path) -> tupl
             return taken > 0
 
         wait_for(scoring_began, 300, "the score agent to take events", interval_s=0.05, worker=worker)
-        t0, cpu0 = time.monotonic(), _cpu_seconds(worker.pid)
+        t0, cpu0 = time.monotonic(), cpu_seconds(worker.pid)
         wait_for(
             lambda: int(query_scalar(settings, "SELECT count() FROM inference_events") or 0) >= n,
             1800,
@@ -156,7 +156,7 @@ def sustained_rate(settings: Settings, events: list[Any], log_dir: Path) -> tupl
             interval_s=0.2,
             worker=worker,
         )
-        t1, cpu1 = time.monotonic(), _cpu_seconds(worker.pid)
+        t1, cpu1 = time.monotonic(), cpu_seconds(worker.pid)
         cpu_us = (cpu1 - cpu0) / n * 1e6 if cpu0 is not None and cpu1 is not None else None
         return n / max(t1 - t0, 1e-9), t1 - started, cpu_us
     finally:
@@ -218,17 +218,6 @@ def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 def _us(value: float | None) -> str:
     return "–" if value is None else f"{value:,.0f} µs"
-
-
-def _cpu_seconds(pid: int) -> float | None:
-    """User + system CPU seconds of a process (None when it cannot be read)."""
-    try:
-        import psutil
-
-        t = psutil.Process(pid).cpu_times()
-        return float(t.user + t.system)
-    except Exception:
-        return None
 
 
 def _now() -> Any:
@@ -326,8 +315,8 @@ def command(
             "One worker process (score, window, sink agents; chDB embedded), 4 partitions, the local broker on the "
             "same 2 cores. *Evaluators alone* scores the same events in-process at the worker's batch size; "
             "*ratio* is pipeline ÷ that. *Pipeline* = backlog ÷ the drain (first event taken by the score agent → "
-            "last row visible). *Worker CPU per event*: the worker's user+system CPU over the drain ÷ the "
-            "backlog (scoring included); 10⁶ ÷ it is what one core could carry. "
+            "last row visible). *Worker CPU per event*: the user+system CPU of the worker and its scoring "
+            "process over the drain ÷ the backlog; 10⁶ ÷ it is what one core could carry. "
             "Landing latency = ClickHouse `ingested_at − ts` per row at half the sustained rate. "
             "Load average (1 min) before/after the run: "
             f"{load_before:.1f}/{os.getloadavg()[0]:.1f} on 2 cores (Kafka and anything else included)."

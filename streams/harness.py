@@ -272,6 +272,17 @@ def landing_report(settings: Settings, worker: WorkerProcess | None = None, size
     return "\n".join(lines)
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User+system CPU of a process and its children (a worker's scoring process), None once it is gone."""
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        return sum(float(t.user + t.system) for t in [proc.cpu_times()] + [c.cpu_times() for c in proc.children()])
+    except psutil.Error:
+        return None
+
+
 def rss_mb(pid: int) -> float:
     """Resident memory of a process and its children, MiB (0 once it is gone)."""
     import psutil

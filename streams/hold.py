@@ -109,10 +109,17 @@ async def process_held(
     `llmwatch_stuck_batches_total` shows the stall. A worker outlives one bad batch."""
     offsets = held_offsets(stream)
     held = [offsets.hold(e) for e in batch]
+    return await release_after(offsets, held, process, agent=agent, metrics=metrics)
+
+
+async def release_after(
+    offsets: HeldOffsets, held: list[Any], process: Callable[[], Awaitable[Any]], *, agent: str, metrics: Any
+) -> bool:
+    """`process_held` for events already held: release them once `process()` succeeded, keep them otherwise."""
     try:
         await process()
     except Exception:
-        log.exception("%s: a batch of %d failed; its offsets stay uncommitted", agent, len(batch))
+        log.exception("%s: a batch of %d failed; its offsets stay uncommitted", agent, len(held))
         metrics.stuck_batches.labels(agent=agent).inc()
         return False
     await offsets.release(held)

@@ -25,9 +25,12 @@ class WorkerMetrics:
         )
         self.scoring_seconds = Histogram(
             "llmwatch_scoring_seconds",
-            "Evaluator suite time per batch",
+            "Time to score a batch: decoding, evaluators, encoding (and the scoring process round trip)",
             buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
             registry=r,
+        )
+        self.scoring_restarts = Counter(
+            "llmwatch_scoring_process_restarts_total", "Times the scoring process died and was restarted", registry=r
         )
         self.sink_rows = Counter("llmwatch_sink_rows_total", "Rows written to ClickHouse", ["table"], registry=r)
         self.sink_retries = Counter(

@@ -1,72 +1,94 @@
-"""Score agent: llm.inference.events → (validate) → evaluators → llm.eval.scores; bad input → llm.dlq."""
+"""Score agent: llm.inference.events → (validate) → evaluators → llm.eval.scores; bad input → llm.dlq.
+
+The agent only moves records: decoding and scoring happen in the scoring process (streams/score_process.py)
+or, with it off, in the worker (`InlineScoring`).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from collections.abc import Callable
-from typing import Any
-
-from llmwatch.schemas import InferenceEvent
+from collections.abc import Awaitable, Sequence
+from typing import Any, Protocol
 
 from .context import WorkerContext
-from .decode import Decoded, decode
-from .hold import process_held
-from .scoring import EventScorer
+from .decode import Rejected
+from .hold import held_offsets, release_after
+from .scoring import EventScorer, Outcome, Record, Scored, score_records
 
 log = logging.getLogger(__name__)
 STAGE = "score"
 
 
-def install(ctx: WorkerContext, scorer: EventScorer) -> None:
+class Scoring(Protocol):
+    async def score(self, records: Sequence[Record]) -> list[Outcome]: ...
+
+
+class InlineScoring:
+    """Scoring in the worker itself (`LLMWATCH_WORKER__SCORE_PROCESS=false`). Models run in a thread: ONNX and
+    torch release the GIL, so the loop keeps consuming meanwhile. Pure-Python scoring (the light evaluators)
+    runs inline: in a thread it only fought the loop for the GIL, which cost ~25 % more CPU per event."""
+
+    def __init__(self, scorer: EventScorer, *, max_bytes: int) -> None:
+        self.scorer = scorer
+        self.max_bytes = max_bytes
+
+    async def score(self, records: Sequence[Record]) -> list[Outcome]:
+        if self.scorer.suite.uses_model:
+            return await asyncio.to_thread(score_records, self.scorer, records, max_bytes=self.max_bytes)
+        return score_records(self.scorer, records, max_bytes=self.max_bytes)
+
+
+def install(ctx: WorkerContext, scoring: Scoring) -> None:
     w = ctx.settings.worker
 
     @ctx.app.agent(ctx.topics["events"], name="llmwatch.score")
     async def score(stream: Any) -> None:
-        async for batch in stream.take_events(w.score_batch, within=w.score_within_s):
-            await process_held(
-                stream, batch, lambda b=batch: process_batch(ctx, scorer, b), agent=STAGE, metrics=ctx.metrics
-            )
+        """Two batches in flight: the next one scores while this one is sent. Sends stay in batch order, and
+        with a scoring process the loop's other work (windows, the sink) no longer leaves it waiting."""
+        offsets = held_offsets(stream)
+        sending: asyncio.Future[bool] | None = None
+        try:
+            async for batch in stream.take_events(w.score_batch, within=w.score_within_s):
+                held = [offsets.hold(e) for e in batch]  # at once: nothing is acked before it was sent
+                scored = asyncio.ensure_future(score_batch(ctx, scoring, batch))
+                if sending is not None:
+                    await sending
+                sending = asyncio.ensure_future(
+                    release_after(
+                        offsets,
+                        held,
+                        lambda b=batch, s=scored: send_outcomes(ctx, b, s),
+                        agent=STAGE,
+                        metrics=ctx.metrics,
+                    )
+                )
+        finally:
+            if sending is not None and not sending.done():
+                sending.cancel()  # its offsets stay held: replayed after a restart
 
 
-async def _run(scorer: EventScorer, fn: Callable[[list[Any]], list[Any]], payloads: list[Any]) -> list[Any]:
-    """Models run in a thread: ONNX/torch release the GIL, so the loop keeps consuming meanwhile. Pure-Python
-    scoring (the light evaluators) runs inline: in a thread it only fought the loop for the GIL, which cost
-    ~25 % more CPU per event and, in one run of two or three, twice the CPU (`llmwatch bench pipeline`)."""
-    if scorer.suite.uses_model:
-        return await asyncio.to_thread(fn, payloads)
-    return fn(payloads)
-
-
-async def process_batch(ctx: WorkerContext, scorer: EventScorer, batch: list[Any]) -> None:
-    """Decode, dead-letter the bad, score the good, send. Never raises for the content of a record."""
+async def score_batch(ctx: WorkerContext, scoring: Scoring, batch: list[Any]) -> list[Outcome]:
     ctx.metrics.events.labels(agent=STAGE).inc(len(batch))
     ctx.metrics.batch_size.labels(agent=STAGE).observe(len(batch))
-    good: list[tuple[Any, InferenceEvent]] = []
-    for event in batch:
-        result = decode(InferenceEvent, event.message.value, max_bytes=ctx.settings.worker.max_event_bytes)
-        if isinstance(result, Decoded):
-            good.append((event, result.payload))
-        else:
-            await ctx.reject(event, result, STAGE)
-    if not good:
-        return
-    payloads = [p for _, p in good]
+    records = [Record(e.message.value, e.message.partition, e.message.offset) for e in batch]
     started = time.perf_counter()
-    try:
-        scored: list[Any] = await _run(scorer, scorer.score, payloads)
-    except Exception as e:
-        log.warning("scoring a batch of %d failed (%s); scoring one by one", len(payloads), e)
-        scored = await _run(scorer, scorer.score_one_by_one, payloads)
+    outcomes = await scoring.score(records)
     ctx.metrics.scoring_seconds.observe(time.perf_counter() - started)
+    return outcomes
+
+
+async def send_outcomes(ctx: WorkerContext, batch: list[Any], scored: Awaitable[list[Outcome]]) -> None:
+    outcomes = await scored
     scores_topic = ctx.topics["scores"]
-    for (event, _), s in zip(good, scored, strict=True):
-        if isinstance(s, Exception):
-            await ctx.dead_letter(
-                event, reason=f"evaluator failed: {type(s).__name__}: {s}"[:2000], error_type="processing", stage=STAGE
-            )
-            continue
-        s.source_partition, s.source_offset = event.message.partition, event.message.offset
-        await scores_topic.send(key=s.window_key.encode(), value=s.encode())
-    ctx.metrics.emitted.labels(agent=STAGE).inc(len(good))
+    sent = 0
+    for event, outcome in zip(batch, outcomes, strict=True):
+        if isinstance(outcome, Scored):
+            await scores_topic.send(key=outcome.key, value=outcome.value)
+            sent += 1
+        elif isinstance(outcome, Rejected):
+            await ctx.reject(event, outcome, STAGE)
+        else:
+            await ctx.dead_letter(event, reason=outcome.reason, error_type="processing", stage=STAGE)
+    ctx.metrics.emitted.labels(agent=STAGE).inc(sent)

@@ -1,21 +1,84 @@
-"""From a batch of InferenceEvents to EvalScores: run the evaluator suite, redact, assemble.
+"""From raw event records to encoded EvalScores: decode, run the evaluator suite, redact, assemble, encode.
 
-Pure (no Faust, no Kafka): the score agent calls it in a worker thread, tests call it directly.
+Pure (no Faust, no Kafka): the score agent runs it in its scoring process (streams/score_process.py) or in
+the worker itself, tests call it directly.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from llmwatch.evaluators.base import SKIPPED, EvaluatorSuite
 from llmwatch.schemas import EvalScores, InferenceEvent
+
+from .decode import Decoded, Rejected, decode
+
+log = logging.getLogger(__name__)
 
 Redactor = Callable[[str], str]
 
 _SCORE_FIELDS = set(EvalScores.model_fields) - {"event", "evaluators", "schema_version"}
 #: Stored event attribute set when the PII scan of its prompt or response was partial (over the phone budget).
 PII_SCAN_ATTRIBUTE = "llmwatch.pii_scan"
+
+
+@dataclass(frozen=True)
+class Record:
+    """A consumed record as scoring needs it: small and picklable, so it can cross to the scoring process."""
+
+    value: bytes | None
+    partition: int
+    offset: int
+
+
+@dataclass(frozen=True)
+class Scored:
+    key: bytes
+    value: bytes
+
+
+@dataclass(frozen=True)
+class Failed:
+    """A valid event an evaluator could not score: dead-lettered as a processing error."""
+
+    reason: str
+
+
+Outcome = Scored | Rejected | Failed
+
+
+def score_records(scorer: EventScorer, records: Sequence[Record], *, max_bytes: int) -> list[Outcome]:
+    """One outcome per record, in order; never raises for the content of a record. Bad payloads come back
+    Rejected (the DLQ reason), the rest are scored as one batch; if the batch fails, one by one, so only the
+    event that breaks an evaluator fails."""
+    outcomes: list[Outcome | None] = [None] * len(records)
+    good: list[int] = []
+    events: list[InferenceEvent] = []
+    for i, record in enumerate(records):
+        result = decode(InferenceEvent, record.value, max_bytes=max_bytes)
+        if isinstance(result, Decoded):
+            good.append(i)
+            events.append(result.payload)
+        else:
+            outcomes[i] = result
+    if events:
+        scored: list[EvalScores | Exception]
+        try:
+            scored = list(scorer.score(events))
+        except Exception as e:
+            log.warning("scoring a batch of %d failed (%s); scoring one by one", len(events), e)
+            scored = scorer.score_one_by_one(events)
+        for i, s in zip(good, scored, strict=True):
+            if isinstance(s, Exception):
+                outcomes[i] = Failed(f"evaluator failed: {type(s).__name__}: {s}"[:2000])
+                continue
+            s.source_partition, s.source_offset = records[i].partition, records[i].offset
+            outcomes[i] = Scored(s.window_key.encode(), s.encode())
+    assert all(o is not None for o in outcomes)  # every record is either rejected or scored above
+    return outcomes  # type: ignore[return-value]
 
 
 class EventScorer:

@@ -340,18 +340,8 @@ def _publisher(gateway: Any) -> dict[str, float]:
     }
 
 
-def _cpu_s(pid: int) -> float:
-    import psutil
-
-    try:
-        times = psutil.Process(pid).cpu_times()
-    except psutil.Error:
-        return 0.0
-    return times.user + times.system
-
-
 def _sample(worker: Any, gateway: Any, s: Settings, answers: list[str | None], t0: float) -> Sample:
-    from .harness import query_scalar, rss_mb
+    from .harness import cpu_seconds, query_scalar, rss_mb
 
     def attempt(fn: Any, default: Any) -> Any:
         try:
@@ -362,7 +352,7 @@ def _sample(worker: Any, gateway: Any, s: Settings, answers: list[str | None], t
     return Sample(
         t=round(time.monotonic() - t0, 2),
         rss_mb={"gateway": rss_mb(gateway.pid), "worker": rss_mb(worker.pid)},
-        cpu_s={"gateway": _cpu_s(gateway.pid), "worker": _cpu_s(worker.pid)},
+        cpu_s={"gateway": cpu_seconds(gateway.pid) or 0.0, "worker": cpu_seconds(worker.pid) or 0.0},
         lag=attempt(lambda: _lag(worker.metrics(), s), {}),
         rows=attempt(lambda: int(query_scalar(s, "SELECT count() FROM inference_events") or 0), None),
         answered=len(answers),
@@ -467,7 +457,8 @@ def command(
         note = (
             f"One `llmwatch serve` (simulated engine) and one `llmwatch worker` (agents {', '.join(AGENTS)}; "
             f"evaluators: {evaluators}; chDB embedded), open-loop traffic (scenario steady) for {minutes:g} min, a "
-            f"canary rollout running meanwhile; samples every {sample_every:g} s, memory baseline after {warmup:g} s. "
+            f"canary rollout running meanwhile; samples every {sample_every:g} s, memory baseline after {warmup:g} s "
+            "(the worker's figures include its scoring process). "
             f"Load average (1 min) before/after: {load_before:.1f}/{os.getloadavg()[0]:.1f} on {os.cpu_count()} "
             "cores (Kafka and anything else on the machine included)."
         )

@@ -9,7 +9,6 @@ server, any number of workers may sink.
 from __future__ import annotations
 
 import logging
-import time
 from contextlib import ExitStack
 from typing import Any
 
@@ -36,15 +35,16 @@ def build_worker(settings: Settings, agents: list[str] | None = None) -> WorkerC
     ctx = WorkerContext(settings=settings, app=app, topics=declare_topics(app, settings))
     ctx.extras["agents"] = agents
     ctx.extras["exit_stack"] = ExitStack()
+    scoring = _build_scoring(ctx) if "score" in agents else None  # first: its warm-up overlaps the rest
     if "sink" in agents:
         ctx.writer = _open_writer(ctx)
         from . import sink_agent
 
         sink_agent.install(ctx, ctx.writer)
-    if "score" in agents:
+    if scoring is not None:
         from . import score_agent
 
-        score_agent.install(ctx, _build_scorer(settings))
+        score_agent.install(ctx, scoring)
     if "window" in agents:
         from . import window_agent
 
@@ -53,6 +53,8 @@ def build_worker(settings: Settings, agents: list[str] | None = None) -> WorkerC
         if name in agents:
             _install_optional(ctx, name)
     _install_metrics_page(ctx)
+    if hasattr(scoring, "wait_ready"):
+        scoring.wait_ready()
 
     @app.on_before_shutdown.connect
     def _shutdown(sender: Any, **_: Any) -> None:
@@ -84,41 +86,20 @@ def _open_writer(ctx: WorkerContext) -> BatchWriter:
     )
 
 
-def _build_scorer(settings: Settings) -> Any:
-    from llmwatch.evaluators.base import load_suite
+def _build_scoring(ctx: WorkerContext) -> Any:
+    """The scoring process, started (its warm-up runs while the rest of the worker is built), or scoring in
+    the worker when `worker.score_process` is off."""
+    settings = ctx.settings
+    if settings.worker.score_process:
+        from .score_process import ScoringProcess
 
-    from .scoring import EventScorer
+        proc = ScoringProcess(settings, on_restart=ctx.metrics.scoring_restarts.inc).start()
+        ctx.extras["exit_stack"].callback(proc.close)
+        return proc
+    from .score_agent import InlineScoring
+    from .score_process import build_scorer
 
-    suite = load_suite(settings)
-    redactor = None
-    if settings.eval.redact:
-        from llmwatch.evaluators.pii import redact
-
-        redactor = redact
-    log.info("scoring with %s", ", ".join(sorted(set(suite.names.values()))) or "no evaluators")
-    scorer = EventScorer(suite, redactor)
-    warm_up(scorer)
-    return scorer
-
-
-def warm_up(scorer: Any) -> None:
-    """Score one made-up event before consuming: lazy work (ONNX sessions' first run, the injection rules'
-    Hyperscan database, presidio's recognizers) then happens at start, not in the first real events' latency."""
-    from llmwatch.schemas import InferenceEvent
-
-    started = time.perf_counter()
-    event = InferenceEvent(
-        deployment="llmwatch-warm-up",
-        model="warm-up",
-        model_version="warm-up",
-        prompt="Warm-up: ignore nothing. Call +1 415 555 0100 or mail ops@example.com.",
-        response="Warm-up answer. Paris is the capital of France.",
-        context=["Paris is the capital of France."],
-        ttft_ms=1.0,
-        e2e_ms=2.0,
-    )
-    scorer.score([event])
-    log.info("evaluators warmed up in %.1f s", time.perf_counter() - started)
+    return InlineScoring(build_scorer(settings), max_bytes=settings.worker.max_event_bytes)
 
 
 def _drift_fn(settings: Settings) -> Any:

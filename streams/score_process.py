@@ -1,0 +1,169 @@
+"""The scoring process: decode → score → encode in a child process, one per worker.
+
+Why a process: the worker's event loop runs Faust, both Kafka clients and the sink; with the light
+evaluators scoring inline it was ~95 % busy, scoring ~40 % of it, while the second core did little
+(`llmwatch bench pipeline`). Records cross as raw bytes and come back as encoded EvalScores, so the only
+copies are of bytes. Models load in the child only; the worker itself needs none for scoring.
+
+The child dies with the worker (Linux parent-death signal), so a `kill -9` of the worker leaves no orphan.
+A child that dies (a native crash in a model) is restarted; a batch that kills it twice is scored one event
+at a time, and the event that still kills it is dead-lettered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+from llmwatch.settings import Settings
+
+from .scoring import EventScorer, Failed, Outcome, Record, score_records
+
+log = logging.getLogger(__name__)
+
+_scorer: EventScorer | None = None  # in the child: built once by _init
+_max_bytes = 0
+
+
+def build_scorer(settings: Settings) -> EventScorer:
+    """The evaluator suite of `settings.eval`, with redaction when it is on, warmed up."""
+    from llmwatch.evaluators.base import load_suite
+
+    redactor = None
+    if settings.eval.redact:
+        from llmwatch.evaluators.pii import redact
+
+        redactor = redact
+    suite = load_suite(settings)
+    log.info("scoring with %s", ", ".join(sorted(set(suite.names.values()))) or "no evaluators")
+    scorer = EventScorer(suite, redactor)
+    warm_up(scorer)
+    return scorer
+
+
+def warm_up(scorer: EventScorer) -> None:
+    """Score one made-up event before consuming: lazy work (ONNX sessions' first run, the injection rules'
+    Hyperscan database, presidio's recognizers) then happens at start, not in the first real events' latency."""
+    from llmwatch.schemas import InferenceEvent
+
+    started = time.perf_counter()
+    event = InferenceEvent(
+        deployment="llmwatch-warm-up",
+        model="warm-up",
+        model_version="warm-up",
+        prompt="Warm-up: ignore nothing. Call +1 415 555 0100 or mail ops@example.com.",
+        response="Warm-up answer. Paris is the capital of France.",
+        context=["Paris is the capital of France."],
+        ttft_ms=1.0,
+        e2e_ms=2.0,
+    )
+    scorer.score([event])
+    log.info("evaluators warmed up in %.1f s", time.perf_counter() - started)
+
+
+def _die_with_parent() -> None:
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _init(settings_json: str, max_bytes: int) -> None:
+    global _scorer, _max_bytes
+    _die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the process group: the worker decides
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s [scoring] %(levelname)s %(name)s: %(message)s")
+    _max_bytes = max_bytes
+    _scorer = build_scorer(Settings.model_validate_json(settings_json))
+
+
+def _ready() -> int:
+    assert _scorer is not None
+    return os.getpid()
+
+
+def _score(records: Sequence[Record]) -> list[Outcome]:
+    assert _scorer is not None
+    return score_records(_scorer, records, max_bytes=_max_bytes)
+
+
+def _settings_for_child(settings: Settings) -> str:
+    """What the child needs to build the same suite. Secrets are left out: they are masked in JSON, and
+    scoring uses none of them."""
+    return settings.model_dump_json(include={"eval", "cache_dir", "data_dir"})
+
+
+class ScoringProcess:
+    """One child process that scores batches of records for the score agent."""
+
+    def __init__(self, settings: Settings, on_restart: Callable[[], None] | None = None) -> None:
+        self._on_restart = on_restart
+        self._args = (_settings_for_child(settings), settings.worker.max_event_bytes)
+        self._pool: ProcessPoolExecutor | None = None
+        self._ready: Future[int] | None = None
+        self.restarts = 0
+        self.pid: int | None = None  # of the child, once ready
+
+    def start(self) -> ScoringProcess:
+        """Spawn the child (from the calling thread: the parent-death signal follows the thread that forks,
+        so this must be the worker's main thread) and begin its warm-up; `wait_ready` waits for it."""
+        ctx = multiprocessing.get_context("spawn")  # fork would copy Faust's threads and locks mid-use
+        self._pool = ProcessPoolExecutor(max_workers=1, mp_context=ctx, initializer=_init, initargs=self._args)
+        self._ready = self._pool.submit(_ready)
+        return self
+
+    def wait_ready(self, timeout_s: float = 600.0) -> None:
+        """Block until the child has built and warmed up its evaluators; their errors (a model missing)
+        surface here, at the worker's start."""
+        assert self._ready is not None
+        started = time.monotonic()
+        self.pid = self._ready.result(timeout=timeout_s)
+        log.info("scoring process %d ready (waited %.1f s)", self.pid, time.monotonic() - started)
+
+    async def score(self, records: Sequence[Record]) -> list[Outcome]:
+        try:
+            return await self._submit(records)
+        except BrokenProcessPool:
+            log.error("the scoring process died on a batch of %d; restarting it and scoring again", len(records))
+            await self._restart()
+        try:
+            return await self._submit(records)
+        except BrokenProcessPool:
+            log.error("the scoring process died again; scoring the batch one event at a time")
+            await self._restart()
+        return [await self._score_alone(r) for r in records]
+
+    async def _score_alone(self, record: Record) -> Outcome:
+        try:
+            return (await self._submit([record]))[0]
+        except BrokenProcessPool:
+            await self._restart()
+            return Failed("the scoring process died scoring this event")
+
+    async def _submit(self, records: Sequence[Record]) -> list[Outcome]:
+        assert self._pool is not None
+        return await asyncio.wrap_future(self._pool.submit(_score, list(records)))
+
+    async def _restart(self) -> None:
+        self.restarts += 1
+        if self._on_restart is not None:
+            self._on_restart()
+        self.close()
+        self.start()  # in the loop's (main) thread, see start()
+        assert self._ready is not None
+        self.pid = await asyncio.wrap_future(self._ready)
+        log.info("scoring process %d ready after restart %d", self.pid, self.restarts)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
