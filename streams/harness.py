@@ -18,6 +18,7 @@ from typing import Any, Self
 from aiokafka import AIOKafkaProducer
 from pydantic import BaseModel, SecretStr
 
+from llmwatch.local.lifetime import die_with_parent
 from llmwatch.schemas import Payload
 from llmwatch.settings import Settings
 
@@ -49,15 +50,6 @@ def settings_env(settings: Settings) -> dict[str, str]:
         if key.startswith(("kafka_", "clickhouse_")) and value is not None:
             env[f"LLMWATCH_{key.upper()}"] = _env_value(value)
     return env
-
-
-def _die_with_parent() -> None:
-    """Linux: the child gets SIGTERM when the process that started it dies (even by SIGKILL), so an
-    interrupted test or bench never leaves a worker running."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def _env_value(value: Any) -> str:
@@ -95,7 +87,7 @@ class ChildProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,
             )
         return self
 
@@ -272,26 +264,39 @@ def landing_report(settings: Settings, worker: WorkerProcess | None = None, size
     return "\n".join(lines)
 
 
-def cpu_seconds(pid: int) -> float | None:
-    """User+system CPU of a process and its children (a worker's scoring process), None once it is gone."""
+def _process_tree(pid: int) -> list[Any]:
+    """The process and all its descendants (a worker and its scoring process); [] once it is gone."""
     import psutil
 
     try:
         proc = psutil.Process(pid)
-        return sum(float(t.user + t.system) for t in [proc.cpu_times()] + [c.cpu_times() for c in proc.children()])
+        return [proc, *proc.children(recursive=True)]
     except psutil.Error:
+        return []
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User+system CPU of a process and its descendants, None once it is gone."""
+    import psutil
+
+    procs = _process_tree(pid)
+    if not procs:
         return None
+    total = 0.0
+    for p in procs:
+        try:
+            t = p.cpu_times()
+        except psutil.Error:  # a child that ended meanwhile
+            continue
+        total += t.user + t.system
+    return total
 
 
 def rss_mb(pid: int) -> float:
-    """Resident memory of a process and its children, MiB (0 once it is gone)."""
+    """Resident memory of a process and its descendants, MiB (0 once it is gone)."""
     import psutil
 
-    try:
-        proc = psutil.Process(pid)
-        procs = [proc, *proc.children(recursive=True)]
-    except psutil.Error:
-        return 0.0
+    procs = _process_tree(pid)
     total = 0
     for p in procs:
         try:

@@ -24,6 +24,9 @@ STAGE = "score"
 class Scoring(Protocol):
     async def score(self, records: Sequence[Record]) -> list[Outcome]: ...
 
+    def wait_ready(self) -> None:
+        """Block until scoring can start (the worker calls it once it is built)."""
+
 
 class InlineScoring:
     """Scoring in the worker itself (`LLMWATCH_WORKER__SCORE_PROCESS=false`). Models run in a thread: ONNX and
@@ -33,6 +36,9 @@ class InlineScoring:
     def __init__(self, scorer: EventScorer, *, max_bytes: int) -> None:
         self.scorer = scorer
         self.max_bytes = max_bytes
+
+    def wait_ready(self) -> None:
+        """Ready at once: the suite was built and warmed up in the constructor's caller."""
 
     async def score(self, records: Sequence[Record]) -> list[Outcome]:
         if self.scorer.suite.uses_model:

@@ -17,12 +17,12 @@ import logging
 import multiprocessing
 import os
 import signal
-import sys
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
+from llmwatch.local.lifetime import die_with_parent
 from llmwatch.settings import Settings
 
 from .scoring import EventScorer, Failed, Outcome, Record, score_records
@@ -69,17 +69,9 @@ def warm_up(scorer: EventScorer) -> None:
     log.info("evaluators warmed up in %.1f s", time.perf_counter() - started)
 
 
-def _die_with_parent() -> None:
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        PR_SET_PDEATHSIG = 1
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
 def _init(settings_json: str, max_bytes: int) -> None:
     global _scorer, _max_bytes
-    _die_with_parent()
+    die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the process group: the worker decides
     logging.basicConfig(level=logging.INFO, format="%(asctime)s [scoring] %(levelname)s %(name)s: %(message)s")
     _max_bytes = max_bytes

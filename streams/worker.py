@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from contextlib import ExitStack
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import faust
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -20,6 +20,9 @@ from llmwatch.settings import Settings
 from .app import create_app, declare_topics
 from .context import WorkerContext
 from .sink import BatchWriter, FaultInjector
+
+if TYPE_CHECKING:
+    from .score_agent import Scoring
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +56,7 @@ def build_worker(settings: Settings, agents: list[str] | None = None) -> WorkerC
         if name in agents:
             _install_optional(ctx, name)
     _install_metrics_page(ctx)
-    if hasattr(scoring, "wait_ready"):
+    if scoring is not None:
         scoring.wait_ready()
 
     @app.on_before_shutdown.connect
@@ -86,7 +89,7 @@ def _open_writer(ctx: WorkerContext) -> BatchWriter:
     )
 
 
-def _build_scoring(ctx: WorkerContext) -> Any:
+def _build_scoring(ctx: WorkerContext) -> Scoring:
     """The scoring process, started (its warm-up runs while the rest of the worker is built), or scoring in
     the worker when `worker.score_process` is off."""
     settings = ctx.settings
