@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Sequence
 from typing import Any, Protocol
 
@@ -54,25 +55,29 @@ def install(ctx: WorkerContext, scoring: Scoring) -> None:
         """Two batches in flight: the next one scores while this one is sent. Sends stay in batch order, and
         with a scoring process the loop's other work (windows, the sink) no longer leaves it waiting."""
         offsets = held_offsets(stream)
-        sending: asyncio.Future[bool] | None = None
+        in_flight: deque[asyncio.Future[bool]] = deque()  # sends in batch order, each after the one before
         try:
             async for batch in stream.take_events(w.score_batch, within=w.score_within_s):
                 held = [offsets.hold(e) for e in batch]  # at once: nothing is acked before it was sent
                 scored = asyncio.ensure_future(score_batch(ctx, scoring, batch))
-                if sending is not None:
-                    await sending
-                sending = asyncio.ensure_future(
-                    release_after(
-                        offsets,
-                        held,
-                        lambda b=batch, s=scored: send_outcomes(ctx, b, s),
-                        agent=STAGE,
-                        metrics=ctx.metrics,
+                previous = in_flight[-1] if in_flight else None
+                in_flight.append(
+                    asyncio.ensure_future(
+                        release_after(
+                            offsets,
+                            held,
+                            lambda b=batch, s=scored, p=previous: send_outcomes(ctx, b, s, after=p),
+                            agent=STAGE,
+                            metrics=ctx.metrics,
+                        )
                     )
                 )
+                while in_flight and (len(in_flight) >= w.score_in_flight or in_flight[0].done()):
+                    await in_flight.popleft()
         finally:
-            if sending is not None and not sending.done():
-                sending.cancel()  # its offsets stay held: replayed after a restart
+            for sending in in_flight:
+                if not sending.done():
+                    sending.cancel()  # its offsets stay held: replayed after a restart
 
 
 async def score_batch(ctx: WorkerContext, scoring: Scoring, batch: list[Any]) -> list[Outcome]:
@@ -85,8 +90,13 @@ async def score_batch(ctx: WorkerContext, scoring: Scoring, batch: list[Any]) ->
     return outcomes
 
 
-async def send_outcomes(ctx: WorkerContext, batch: list[Any], scored: Awaitable[list[Outcome]]) -> None:
+async def send_outcomes(
+    ctx: WorkerContext, batch: list[Any], scored: Awaitable[list[Outcome]], *, after: Awaitable[Any] | None = None
+) -> None:
+    """Send one batch's outcomes once the batch before it (`after`) was sent, so scores keep their order."""
     outcomes = await scored
+    if after is not None:
+        await after
     scores_topic = ctx.topics["scores"]
     sent = 0
     for event, outcome in zip(batch, outcomes, strict=True):

@@ -103,6 +103,8 @@ class ScoringProcess:
         self._pool: ProcessPoolExecutor | None = None
         self._ready: Future[int] | None = None
         self.restarts = 0
+        self._generation = 0  # which child: bumped by each restart
+        self._restarting = asyncio.Lock()
         self.pid: int | None = None  # of the child, once ready
 
     def start(self) -> ScoringProcess:
@@ -122,38 +124,45 @@ class ScoringProcess:
         log.info("scoring process %d ready (waited %.1f s)", self.pid, time.monotonic() - started)
 
     async def score(self, records: Sequence[Record]) -> list[Outcome]:
-        try:
-            return await self._submit(records)
-        except BrokenProcessPool:
-            log.error("the scoring process died on a batch of %d; restarting it and scoring again", len(records))
-            await self._restart()
-        try:
-            return await self._submit(records)
-        except BrokenProcessPool:
-            log.error("the scoring process died again; scoring the batch one event at a time")
-            await self._restart()
+        """Several batches may be in flight: when the child dies, all of them fail at once. The first to see
+        it restarts the child, the others resubmit to the new one; a batch whose own two tries both met a
+        dead child is scored one event at a time."""
+        for attempt in (1, 2):
+            generation = self._generation
+            try:
+                return await self._submit(records)
+            except BrokenProcessPool:
+                log.error("the scoring process died with a batch of %d in it (try %d)", len(records), attempt)
+                await self._restart(generation)
+        log.error("the scoring process died twice with this batch in it; scoring it one event at a time")
         return [await self._score_alone(r) for r in records]
 
     async def _score_alone(self, record: Record) -> Outcome:
+        generation = self._generation
         try:
             return (await self._submit([record]))[0]
         except BrokenProcessPool:
-            await self._restart()
+            await self._restart(generation)
             return Failed("the scoring process died scoring this event")
 
     async def _submit(self, records: Sequence[Record]) -> list[Outcome]:
         assert self._pool is not None
         return await asyncio.wrap_future(self._pool.submit(_score, list(records)))
 
-    async def _restart(self) -> None:
-        self.restarts += 1
-        if self._on_restart is not None:
-            self._on_restart()
-        self.close()
-        self.start()  # in the loop's (main) thread, see start()
-        assert self._ready is not None
-        self.pid = await asyncio.wrap_future(self._ready)
-        log.info("scoring process %d ready after restart %d", self.pid, self.restarts)
+    async def _restart(self, broken: int) -> None:
+        """Restart the child that was current at generation `broken`, unless another batch already did."""
+        async with self._restarting:
+            if self._generation != broken:
+                return
+            self.restarts += 1
+            if self._on_restart is not None:
+                self._on_restart()
+            self.close()
+            self.start()  # in the loop's (main) thread, see start()
+            assert self._ready is not None
+            self.pid = await asyncio.wrap_future(self._ready)
+            self._generation += 1
+            log.info("scoring process %d ready after restart %d", self.pid, self.restarts)
 
     def close(self) -> None:
         if self._pool is not None:

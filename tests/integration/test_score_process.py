@@ -70,6 +70,32 @@ def test_the_child_scores_like_inline_and_restarts_after_dying() -> None:
         proc.close()
 
 
+def test_batches_in_flight_when_the_child_dies_restart_it_once_and_are_all_scored() -> None:
+    """The score agent keeps several batches in the child at once; all of them fail when it dies."""
+    settings = Settings(eval=LIGHT)
+    batch = [Record(r.value, r.partition, r.offset + 4 * i) for i, r in enumerate(_records() * 500)]
+    batches = [batch] * 4
+    inline = [score_records(EventScorer(load_suite(settings), None), b, max_bytes=1_000_000) for b in batches]
+    proc = ScoringProcess(settings).start()
+    try:
+        proc.wait_ready()
+        dead = proc.pid
+        assert dead is not None
+
+        async def kill_while_scoring() -> list[list]:
+            tasks = [asyncio.ensure_future(proc.score(b)) for b in batches]
+            await asyncio.sleep(0.3)  # each batch of 2,000 takes the child ~0.5 s: all four are in flight
+            assert not tasks[-1].done()
+            os.kill(dead, signal.SIGKILL)
+            return await asyncio.gather(*tasks)
+
+        results = asyncio.run(kill_while_scoring())
+        assert [_scores(r) for r in results] == [_scores(r) for r in inline]
+        assert proc.restarts == 1 and proc.pid not in (None, dead)
+    finally:
+        proc.close()
+
+
 def test_the_child_dies_with_its_parent() -> None:
     script = textwrap.dedent(
         f"""
