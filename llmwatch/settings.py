@@ -142,6 +142,13 @@ class WorkerSettings(BaseModel):
     window_idle_close_s: float = Field(5.0, gt=0, description="Idle time after which windows close on the clock.")
     window_drift: bool = Field(True, description="Score prompt drift of each window against the first baseline one.")
     sink_batch: int = Field(2000, ge=1, description="Rows per ClickHouse insert (at most).")
+    sink_scores_locally: bool = Field(
+        True,
+        description="In a worker that runs both score and sink, the score agent stores the events it scored "
+        "(inference_events, eval_scores) itself, from rows the scoring process maps, instead of the sink agent "
+        "reading each score back from llm.eval.scores (streams/score_sink.py). Scores are still published. Off: "
+        "store from the topic, e.g. when other producers write scores there.",
+    )
     sink_within_s: float = Field(0.5, gt=0, description="Longest wait before a partial batch is written.")
     sink_retry_max_s: float = Field(30.0, gt=0, description="Cap of the exponential back-off between insert retries.")
     fault_file: Path | None = Field(

@@ -7,16 +7,20 @@ or, with it off, in the worker (`InlineScoring`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .context import WorkerContext
 from .decode import Rejected
 from .hold import held_offsets, release_after
 from .scoring import EventScorer, Outcome, Record, Scored, score_records
+
+if TYPE_CHECKING:
+    from .score_sink import ScoreRows
 
 log = logging.getLogger(__name__)
 STAGE = "score"
@@ -34,50 +38,64 @@ class InlineScoring:
     torch release the GIL, so the loop keeps consuming meanwhile. Pure-Python scoring (the light evaluators)
     runs inline: in a thread it only fought the loop for the GIL, which cost ~25 % more CPU per event."""
 
-    def __init__(self, scorer: EventScorer, *, max_bytes: int) -> None:
+    def __init__(self, scorer: EventScorer, *, max_bytes: int, rows: bool = False) -> None:
         self.scorer = scorer
         self.max_bytes = max_bytes
+        self.rows = rows
 
     def wait_ready(self) -> None:
         """Ready at once: the suite was built and warmed up in the constructor's caller."""
 
     async def score(self, records: Sequence[Record]) -> list[Outcome]:
         if self.scorer.suite.uses_model:
-            return await asyncio.to_thread(score_records, self.scorer, records, max_bytes=self.max_bytes)
-        return score_records(self.scorer, records, max_bytes=self.max_bytes)
+            return await asyncio.to_thread(
+                score_records, self.scorer, records, max_bytes=self.max_bytes, rows=self.rows
+            )
+        return score_records(self.scorer, records, max_bytes=self.max_bytes, rows=self.rows)
 
 
-def install(ctx: WorkerContext, scoring: Scoring) -> None:
+def install(ctx: WorkerContext, scoring: Scoring, rows: ScoreRows | None = None) -> None:
+    """`rows`: this worker's sink, when the score agent stores what it scores (streams/score_sink.py)."""
     w = ctx.settings.worker
 
     @ctx.app.agent(ctx.topics["events"], name="llmwatch.score")
     async def score(stream: Any) -> None:
-        """Two batches in flight: the next one scores while this one is sent. Sends stay in batch order, and
-        with a scoring process the loop's other work (windows, the sink) no longer leaves it waiting."""
+        """Up to `score_in_flight` batches at once: the next ones score while this one is sent. Sends stay in
+        batch order; an event is released once its batch was sent (and, with `rows`, stored)."""
         offsets = held_offsets(stream)
-        in_flight: deque[asyncio.Future[bool]] = deque()  # sends in batch order, each after the one before
+        in_flight: deque[asyncio.Future[Any]] = deque()  # sends in batch order, each after the one before
+        releasing: set[asyncio.Future[bool]] = set()
         try:
             async for batch in stream.take_events(w.score_batch, within=w.score_within_s):
                 held = [offsets.hold(e) for e in batch]  # at once: nothing is acked before it was sent
                 scored = asyncio.ensure_future(score_batch(ctx, scoring, batch))
                 previous = in_flight[-1] if in_flight else None
-                in_flight.append(
-                    asyncio.ensure_future(
-                        release_after(
-                            offsets,
-                            held,
-                            lambda b=batch, s=scored, p=previous: send_outcomes(ctx, b, s, after=p),
-                            agent=STAGE,
-                            metrics=ctx.metrics,
-                        )
-                    )
+                sent = asyncio.ensure_future(send_outcomes(ctx, batch, scored, after=previous, rows=rows))
+                in_flight.append(sent)
+                release = asyncio.ensure_future(
+                    release_after(offsets, held, lambda s=sent: _stored(s), agent=STAGE, metrics=ctx.metrics)
                 )
+                releasing.add(release)
+                release.add_done_callback(releasing.discard)
                 while in_flight and (len(in_flight) >= w.score_in_flight or in_flight[0].done()):
-                    await in_flight.popleft()
+                    with contextlib.suppress(Exception):  # a failed send was logged; its offsets stay held
+                        await in_flight.popleft()
         finally:
-            for sending in in_flight:
-                if not sending.done():
-                    sending.cancel()  # its offsets stay held: replayed after a restart
+            for task in (*in_flight, *releasing):
+                if not task.done():
+                    task.cancel()  # its offsets stay held: replayed after a restart
+
+    if rows is not None:
+
+        @ctx.app.timer(interval=max(0.05, w.sink_within_s / 2), name="llmwatch.score.store")
+        async def store_partial_batches() -> None:
+            await rows.flush_due(time.monotonic())
+
+
+async def _stored(sent: Awaitable[asyncio.Future[None] | None]) -> None:
+    stored = await sent
+    if stored is not None:
+        await stored
 
 
 async def score_batch(ctx: WorkerContext, scoring: Scoring, batch: list[Any]) -> list[Outcome]:
@@ -91,12 +109,19 @@ async def score_batch(ctx: WorkerContext, scoring: Scoring, batch: list[Any]) ->
 
 
 async def send_outcomes(
-    ctx: WorkerContext, batch: list[Any], scored: Awaitable[list[Outcome]], *, after: Awaitable[Any] | None = None
-) -> None:
-    """Send one batch's outcomes once the batch before it (`after`) was sent, so scores keep their order."""
+    ctx: WorkerContext,
+    batch: list[Any],
+    scored: Awaitable[list[Outcome]],
+    *,
+    after: Awaitable[Any] | None = None,
+    rows: ScoreRows | None = None,
+) -> asyncio.Future[None] | None:
+    """Send one batch's outcomes once the batch before it (`after`) was sent, so scores keep their order. With
+    `rows`, queue the scored rows for storage and return the future of their being durable."""
     outcomes = await scored
     if after is not None:
-        await after
+        with contextlib.suppress(Exception):  # that batch failed and stays held; this one still goes out
+            await after
     scores_topic = ctx.topics["scores"]
     sent = 0
     for event, outcome in zip(batch, outcomes, strict=True):
@@ -108,3 +133,6 @@ async def send_outcomes(
         else:
             await ctx.dead_letter(event, reason=outcome.reason, error_type="processing", stage=STAGE)
     ctx.metrics.emitted.labels(agent=STAGE).inc(sent)
+    if rows is None:
+        return None
+    return await rows.add([o for o in outcomes if isinstance(o, Scored)])

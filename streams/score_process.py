@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 _scorer: EventScorer | None = None  # in the child: built once by _init
 _max_bytes = 0
+_rows = False
 
 
 def build_scorer(settings: Settings) -> EventScorer:
@@ -69,12 +70,12 @@ def warm_up(scorer: EventScorer) -> None:
     log.info("evaluators warmed up in %.1f s", time.perf_counter() - started)
 
 
-def _init(settings_json: str, max_bytes: int) -> None:
-    global _scorer, _max_bytes
+def _init(settings_json: str, max_bytes: int, rows: bool) -> None:
+    global _scorer, _max_bytes, _rows
     die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the process group: the worker decides
     logging.basicConfig(level=logging.INFO, format="%(asctime)s [scoring] %(levelname)s %(name)s: %(message)s")
-    _max_bytes = max_bytes
+    _max_bytes, _rows = max_bytes, rows
     _scorer = build_scorer(Settings.model_validate_json(settings_json))
 
 
@@ -85,7 +86,7 @@ def _ready() -> int:
 
 def _score(records: Sequence[Record]) -> list[Outcome]:
     assert _scorer is not None
-    return score_records(_scorer, records, max_bytes=_max_bytes)
+    return score_records(_scorer, records, max_bytes=_max_bytes, rows=_rows)
 
 
 def _settings_for_child(settings: Settings) -> str:
@@ -97,9 +98,10 @@ def _settings_for_child(settings: Settings) -> str:
 class ScoringProcess:
     """One child process that scores batches of records for the score agent."""
 
-    def __init__(self, settings: Settings, on_restart: Callable[[], None] | None = None) -> None:
+    def __init__(self, settings: Settings, *, rows: bool = False, on_restart: Callable[[], None] | None = None) -> None:
+        """`rows`: scored events come back with their table rows (see `score_records`)."""
         self._on_restart = on_restart
-        self._args = (_settings_for_child(settings), settings.worker.max_event_bytes)
+        self._args = (_settings_for_child(settings), settings.worker.max_event_bytes, rows)
         self._pool: ProcessPoolExecutor | None = None
         self._ready: Future[int] | None = None
         self.restarts = 0

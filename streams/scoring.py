@@ -34,10 +34,15 @@ class Record:
     offset: int
 
 
+#: An event's row for inference_events and its scores' row for eval_scores (`llmwatch.db.tables` order).
+StoredRows = tuple[tuple[Any, ...], tuple[Any, ...]]
+
+
 @dataclass(frozen=True)
 class Scored:
     key: bytes
     value: bytes
+    rows: StoredRows | None = None  # when the score agent stores what it scored (worker.sink_scores_locally)
 
 
 @dataclass(frozen=True)
@@ -50,10 +55,13 @@ class Failed:
 Outcome = Scored | Rejected | Failed
 
 
-def score_records(scorer: EventScorer, records: Sequence[Record], *, max_bytes: int) -> list[Outcome]:
+def score_records(
+    scorer: EventScorer, records: Sequence[Record], *, max_bytes: int, rows: bool = False
+) -> list[Outcome]:
     """One outcome per record, in order; never raises for the content of a record. Bad payloads come back
     Rejected (the DLQ reason), the rest are scored as one batch; if the batch fails, one by one, so only the
-    event that breaks an evaluator fails."""
+    event that breaks an evaluator fails. With `rows`, each Scored also carries its table rows, mapped here
+    (in the scoring process) rather than decoded again from the scores topic by the worker's sink."""
     outcomes: list[Outcome | None] = [None] * len(records)
     good: list[int] = []
     events: list[InferenceEvent] = []
@@ -76,9 +84,16 @@ def score_records(scorer: EventScorer, records: Sequence[Record], *, max_bytes: 
                 outcomes[i] = Failed(f"evaluator failed: {type(s).__name__}: {s}"[:2000])
                 continue
             s.source_partition, s.source_offset = records[i].partition, records[i].offset
-            outcomes[i] = Scored(s.window_key.encode(), s.encode())
+            outcomes[i] = Scored(s.window_key.encode(), s.encode(), stored_rows(s) if rows else None)
     assert all(o is not None for o in outcomes)  # every record is either rejected or scored above
     return outcomes  # type: ignore[return-value]
+
+
+def stored_rows(s: EvalScores) -> StoredRows:
+    from llmwatch.db.tables import spec_for
+
+    assert s.event is not None  # EventScorer always embeds the (redacted) event
+    return spec_for(InferenceEvent).row_of(s.event), spec_for(EvalScores).row_of(s)
 
 
 class EventScorer:

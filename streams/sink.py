@@ -97,6 +97,21 @@ def _read_switch(path: Path) -> str | None:
         return "fail"
 
 
+@dataclass(frozen=True)
+class PreparedRow:
+    """A row already mapped for its table (by the scoring process), with the record it came from: what a
+    dead letter carries if the row can never be written."""
+
+    values: tuple[Any, ...]
+    raw: bytes
+
+    def encode(self) -> bytes:
+        return self.raw
+
+
+Storable = Payload | PreparedRow
+
+
 @dataclass
 class SinkStats:
     rows_written: dict[str, int] = field(default_factory=dict)
@@ -134,7 +149,7 @@ class BatchWriter:
         """Run any blocking DB call on the sink's thread (chDB must stay on one connection)."""
         return asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
 
-    async def write(self, table: str, payloads: Sequence[Payload]) -> list[Payload]:
+    async def write(self, table: str, payloads: Sequence[Storable]) -> list[Storable]:
         """Insert `payloads`; returns those that can never be written (for the DLQ). Raises SinkWriteError
         only when the worker is stopping before the batch became durable (its offsets stay uncommitted)."""
         if not payloads:
@@ -161,17 +176,20 @@ class BatchWriter:
             self.stats.rows_written[table] = self.stats.rows_written.get(table, 0) + len(payloads)
             return []
 
-    def _do_insert(self, table: str, payloads: Sequence[Payload]) -> None:
+    def _do_insert(self, table: str, payloads: Sequence[Storable]) -> None:
         self.fault.before_insert(table, len(payloads))
-        self._insert(self.client, payloads)
+        if isinstance(payloads[0], PreparedRow):
+            _insert_prepared(self.client, table, payloads)  # type: ignore[arg-type]
+        else:
+            self._insert(self.client, payloads)  # type: ignore[arg-type]
 
-    async def _isolate(self, table: str, payloads: Sequence[Payload], error: BaseException) -> list[Payload]:
+    async def _isolate(self, table: str, payloads: Sequence[Storable], error: BaseException) -> list[Storable]:
         """A permanent error: write rows one by one so only the ones that fail are dead-lettered."""
         if len(payloads) == 1:
             log.error("row for %s can never be written, dead-lettering it: %s", table, error)
             self.stats.dead_lettered += 1
             return list(payloads)
-        bad: list[Payload] = []
+        bad: list[Storable] = []
         for p in payloads:
             bad.extend(await self.write(table, [p]))
         return bad
@@ -181,3 +199,9 @@ def _insert_payloads(client: Any, payloads: Sequence[Payload]) -> None:
     from llmwatch.db.tables import spec_for
 
     spec_for(type(payloads[0])).insert(client, payloads)
+
+
+def _insert_prepared(client: Any, table: str, rows: Sequence[PreparedRow]) -> None:
+    from llmwatch.db.tables import SPECS, Table
+
+    SPECS[Table(table)].insert_rows(client, [r.values for r in rows])

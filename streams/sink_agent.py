@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from llmwatch.schemas import (
@@ -27,7 +28,7 @@ from llmwatch.schemas.registry import MAX_MESSAGE_BYTES
 from .context import WorkerContext
 from .decode import Decoded, decode
 from .hold import held_offsets
-from .sink import BatchWriter, SinkWriteError
+from .sink import BatchWriter, SinkWriteError, Storable
 
 log = logging.getLogger(__name__)
 STAGE = "sink"
@@ -44,9 +45,11 @@ STORED: dict[str, type[Payload]] = {
 }
 
 
-def install(ctx: WorkerContext, writer: BatchWriter) -> None:
+def install(ctx: WorkerContext, writer: BatchWriter, *, skip: frozenset[str] = frozenset()) -> None:
+    """One agent per stored topic role, except those in `skip` (scores, when the score agent stores them)."""
     for role, model in STORED.items():
-        _install_one(ctx, writer, role, model)
+        if role not in skip:
+            _install_one(ctx, writer, role, model)
 
 
 def _install_one(ctx: WorkerContext, writer: BatchWriter, role: str, model: type[Payload]) -> None:
@@ -79,14 +82,14 @@ async def write_batch(
     try:
         if role == "scores":
             events = [s.event for s in payloads if isinstance(s, EvalScores) and s.event is not None]
-            await _write(ctx, writer, "inference_events", events)
-            await _write(ctx, writer, "eval_scores", payloads)  # its row mapping leaves the embedded event out
+            await store(ctx, writer, "inference_events", events)
+            await store(ctx, writer, "eval_scores", payloads)  # its row mapping leaves the embedded event out
         elif role == "dlq" and ctx.settings.eval.redact:
-            await _write(ctx, writer, role, await asyncio.to_thread(_redacted_dead_letters, payloads))
+            await store(ctx, writer, role, await asyncio.to_thread(_redacted_dead_letters, payloads))
         elif role == "feedback" and ctx.settings.eval.redact:
-            await _write(ctx, writer, role, await asyncio.to_thread(_redacted_feedback, payloads))
+            await store(ctx, writer, role, await asyncio.to_thread(_redacted_feedback, payloads))
         else:
-            await _write(ctx, writer, role, payloads)
+            await store(ctx, writer, role, payloads)
     except SinkWriteError as e:
         log.warning("%s: %s; %d offsets stay uncommitted and will be replayed", agent, e, len(held))
         return
@@ -110,7 +113,8 @@ def _redacted_feedback(payloads: list[Payload]) -> list[Payload]:
     return [redact_feedback(p) if isinstance(p, Feedback) else p for p in payloads]
 
 
-async def _write(ctx: WorkerContext, writer: BatchWriter, table: str, payloads: list[Payload]) -> None:
+async def store(ctx: WorkerContext, writer: BatchWriter, table: str, payloads: Sequence[Storable]) -> None:
+    """Write `payloads` to `table`; rows that can never be written go to the DLQ."""
     if not payloads:
         return
     unwritable = await writer.write(table, payloads)

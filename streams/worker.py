@@ -38,16 +38,26 @@ def build_worker(settings: Settings, agents: list[str] | None = None) -> WorkerC
     ctx = WorkerContext(settings=settings, app=app, topics=declare_topics(app, settings))
     ctx.extras["agents"] = agents
     ctx.extras["exit_stack"] = ExitStack()
-    scoring = _build_scoring(ctx) if "score" in agents else None  # first: its warm-up overlaps the rest
+    # the score agent stores what it scores when this worker also sinks (streams/score_sink.py)
+    local_rows = settings.worker.sink_scores_locally and "score" in agents and "sink" in agents
+    scoring = _build_scoring(ctx, rows=local_rows) if "score" in agents else None  # first: its warm-up overlaps
+    rows = None
     if "sink" in agents:
         ctx.writer = _open_writer(ctx)
         from . import sink_agent
 
-        sink_agent.install(ctx, ctx.writer)
+        sink_agent.install(ctx, ctx.writer, skip=frozenset({"scores"}) if local_rows else frozenset())
+        if local_rows:
+            from .score_sink import ScoreRows
+
+            w = settings.worker
+            rows = ScoreRows(
+                ctx, ctx.writer, batch_rows=w.sink_batch, max_wait_s=w.sink_within_s, max_pending=4 * w.sink_batch
+            )
     if scoring is not None:
         from . import score_agent
 
-        score_agent.install(ctx, scoring)
+        score_agent.install(ctx, scoring, rows)
     if "window" in agents:
         from . import window_agent
 
@@ -89,20 +99,20 @@ def _open_writer(ctx: WorkerContext) -> BatchWriter:
     )
 
 
-def _build_scoring(ctx: WorkerContext) -> Scoring:
+def _build_scoring(ctx: WorkerContext, *, rows: bool) -> Scoring:
     """The scoring process, started (its warm-up runs while the rest of the worker is built), or scoring in
-    the worker when `worker.score_process` is off."""
+    the worker when `worker.score_process` is off. `rows`: scored events come back with their table rows."""
     settings = ctx.settings
     if settings.worker.score_process:
         from .score_process import ScoringProcess
 
-        proc = ScoringProcess(settings, on_restart=ctx.metrics.scoring_restarts.inc).start()
+        proc = ScoringProcess(settings, rows=rows, on_restart=ctx.metrics.scoring_restarts.inc).start()
         ctx.extras["exit_stack"].callback(proc.close)
         return proc
     from .score_agent import InlineScoring
     from .score_process import build_scorer
 
-    return InlineScoring(build_scorer(settings), max_bytes=settings.worker.max_event_bytes)
+    return InlineScoring(build_scorer(settings), max_bytes=settings.worker.max_event_bytes, rows=rows)
 
 
 def _drift_fn(settings: Settings) -> Any:

@@ -82,6 +82,19 @@ class TableSpec:
         getters = [c.get for c in self.columns]
         return [tuple(g(p) for g in getters) for p in payloads]
 
+    def row_of(self, payload: Payload) -> tuple[Any, ...]:
+        return tuple(c.get(payload) for c in self.columns)
+
+    def insert_rows(self, client: Any, rows: Sequence[tuple[Any, ...]]) -> int:
+        """Insert rows mapped earlier (`row_of`, e.g. in the scoring process); raises like `insert`."""
+        if not rows:
+            return 0
+        try:
+            client.insert(str(self.table), rows, column_names=self.column_names)
+        except Exception as e:
+            raise ClickHouseError(f"insert of {len(rows)} rows into {self.table} failed: {e}") from e
+        return len(rows)
+
     def insert(self, client: Any, payloads: Sequence[Payload], settings: dict[str, Any] | None = None) -> int:
         """Insert a batch; returns the rows written. Raises ClickHouseError (the driver's error is its cause)."""
         if not payloads:
