@@ -130,9 +130,10 @@ def evaluator_throughput(settings: Settings, events: list[Any], batch: int) -> f
 def sustained_rate(settings: Settings, events: list[Any], log_dir: Path) -> tuple[float, float, float | None]:
     """(events/s draining the backlog, seconds to land all, worker CPU µs per event over the drain).
 
-    The drain runs from the first event the score agent takes to the last row visible, so the worker's start
-    (group join, warm-up) is left out and every stage is in: with a backlog the score agent runs ahead of the
-    sink, and a span between 10 % and 90 % landed would time mostly the sink catching up.
+    The drain runs from the first event the score agent takes until the last rows are visible and the window
+    agent has taken every score, so the worker's start (group join, warm-up) is left out and every stage is in:
+    with a backlog the score agent runs ahead of the others, and a span between 10 % and 90 % landed would time
+    mostly the slowest stage catching up.
     CPU per event is what a noisy shared machine cannot distort much: 1e6 / it is the rate one core could
     carry if the worker had it to itself."""
     from .harness import WorkerProcess, cpu_seconds, metric_sums, produce_sync, query_scalar, wait_for
@@ -149,13 +150,16 @@ def sustained_rate(settings: Settings, events: list[Any], log_dir: Path) -> tupl
 
         wait_for(scoring_began, 300, "the score agent to take events", interval_s=0.05, worker=worker)
         t0, cpu0 = time.monotonic(), cpu_seconds(worker.pid)
-        wait_for(
-            lambda: int(query_scalar(settings, "SELECT count() FROM inference_events") or 0) >= n,
-            1800,
-            f"{n} rows",
-            interval_s=0.2,
-            worker=worker,
-        )
+
+        def drained() -> bool:
+            # every stage: rows of both tables (the score agent stores them, `sink_scores_locally`) and the window
+            # agent, which reads the scores topic at its own pace and must not be left behind uncounted
+            if int(query_scalar(settings, "SELECT count() FROM inference_events") or 0) < n:
+                return False
+            windowed = metric_sums(worker.metrics(), "llmwatch_agent_events_total", by="agent").get("window", 0.0)
+            return windowed >= n and int(query_scalar(settings, "SELECT count() FROM eval_scores") or 0) >= n
+
+        wait_for(drained, 1800, f"{n} rows and windowed scores", interval_s=0.2, worker=worker)
         t1, cpu1 = time.monotonic(), cpu_seconds(worker.pid)
         cpu_us = (cpu1 - cpu0) / n * 1e6 if cpu0 is not None and cpu1 is not None else None
         return n / max(t1 - t0, 1e-9), t1 - started, cpu_us
