@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from .context import WorkerContext
 from .decode import Rejected
 from .hold import held_offsets, release_after
-from .scoring import EventScorer, Outcome, Record, Scored, score_records
+from .score_producer import ScoreProducer
+from .scoring import EventScorer, Failed, Outcome, Record, Scored, score_records
 
 if TYPE_CHECKING:
     from .score_sink import ScoreRows
@@ -65,12 +66,13 @@ def install(ctx: WorkerContext, scoring: Scoring, rows: ScoreRows | None = None)
         offsets = held_offsets(stream)
         in_flight: deque[asyncio.Future[Any]] = deque()  # sends in batch order, each after the one before
         releasing: set[asyncio.Future[bool]] = set()
+        producer = ScoreProducer(ctx.settings, ctx.settings.topics.scores)
         try:
             async for batch in stream.take_events(w.score_batch, within=w.score_within_s):
                 held = [offsets.hold(e) for e in batch]  # at once: nothing is acked before it was sent
                 scored = asyncio.ensure_future(score_batch(ctx, scoring, batch))
                 previous = in_flight[-1] if in_flight else None
-                sent = asyncio.ensure_future(send_outcomes(ctx, batch, scored, after=previous, rows=rows))
+                sent = asyncio.ensure_future(send_outcomes(ctx, producer, batch, scored, after=previous, rows=rows))
                 in_flight.append(sent)
                 release = asyncio.ensure_future(
                     release_after(offsets, held, lambda s=sent: _stored(s), agent=STAGE, metrics=ctx.metrics)
@@ -84,6 +86,8 @@ def install(ctx: WorkerContext, scoring: Scoring, rows: ScoreRows | None = None)
             for task in (*in_flight, *releasing):
                 if not task.done():
                     task.cancel()  # its offsets stay held: replayed after a restart
+            with contextlib.suppress(Exception):
+                await producer.stop()
 
     if rows is not None:
 
@@ -110,29 +114,29 @@ async def score_batch(ctx: WorkerContext, scoring: Scoring, batch: list[Any]) ->
 
 async def send_outcomes(
     ctx: WorkerContext,
+    producer: ScoreProducer,
     batch: list[Any],
     scored: Awaitable[list[Outcome]],
     *,
     after: Awaitable[Any] | None = None,
     rows: ScoreRows | None = None,
 ) -> asyncio.Future[None] | None:
-    """Send one batch's outcomes once the batch before it (`after`) was sent, so scores keep their order. With
-    `rows`, queue the scored rows for storage and return the future of their being durable."""
+    """Send one batch's outcomes once the batch before it (`after`) was sent, so scores keep their order; return
+    once the broker has them. With `rows`, queue the scored rows for storage and return the future of their
+    being durable."""
     outcomes = await scored
     if after is not None:
         with contextlib.suppress(Exception):  # that batch failed and stays held; this one still goes out
             await after
-    scores_topic = ctx.topics["scores"]
-    sent = 0
+    scored_ones = [o for o in outcomes if isinstance(o, Scored)]
+    await producer.send([(o.key, o.value) for o in scored_ones])
     for event, outcome in zip(batch, outcomes, strict=True):
-        if isinstance(outcome, Scored):
-            await scores_topic.send(key=outcome.key, value=outcome.value)
-            sent += 1
-        elif isinstance(outcome, Rejected):
+        if isinstance(outcome, Rejected):
             await ctx.reject(event, outcome, STAGE)
-        else:
+        elif isinstance(outcome, Failed):
             await ctx.dead_letter(event, reason=outcome.reason, error_type="processing", stage=STAGE)
+    sent = len(scored_ones)
     ctx.metrics.emitted.labels(agent=STAGE).inc(sent)
     if rows is None:
         return None
-    return await rows.add([o for o in outcomes if isinstance(o, Scored)])
+    return await rows.add(scored_ones)
