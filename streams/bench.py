@@ -5,7 +5,8 @@ Method (all in one run, on private topics and a private chDB folder):
    score batch). That is the ceiling the pipeline is compared with.
 2. Sustained throughput: a backlog of N events is produced first, then one `llmwatch worker` (score,
    window, sink) starts; the rate is N over the drain, from the first event the score agent takes to the
-   last row visible in ClickHouse (`count() FROM inference_events`), so start-up is excluded.
+   last rows visible in ClickHouse (inference_events, eval_scores) with every score taken by the window
+   agent, so start-up is excluded.
 3. Landing latency: a second worker on fresh topics receives open-loop traffic at 50 % of that rate with
    event time = send time; latency = ingested_at − ts of every row (p50/p95).
 `--repeat N` runs each profile N times and reports the median of each column (the machine is shared).
@@ -319,8 +320,9 @@ def command(
             "One worker process (score, window, sink agents; chDB embedded), 4 partitions, the local broker on the "
             "same 2 cores. *Evaluators alone* scores the same events in-process at the worker's batch size; "
             "*ratio* is pipeline ÷ that. *Pipeline* = backlog ÷ the drain (first event taken by the score agent → "
-            "last row visible). *Worker CPU per event*: the user+system CPU of the worker and its scoring "
-            "process over the drain ÷ the backlog; 10⁶ ÷ it is what one core could carry. "
+            "last rows visible and every score taken by the window agent). *Worker CPU per event*: the "
+            "user+system CPU of the worker and its scoring process over the drain ÷ the backlog; 10⁶ ÷ it is "
+            "what one core could carry. "
             "Landing latency = ClickHouse `ingested_at − ts` per row at half the sustained rate. "
             "Load average (1 min) before/after the run: "
             f"{load_before:.1f}/{os.getloadavg()[0]:.1f} on 2 cores (Kafka and anything else included)."
