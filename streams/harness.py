@@ -421,3 +421,30 @@ def parse_metrics(text: str) -> dict[tuple[str, str | None, str | None], float]:
             label, value = next(iter(sample.labels.items()), (None, None))
             out[(sample.name, label, value)] = sample.value
     return out
+
+
+def read_partitions(settings: Settings, role: str) -> dict[int, list[tuple[bytes | None, bytes]]]:
+    """Every (key, value) in the topic of `role`, from the beginning, per partition in offset order."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    from llmwatch.schemas import topic_registry
+
+    spec = topic_registry(settings)[role]
+
+    async def read() -> dict[int, list[tuple[bytes | None, bytes]]]:
+        consumer = AIOKafkaConsumer(**settings.kafka_client_kwargs(), enable_auto_commit=False, group_id=None)
+        await consumer.start()
+        try:
+            tps = [TopicPartition(spec.name, p) for p in range(spec.partitions)]
+            consumer.assign(tps)
+            await consumer.seek_to_beginning(*tps)
+            end = await consumer.end_offsets(tps)
+            out: dict[int, list[tuple[bytes | None, bytes]]] = {p: [] for p in range(spec.partitions)}
+            while [tp for tp in tps if await consumer.position(tp) < end[tp]]:
+                for tp, records in (await consumer.getmany(*tps, timeout_ms=1000)).items():
+                    out[tp.partition].extend((r.key, r.value) for r in records)
+            return out
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(read())

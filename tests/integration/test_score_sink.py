@@ -16,7 +16,14 @@ from llmwatch.evaluators.pii import redact
 from llmwatch.inference.scenarios import scenario_events
 from llmwatch.settings import EvaluatorSettings, Settings, WorkerSettings
 from llmwatch.streams.context import WorkerContext
-from llmwatch.streams.harness import WorkerProcess, produce_sync, query_rows, query_scalar, wait_for
+from llmwatch.streams.harness import (
+    WorkerProcess,
+    produce_sync,
+    query_rows,
+    query_scalar,
+    read_partitions,
+    wait_for,
+)
 from llmwatch.streams.score_sink import ScoreRows
 from llmwatch.streams.scoring import EventScorer, Record, Scored, score_records
 from llmwatch.streams.sink import BatchWriter, FaultInjector, SinkWriteError
@@ -139,7 +146,6 @@ def _columns(table: str) -> list[str]:
 def test_score_producer_places_keys_like_kafka_clients_and_keeps_their_order(isolated_topics: Settings) -> None:
     """Scores go out as one record batch per partition: every key on the partition Kafka's default partitioner
     gives it (so windows see a key on one partition, whoever produced it), in order, oversized records too."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
     from aiokafka.partitioner import DefaultPartitioner
 
     from llmwatch.schemas import topic_registry
@@ -152,31 +158,18 @@ def test_score_producer_places_keys_like_kafka_clients_and_keeps_their_order(iso
     keys = [f"deployment-{i % 7}/v{i % 3}".encode() for i in range(600)]
     records = [(k, f"{k.decode()}#{i}".encode() + (b"x" * 40_000 if i == 300 else b"")) for i, k in enumerate(keys)]
 
-    async def roundtrip() -> dict[int, list[tuple[bytes, bytes]]]:
+    async def publish() -> None:
         producer = ScoreProducer(s, spec.name)
         try:
             await producer.send(records[:300])
             await producer.send(records[300:])
         finally:
             await producer.stop()
-        consumer = AIOKafkaConsumer(**s.kafka_client_kwargs(), enable_auto_commit=False, group_id=None)
-        await consumer.start()
-        try:
-            tps = [TopicPartition(spec.name, p) for p in range(spec.partitions)]
-            consumer.assign(tps)
-            await consumer.seek_to_beginning(*tps)
-            end = await consumer.end_offsets(tps)
-            got: dict[int, list[tuple[bytes, bytes]]] = {p: [] for p in range(spec.partitions)}
-            while [tp for tp in tps if await consumer.position(tp) < end[tp]]:
-                for tp, batch in (await consumer.getmany(*tps, timeout_ms=1000)).items():
-                    got[tp.partition].extend((r.key, r.value) for r in batch)
-            return got
-        finally:
-            await consumer.stop()
 
-    got = asyncio.run(roundtrip())
+    asyncio.run(publish())
+    got = read_partitions(s, "scores")
     partitions = list(range(spec.partitions))
-    want: dict[int, list[tuple[bytes, bytes]]] = {p: [] for p in partitions}
+    want: dict[int, list[tuple[bytes | None, bytes]]] = {p: [] for p in partitions}
     for key, value in records:
         want[DefaultPartitioner()(key, partitions, partitions)].append((key, value))
     assert got == want

@@ -11,7 +11,6 @@ infrastructure), the analysts' dead_letters table only a redacted copy.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import json
@@ -28,12 +27,11 @@ from typing import Any
 
 import phonenumbers
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from llmwatch.evaluators import pii, redaction
-from llmwatch.schemas import DeadLetter, Feedback, InferenceEvent, topic_registry, utcnow
+from llmwatch.schemas import DeadLetter, Feedback, InferenceEvent, utcnow
 from llmwatch.settings import EvaluatorSettings, Settings, WorkerSettings
-from llmwatch.streams.harness import WorkerProcess, produce_sync, query_scalar, wait_for
+from llmwatch.streams.harness import WorkerProcess, produce_sync, query_scalar, read_partitions, wait_for
 
 pytestmark = [pytest.mark.reliability]
 
@@ -232,26 +230,7 @@ def dump_tables(settings: Settings) -> dict[str, str]:
 
 def read_topic(settings: Settings, role: str) -> list[tuple[bytes | None, bytes]]:
     """Every (key, value) in the topic of `role`, from the beginning."""
-    spec = topic_registry(settings)[role]
-
-    async def read() -> list[tuple[bytes | None, bytes]]:
-        consumer = AIOKafkaConsumer(**settings.kafka_client_kwargs(), enable_auto_commit=False, group_id=None)
-        await consumer.start()
-        try:
-            tps = [TopicPartition(spec.name, p) for p in range(spec.partitions)]
-            consumer.assign(tps)
-            await consumer.seek_to_beginning(*tps)
-            end = await consumer.end_offsets(tps)
-            out: list[tuple[bytes | None, bytes]] = []
-            while [tp for tp in tps if await consumer.position(tp) < end[tp]]:
-                batch = await consumer.getmany(*tps, timeout_ms=1000)
-                for records in batch.values():
-                    out.extend((r.key, r.value) for r in records)
-            return out
-        finally:
-            await consumer.stop()
-
-    return asyncio.run(read())
+    return [record for records in read_partitions(settings, role).values() for record in records]
 
 
 @pytest.fixture
