@@ -48,7 +48,8 @@ def install_payload_filters() -> None:
 
 #: logger name → message templates logged once per attempt while a broker is unreachable
 RECONNECT_LINES: dict[str, tuple[str, ...]] = {
-    "aiokafka.client": (
+    # aiokafka/client.py logs on the logger named "aiokafka", not on its module's name
+    "aiokafka": (
         "Unable connect to node",
         "Unable to update metadata",
         "Unable to request metadata",
