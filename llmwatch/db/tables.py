@@ -79,37 +79,27 @@ class TableSpec:
 
     def rows_of(self, payloads: Iterable[Payload]) -> list[tuple[Any, ...]]:
         """Row-oriented data, for `client.insert(table, rows, column_names=spec.column_names)`."""
-        getters = [c.get for c in self.columns]
-        return [tuple(g(p) for g in getters) for p in payloads]
+        return [self.row_of(p) for p in payloads]
 
     def row_of(self, payload: Payload) -> tuple[Any, ...]:
         return tuple(c.get(payload) for c in self.columns)
 
     def insert_rows(self, client: Any, rows: Sequence[tuple[Any, ...]]) -> int:
         """Insert rows mapped earlier (`row_of`, e.g. in the scoring process); raises like `insert`."""
-        if not rows:
-            return 0
-        try:
-            client.insert(str(self.table), rows, column_names=self.column_names)
-        except Exception as e:
-            raise ClickHouseError(f"insert of {len(rows)} rows into {self.table} failed: {e}") from e
-        return len(rows)
+        return self._insert(client, rows, len(rows))
 
     def insert(self, client: Any, payloads: Sequence[Payload], settings: dict[str, Any] | None = None) -> int:
         """Insert a batch; returns the rows written. Raises ClickHouseError (the driver's error is its cause)."""
-        if not payloads:
+        return self._insert(client, self.columns_of(payloads), len(payloads), column_oriented=True, settings=settings)
+
+    def _insert(self, client: Any, data: Sequence[Any], n: int, **options: Any) -> int:
+        if not n:
             return 0
         try:
-            client.insert(
-                str(self.table),
-                self.columns_of(payloads),
-                column_names=self.column_names,
-                column_oriented=True,
-                settings=settings,
-            )
+            client.insert(str(self.table), data, column_names=self.column_names, **options)
         except Exception as e:
-            raise ClickHouseError(f"insert of {len(payloads)} rows into {self.table} failed: {e}") from e
-        return len(payloads)
+            raise ClickHouseError(f"insert of {n} rows into {self.table} failed: {e}") from e
+        return n
 
 
 def _or_empty(v: list[str] | None) -> list[str]:
