@@ -66,7 +66,7 @@ class EventPublisher:
         max_buffer: int = 10_000,
         *,
         linger_ms: int = 10,
-        compression: str | None = "lz4",
+        compression: str | None = "zstd",
         max_batch_bytes: int = 256 * 1024,
         request_timeout_ms: int = 30_000,
         max_backoff_s: float = 5.0,

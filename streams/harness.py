@@ -327,7 +327,7 @@ async def produce(settings: Settings, topic: str, records: Iterable[Payload | by
         acks="all",
         enable_idempotence=True,
         linger_ms=5,
-        compression_type="lz4",
+        compression_type="zstd",
         max_request_size=16 * 1024 * 1024,
     )
     await producer.start()

@@ -32,7 +32,7 @@ class ScoreProducer:
             **settings.kafka_client_kwargs(),
             acks="all",
             enable_idempotence=True,
-            compression_type="lz4",
+            compression_type=w.compression_type,
             linger_ms=w.producer_linger_ms,
             max_batch_size=w.producer_batch_bytes,
             max_request_size=MAX_MESSAGE_BYTES,

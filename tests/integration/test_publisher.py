@@ -63,7 +63,7 @@ async def test_events_and_feedback_land_on_their_topics_keyed_by_event_id(pub_se
     assert all(r.key == e.event_id.encode() and by_id[e.event_id] == e for r, e in zip(records, decoded, strict=True))
     fb = await _read(pub_settings, pub_settings.topics.feedback, expected=10)
     assert sorted(Feedback.decode(r.value).event_id for r in fb) == sorted(e.event_id for e in events[:10])
-    print(f"\npublisher: enqueue {enqueue_us:.1f} us/event; {rate:.0f} events/s acknowledged (acks=all, lz4)")
+    print(f"\npublisher: enqueue {enqueue_us:.1f} us/event; {rate:.0f} events/s acknowledged (acks=all, zstd)")
 
 
 async def test_without_kafka_it_buffers_to_the_bound_and_counts_every_loss(tmp_path: Path) -> None:
