@@ -11,6 +11,8 @@ from llmwatch.schemas import topic_registry
 from llmwatch.schemas.registry import MAX_MESSAGE_BYTES
 from llmwatch.settings import Settings
 
+from .transport import Transport
+
 
 def _credentials(settings: Settings) -> Any:
     kwargs = settings.kafka_client_kwargs()
@@ -31,7 +33,7 @@ def create_app(settings: Settings, *, app_id: str | None = None) -> faust.App:
     w = settings.worker
     datadir = settings.data_dir / "faust" / (app_id or w.app_id)
     datadir.mkdir(parents=True, exist_ok=True)
-    return faust.App(
+    app = faust.App(
         app_id or w.app_id,
         broker=[f"kafka://{host}" for host in settings.bootstrap_servers],
         broker_credentials=_credentials(settings),
@@ -59,6 +61,8 @@ def create_app(settings: Settings, *, app_id: str | None = None) -> faust.App:
         consumer_max_fetch_size=w.fetch_max_bytes,
         stream_buffer_maxsize=w.stream_buffer,
     )
+    app.transport = Transport(app.conf.broker_consumer, app)  # Faust's, with a cheaper record hand-off
+    return app
 
 
 def declare_topics(app: faust.App, settings: Settings) -> dict[str, faust.TopicT]:
