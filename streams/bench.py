@@ -29,19 +29,30 @@ import click
 from llmwatch.settings import Settings, TopicNames, get_settings
 
 EVALUATORS = ["toxicity", "pii", "injection", "hallucination"]
-#: profile → (evaluators, eval settings): light = the issue's "light evaluators" (PII patterns, injection rules,
-#: profanity); all = every evaluator on its default (model) backend; all-sampled = the same, models on half
-#: of the events (`eval.model_sample`)
-PROFILES: dict[str, tuple[list[str], dict[str, str | float]]] = {
-    "light": (["toxicity", "pii", "injection"], {"toxicity_backend": "profanity", "injection_backend": "rules"}),
-    "all": (EVALUATORS, {}),
+#: profile → (evaluators, eval settings, worker settings): light = the issue's "light evaluators" (PII patterns,
+#: injection rules, profanity); light-2proc = the same with two scoring processes; all = every evaluator on its
+#: default (model) backend; all-sampled = the same, models on half of the events (`eval.model_sample`)
+PROFILES: dict[str, tuple[list[str], dict[str, str | float], dict[str, int]]] = {
+    "light": (["toxicity", "pii", "injection"], {"toxicity_backend": "profanity", "injection_backend": "rules"}, {}),
+    # rules are one core's work per ~3,000 events/s: a second scoring process uses the core the worker leaves
+    "light-2proc": (
+        ["toxicity", "pii", "injection"],
+        {"toxicity_backend": "profanity", "injection_backend": "rules"},
+        {"score_processes": 2},
+    ),
+    "all": (EVALUATORS, {}, {}),
     # the issue allows sampling heavy scoring where the statistics allow: rates from a uniform half stay unbiased
-    "all-sampled": (EVALUATORS, {"model_sample": 0.5}),
+    "all-sampled": (EVALUATORS, {"model_sample": 0.5}, {}),
 }
 
 
 def _private_settings(
-    base: Settings, root: Path, evaluators: list[str], backends: dict[str, str], tag: str
+    base: Settings,
+    root: Path,
+    evaluators: list[str],
+    backends: dict[str, str],
+    tag: str,
+    worker: dict[str, int] | None = None,
 ) -> Settings:
     from llmwatch.kafka_topics import ensure_topics_sync
     from llmwatch.schemas import topic_registry
@@ -57,7 +68,7 @@ def _private_settings(
             # the embedding cache stays on: `_events` makes every sentence users or the model wrote unique, so
             # it only shares what production shares (one event's texts across evaluators, the system prompt)
             "eval": base.eval.model_copy(update={"enabled": evaluators, **backends}),
-            "worker": base.worker.model_copy(update={"app_id": prefix, "window_idle_close_s": 2.0}),
+            "worker": base.worker.model_copy(update={"app_id": prefix, "window_idle_close_s": 2.0, **(worker or {})}),
         }
     )
     ensure_topics_sync(s, list(topic_registry(s).values()))
@@ -232,10 +243,10 @@ def _now() -> Any:
 
 
 def run_profile(name: str, n: int, latency_s: float, root: Path, seed: int) -> dict[str, Any]:
-    evaluators, backends = PROFILES[name]
+    evaluators, backends, worker = PROFILES[name]
     base = get_settings()
     events = _events(n, seed, now_ts=True)
-    s1 = _private_settings(base, root, evaluators, backends, f"{name}-tput")
+    s1 = _private_settings(base, root, evaluators, backends, f"{name}-tput", worker)
     click.echo(f"[{name}] evaluators alone on {len(events)} events …", err=True)
     own = evaluator_throughput(s1, events[: min(len(events), 2000)], s1.worker.score_batch)
     click.echo(f"[{name}] {own:,.0f} items/s; pipeline backlog of {n} events …", err=True)
@@ -244,7 +255,7 @@ def run_profile(name: str, n: int, latency_s: float, root: Path, seed: int) -> d
     finally:
         _drop_topics(s1)
     click.echo(f"[{name}] {rate:,.0f} events/s end to end; landing latency at {rate / 2:,.0f}/s …", err=True)
-    s2 = _private_settings(base, root, evaluators, backends, f"{name}-lat")
+    s2 = _private_settings(base, root, evaluators, backends, f"{name}-lat", worker)
     try:
         lat = landing_latency(s2, rate / 2, latency_s, root, seed + 100)
     finally:
@@ -254,7 +265,8 @@ def run_profile(name: str, n: int, latency_s: float, root: Path, seed: int) -> d
         "evaluators": ", ".join(
             f"{e} ({backends[e + '_backend']})" if e + "_backend" in backends else e for e in evaluators
         )
-        + (f"; models on {backends['model_sample']:.0%} of events" if "model_sample" in backends else ""),
+        + (f"; models on {backends['model_sample']:.0%} of events" if "model_sample" in backends else "")
+        + (f"; {worker['score_processes']} scoring processes" if "score_processes" in worker else ""),
         "events": n,
         "evaluators_items_s": own,
         "pipeline_events_s": rate,
@@ -266,11 +278,13 @@ def run_profile(name: str, n: int, latency_s: float, root: Path, seed: int) -> d
 
 
 @click.command("pipeline")
-@click.option("--light-events", default=20_000, show_default=True, help="Backlog for the light-evaluator profile.")
+@click.option("--light-events", default=20_000, show_default=True, help="Backlog for the light(-2proc) profiles.")
 @click.option("--all-events", default=3_000, show_default=True, help="Backlog for the all-evaluator profile.")
 @click.option("--sampled-events", default=3_000, show_default=True, help="Backlog for all-sampled.")
 @click.option("--latency-seconds", default=30.0, show_default=True, help="Duration of the paced latency run.")
-@click.option("--profiles", default="light,all,all-sampled", show_default=True, help="Which profiles to run.")
+@click.option(
+    "--profiles", default="light,light-2proc,all,all-sampled", show_default=True, help="Which profiles to run."
+)
 @click.option("--seed", default=0, show_default=True)
 @click.option("--repeat", default=1, show_default=True, type=click.IntRange(1), help="Runs per profile; medians.")
 @click.option("--write/--no-write", default=True, show_default=True, help="Update BENCHMARKS.md.")
@@ -287,7 +301,7 @@ def command(
     """Sustained events/s (produce → rows visible) and landing latency of one worker process."""
     from llmwatch.benchreport import write_section
 
-    sizes = {"light": light_events, "all": all_events, "all-sampled": sampled_events}
+    sizes = {"light": light_events, "light-2proc": light_events, "all": all_events, "all-sampled": sampled_events}
     unknown = set(profiles.split(",")) - set(sizes)
     if unknown:
         raise click.BadParameter(f"unknown profile(s) {', '.join(sorted(unknown))}; known: {', '.join(sizes)}")

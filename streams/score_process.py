@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from typing import Any
 
 from llmwatch.local.lifetime import die_with_parent
 from llmwatch.settings import Settings
@@ -32,6 +33,8 @@ log = logging.getLogger(__name__)
 _scorer: EventScorer | None = None  # in the child: built once by _init
 _max_bytes = 0
 _rows = False
+_everyone: Any = None  # a barrier of all children, so that each takes one `_ready` call
+READY_TIMEOUT_S = 600.0
 
 
 def build_scorer(settings: Settings) -> EventScorer:
@@ -70,17 +73,19 @@ def warm_up(scorer: EventScorer) -> None:
     log.info("evaluators warmed up in %.1f s", time.perf_counter() - started)
 
 
-def _init(settings_json: str, max_bytes: int, rows: bool) -> None:
-    global _scorer, _max_bytes, _rows
+def _init(settings_json: str, max_bytes: int, rows: bool, everyone: Any) -> None:
+    global _scorer, _max_bytes, _rows, _everyone
     die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the process group: the worker decides
     logging.basicConfig(level=logging.INFO, format="%(asctime)s [scoring] %(levelname)s %(name)s: %(message)s")
-    _max_bytes, _rows = max_bytes, rows
+    _max_bytes, _rows, _everyone = max_bytes, rows, everyone
     _scorer = build_scorer(Settings.model_validate_json(settings_json))
 
 
 def _ready() -> int:
-    assert _scorer is not None
+    """Returns once every child of the pool is ready (each holds one of these calls)."""
+    assert _scorer is not None and _everyone is not None
+    _everyone.wait(READY_TIMEOUT_S)
     return os.getpid()
 
 
@@ -121,20 +126,29 @@ class ScoringProcess:
         """`rows`: scored events come back with their table rows (see `score_records`)."""
         self._on_restart = on_restart
         self._args = (_settings_for_child(settings), settings.worker.max_event_bytes, rows)
+        self._processes = settings.worker.score_processes
+        self._readies: list[Future[int]] = []
         self._pool: ProcessPoolExecutor | None = None
         self._ready: Future[int] | None = None
         self.restarts = 0
         self._generation = 0  # which child: bumped by each restart
         self._restarting = asyncio.Lock()
-        self.pid: int | None = None  # of the child, once ready
+        self.pid: int | None = None  # of the (first) child, once ready
+        self.pids: list[int] = []  # of every child, after wait_ready
 
     def start(self) -> ScoringProcess:
         """Spawn the child (from the calling thread: the parent-death signal follows the thread that forks,
         so this must be the worker's main thread) and begin its warm-up; `wait_ready` waits for it."""
         ctx = multiprocessing.get_context("spawn")  # fork would copy Faust's threads and locks mid-use
-        self._pool = ProcessPoolExecutor(max_workers=1, mp_context=ctx, initializer=_init, initargs=self._args)
+        # one call per child at once, each held until all children took one: a spawn pool starts a child only
+        # when a call finds none idle, and a child started later would build and warm up its evaluators under load
+        everyone = ctx.Barrier(self._processes)
+        self._pool = ProcessPoolExecutor(
+            max_workers=self._processes, mp_context=ctx, initializer=_init, initargs=(*self._args, everyone)
+        )
         _widen_pipes(self._pool)
-        self._ready = self._pool.submit(_ready)
+        self._readies = [self._pool.submit(_ready) for _ in range(self._processes)]
+        self._ready = self._readies[0]
         return self
 
     def wait_ready(self, timeout_s: float = 600.0) -> None:
@@ -142,8 +156,9 @@ class ScoringProcess:
         surface here, at the worker's start."""
         assert self._ready is not None
         started = time.monotonic()
-        self.pid = self._ready.result(timeout=timeout_s)
-        log.info("scoring process %d ready (waited %.1f s)", self.pid, time.monotonic() - started)
+        self.pids = sorted({ready.result(timeout=timeout_s) for ready in self._readies})
+        self.pid = self._ready.result()
+        log.info("scoring processes %s ready (waited %.1f s)", self.pids, time.monotonic() - started)
 
     async def score(self, records: Sequence[Record]) -> list[Outcome]:
         """Several batches may be in flight: when the child dies, all of them fail at once. The first to see

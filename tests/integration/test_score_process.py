@@ -96,6 +96,32 @@ def test_batches_in_flight_when_the_child_dies_restart_it_once_and_are_all_score
         proc.close()
 
 
+def test_two_scoring_processes_start_together_and_share_the_batches() -> None:
+    """`worker.score_processes`: every child is started and warmed up before the first batch (a spawn pool would
+    start the second only under load), and batches in flight spread over them."""
+    settings = Settings(eval=LIGHT, worker={"score_processes": 2})
+    batch = [Record(r.value, r.partition, r.offset + 4 * i) for i, r in enumerate(_records() * 500)]
+    batches = [batch] * 4
+    inline = [score_records(EventScorer(load_suite(settings), None), b, max_bytes=1_000_000) for b in batches]
+    proc = ScoringProcess(settings).start()
+    try:
+        proc.wait_ready()
+        assert len(proc.pids) == 2 and os.getpid() not in proc.pids
+        assert all(psutil.pid_exists(p) for p in proc.pids)
+        busy_before = {p: sum(psutil.Process(p).cpu_times()[:2]) for p in proc.pids}
+
+        async def score_all() -> list[list]:
+            return await asyncio.gather(*(proc.score(b) for b in batches))
+
+        results = asyncio.run(score_all())
+        assert [_scores(r) for r in results] == [_scores(r) for r in inline]
+        busy = {p: sum(psutil.Process(p).cpu_times()[:2]) - busy_before[p] for p in proc.pids}
+        assert all(seconds > 0.05 for seconds in busy.values()), busy  # each child scored batches
+        assert proc.restarts == 0
+    finally:
+        proc.close()
+
+
 def test_the_child_dies_with_its_parent() -> None:
     script = textwrap.dedent(
         f"""
