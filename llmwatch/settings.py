@@ -130,6 +130,13 @@ class WorkerSettings(BaseModel):
         description="Most bytes one fetch reads per partition (Faust consumer_max_fetch_size). Faust's 1 MiB is "
         "~390 score records: with a backlog the agents idled between fetches (`llmwatch bench pipeline`).",
     )
+    fetch_max_wait_ms: int = Field(
+        100,
+        ge=1,
+        description="Longest a fetch waits at the broker for new data (Faust's is 1,500). aiokafka keeps one fetch "
+        "in flight per broker, so a fetch of partitions with nothing new held back every other partition's next "
+        "fetch that long: the window agent's scores waited 1–1.5 s per round (`llmwatch bench pipeline`).",
+    )
     stream_buffer: int = Field(
         16384,
         ge=64,

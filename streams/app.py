@@ -62,6 +62,7 @@ def create_app(settings: Settings, *, app_id: str | None = None) -> faust.App:
         stream_buffer_maxsize=w.stream_buffer,
     )
     app.transport = Transport(app.conf.broker_consumer, app)  # Faust's, with a cheaper record hand-off
+    app.transport.fetch_max_wait_ms = w.fetch_max_wait_ms
     return app
 
 

@@ -333,7 +333,7 @@ def command(
             f"Medians of {repeat} run(s) per profile. "
             "One worker process (score, window, sink agents; chDB embedded), 4 partitions, the local broker on the "
             "same 2 cores. *Evaluators alone* scores the same events in-process at the worker's batch size; "
-            "*ratio* is pipeline ÷ that. *Pipeline* = backlog ÷ the drain (first event taken by the score agent → "
+            "*ratio* is pipeline ÷ that (light-2proc's worker has two scoring processes; its evaluators alone, one). *Pipeline* = backlog ÷ the drain (first event taken by the score agent → "
             "last rows visible and every score taken by the window agent). *Worker CPU per event*: the "
             "user+system CPU of the worker and its scoring process over the drain ÷ the backlog; 10⁶ ÷ it is "
             "what one core could carry. "

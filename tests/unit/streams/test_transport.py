@@ -102,3 +102,14 @@ async def test_other_waits_take_faust_s_path() -> None:
 
     result = await consumer.wait_first(slow(), never(), timeout=1)
     assert result.results == ["slow"]
+
+
+async def test_the_worker_consumer_waits_at_most_the_configured_fetch_wait() -> None:
+    app = create_app(Settings(worker={"fetch_max_wait_ms": 40}))
+    consumer = app.transport.create_consumer(
+        callback=lambda message: None,
+        on_partitions_revoked=lambda *a: None,
+        on_partitions_assigned=lambda *a: None,
+    )
+    kafka_consumer = consumer._thread._create_worker_consumer(app.transport)
+    assert kafka_consumer._fetch_max_wait_ms == 40  # Faust's own would be 1,500
