@@ -120,7 +120,7 @@ def _widen_pipes(pool: ProcessPoolExecutor) -> None:
 
 
 class ScoringProcess:
-    """One child process that scores batches of records for the score agent."""
+    """The child process (`worker.score_processes` of them) that scores batches of records for the score agent."""
 
     def __init__(self, settings: Settings, *, rows: bool = False, on_restart: Callable[[], None] | None = None) -> None:
         """`rows`: scored events come back with their table rows (see `score_records`)."""
@@ -197,7 +197,8 @@ class ScoringProcess:
             self.close()
             self.start()  # in the loop's (main) thread, see start()
             assert self._ready is not None
-            self.pid = await asyncio.wrap_future(self._ready)
+            self.pids = sorted(set(await asyncio.gather(*(asyncio.wrap_future(r) for r in self._readies))))
+            self.pid = self._ready.result()
             self._generation += 1
             log.info("scoring process %d ready after restart %d", self.pid, self.restarts)
 

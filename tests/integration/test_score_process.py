@@ -48,6 +48,14 @@ def _scores(outcomes: list) -> list[tuple[str, float | None, float | None, int |
     return out
 
 
+def _four_batches(settings: Settings) -> tuple[list[list[Record]], list[list]]:
+    """Four batches of 2,000 records (each ~0.5 s of the child's time) and what inline scoring makes of them."""
+    batch = [Record(r.value, r.partition, r.offset + 4 * i) for i, r in enumerate(_records() * 500)]
+    batches = [batch] * 4
+    inline = [score_records(EventScorer(load_suite(settings), None), b, max_bytes=1_000_000) for b in batches]
+    return batches, inline
+
+
 def test_the_child_scores_like_inline_and_restarts_after_dying() -> None:
     settings = Settings(eval=LIGHT)
     records = _records()
@@ -73,9 +81,7 @@ def test_the_child_scores_like_inline_and_restarts_after_dying() -> None:
 def test_batches_in_flight_when_the_child_dies_restart_it_once_and_are_all_scored() -> None:
     """The score agent keeps several batches in the child at once; all of them fail when it dies."""
     settings = Settings(eval=LIGHT)
-    batch = [Record(r.value, r.partition, r.offset + 4 * i) for i, r in enumerate(_records() * 500)]
-    batches = [batch] * 4
-    inline = [score_records(EventScorer(load_suite(settings), None), b, max_bytes=1_000_000) for b in batches]
+    batches, inline = _four_batches(settings)
     proc = ScoringProcess(settings).start()
     try:
         proc.wait_ready()
@@ -100,9 +106,7 @@ def test_two_scoring_processes_start_together_and_share_the_batches() -> None:
     """`worker.score_processes`: every child is started and warmed up before the first batch (a spawn pool would
     start the second only under load), and batches in flight spread over them."""
     settings = Settings(eval=LIGHT, worker={"score_processes": 2})
-    batch = [Record(r.value, r.partition, r.offset + 4 * i) for i, r in enumerate(_records() * 500)]
-    batches = [batch] * 4
-    inline = [score_records(EventScorer(load_suite(settings), None), b, max_bytes=1_000_000) for b in batches]
+    batches, inline = _four_batches(settings)
     proc = ScoringProcess(settings).start()
     try:
         proc.wait_ready()
