@@ -32,14 +32,14 @@ EVALUATORS = ["toxicity", "pii", "injection", "hallucination"]
 #: profile → (evaluators, eval settings, worker settings): light = the issue's "light evaluators" (PII patterns,
 #: injection rules, profanity); light-2proc = the same with two scoring processes; all = every evaluator on its
 #: default (model) backend; all-sampled = the same, models on half of the events (`eval.model_sample`)
+LIGHT: tuple[list[str], dict[str, str | float]] = (
+    ["toxicity", "pii", "injection"],
+    {"toxicity_backend": "profanity", "injection_backend": "rules"},
+)
 PROFILES: dict[str, tuple[list[str], dict[str, str | float], dict[str, int]]] = {
-    "light": (["toxicity", "pii", "injection"], {"toxicity_backend": "profanity", "injection_backend": "rules"}, {}),
+    "light": (*LIGHT, {}),
     # rules are one core's work per ~3,000 events/s: a second scoring process uses the core the worker leaves
-    "light-2proc": (
-        ["toxicity", "pii", "injection"],
-        {"toxicity_backend": "profanity", "injection_backend": "rules"},
-        {"score_processes": 2},
-    ),
+    "light-2proc": (*LIGHT, {"score_processes": 2}),
     "all": (EVALUATORS, {}, {}),
     # the issue allows sampling heavy scoring where the statistics allow: rates from a uniform half stay unbiased
     "all-sampled": (EVALUATORS, {"model_sample": 0.5}, {}),

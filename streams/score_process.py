@@ -129,12 +129,10 @@ class ScoringProcess:
         self._processes = settings.worker.score_processes
         self._readies: list[Future[int]] = []
         self._pool: ProcessPoolExecutor | None = None
-        self._ready: Future[int] | None = None
         self.restarts = 0
         self._generation = 0  # which child: bumped by each restart
         self._restarting = asyncio.Lock()
-        self.pid: int | None = None  # of the (first) child, once ready
-        self.pids: list[int] = []  # of every child, after wait_ready
+        self.pids: list[int] = []  # of every child, once ready
 
     def start(self) -> ScoringProcess:
         """Spawn the child (from the calling thread: the parent-death signal follows the thread that forks,
@@ -148,16 +146,19 @@ class ScoringProcess:
         )
         _widen_pipes(self._pool)
         self._readies = [self._pool.submit(_ready) for _ in range(self._processes)]
-        self._ready = self._readies[0]
         return self
+
+    @property
+    def pid(self) -> int | None:
+        """Of a child (the first when there are several), once ready."""
+        return self.pids[0] if self.pids else None
 
     def wait_ready(self, timeout_s: float = 600.0) -> None:
         """Block until the child has built and warmed up its evaluators; their errors (a model missing)
         surface here, at the worker's start."""
-        assert self._ready is not None
+        assert self._readies, "start() first"
         started = time.monotonic()
-        self.pids = sorted({ready.result(timeout=timeout_s) for ready in self._readies})
-        self.pid = self._ready.result()
+        self.pids = [ready.result(timeout=timeout_s) for ready in self._readies]  # one per child (the barrier)
         log.info("scoring processes %s ready (waited %.1f s)", self.pids, time.monotonic() - started)
 
     async def score(self, records: Sequence[Record]) -> list[Outcome]:
@@ -196,9 +197,7 @@ class ScoringProcess:
                 self._on_restart()
             self.close()
             self.start()  # in the loop's (main) thread, see start()
-            assert self._ready is not None
-            self.pids = sorted(set(await asyncio.gather(*(asyncio.wrap_future(r) for r in self._readies))))
-            self.pid = self._ready.result()
+            self.pids = list(await asyncio.gather(*(asyncio.wrap_future(r) for r in self._readies)))
             self._generation += 1
             log.info("scoring process %d ready after restart %d", self.pid, self.restarts)
 
