@@ -26,6 +26,7 @@ from typing import Any
 from llmwatch.local.lifetime import die_with_parent
 from llmwatch.settings import Settings
 
+from .heap import freeze_startup_heap
 from .scoring import EventScorer, Failed, Outcome, Record, score_records
 
 log = logging.getLogger(__name__)
@@ -73,13 +74,15 @@ def warm_up(scorer: EventScorer) -> None:
     log.info("evaluators warmed up in %.1f s", time.perf_counter() - started)
 
 
-def _init(settings_json: str, max_bytes: int, rows: bool, everyone: Any) -> None:
+def _init(settings_json: str, max_bytes: int, rows: bool, gc_freeze: bool, everyone: Any) -> None:
     global _scorer, _max_bytes, _rows, _everyone
     die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the process group: the worker decides
     logging.basicConfig(level=logging.INFO, format="%(asctime)s [scoring] %(levelname)s %(name)s: %(message)s")
     _max_bytes, _rows, _everyone = max_bytes, rows, everyone
     _scorer = build_scorer(Settings.model_validate_json(settings_json))
+    if gc_freeze:
+        freeze_startup_heap("scoring process")
 
 
 def _ready() -> int:
@@ -125,7 +128,7 @@ class ScoringProcess:
     def __init__(self, settings: Settings, *, rows: bool = False, on_restart: Callable[[], None] | None = None) -> None:
         """`rows`: scored events come back with their table rows (see `score_records`)."""
         self._on_restart = on_restart
-        self._args = (_settings_for_child(settings), settings.worker.max_event_bytes, rows)
+        self._args = (_settings_for_child(settings), settings.worker.max_event_bytes, rows, settings.worker.gc_freeze)
         self._processes = settings.worker.score_processes
         self._readies: list[Future[int]] = []
         self._pool: ProcessPoolExecutor | None = None

@@ -19,6 +19,7 @@ from llmwatch.settings import Settings
 
 from .app import create_app, declare_topics
 from .context import WorkerContext
+from .heap import freeze_startup_heap
 from .sink import BatchWriter, FaultInjector
 
 if TYPE_CHECKING:
@@ -155,5 +156,7 @@ def _update_lag(app: faust.App, metrics: Any) -> None:
 def run_worker(settings: Settings, agents: list[str] | None = None, loglevel: str = "info") -> None:
     """Run until SIGINT/SIGTERM; a graceful stop commits what was written."""
     ctx = build_worker(settings, agents)
+    if settings.worker.gc_freeze:
+        freeze_startup_heap("worker")
     worker = faust.Worker(ctx.app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
     worker.execute_from_commandline()

@@ -4,6 +4,7 @@ killed, and dies with the worker (`kill -9` of the parent leaves no orphan)."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import signal
 import subprocess
@@ -12,6 +13,7 @@ import textwrap
 import time
 
 import psutil
+import pytest
 
 from llmwatch.evaluators.base import load_suite
 from llmwatch.schemas import EvalScores, InferenceEvent
@@ -122,6 +124,23 @@ def test_two_scoring_processes_start_together_and_share_the_batches() -> None:
         busy = {p: sum(psutil.Process(p).cpu_times()[:2]) - busy_before[p] for p in proc.pids}
         assert all(seconds > 0.05 for seconds in busy.values()), busy  # each child scored batches
         assert proc.restarts == 0
+    finally:
+        proc.close()
+
+
+@pytest.mark.parametrize("gc_freeze", [True, False])
+def test_the_child_freezes_its_start_up_heap_unless_told_not_to(gc_freeze: bool) -> None:
+    """`worker.gc_freeze` reaches the child: its evaluators' heap is out of the garbage collector's full
+    collections (streams/heap.py), or left in when off."""
+    settings = Settings(eval=LIGHT, worker={"gc_freeze": gc_freeze})
+    proc = ScoringProcess(settings).start()
+    try:
+        proc.wait_ready()
+        frozen = proc._pool.submit(gc.get_freeze_count).result(timeout=30)  # type: ignore[union-attr]
+        assert (frozen > 10_000) if gc_freeze else (frozen == 0), frozen
+        records = _records()
+        inline = score_records(EventScorer(load_suite(settings), None), records, max_bytes=1_000_000)
+        assert _scores(asyncio.run(proc.score(records))) == _scores(inline)
     finally:
         proc.close()
 
