@@ -29,6 +29,7 @@ calibrated alone, on features nobody tuned on that set. Weights: `data/injection
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import logging
@@ -224,14 +225,24 @@ def _norm_words(text: str) -> list[str]:
     return _WORDS.findall(text.lower())
 
 
+@functools.lru_cache(maxsize=1024)
+def _secret_shingles(secret: str, n: int) -> str | frozenset[tuple[str, ...]]:
+    """A short secret's words joined, or a longer one's n-word shingles. Cached: the secret is a deployment's
+    system prompt, the same for each of its events (normalising it was ~4 % of the light suite's time)."""
+    words = _norm_words(secret)
+    if len(words) < n:
+        return " ".join(words)
+    return frozenset(tuple(words[i : i + n]) for i in range(len(words) - n + 1))
+
+
 def leaks_text(response: str, secret: str, n: int = LEAK_SHINGLE_WORDS) -> bool:
     """True when `response` repeats `secret` (short secrets) or any n consecutive words of it."""
-    secret_words, response_words = _norm_words(secret), _norm_words(response)
-    if not secret_words:
+    shingles = _secret_shingles(secret, n)
+    if not shingles:
         return False
-    if len(secret_words) < n:
-        return " ".join(secret_words) in " ".join(response_words)
-    shingles = {tuple(secret_words[i : i + n]) for i in range(len(secret_words) - n + 1)}
+    response_words = _norm_words(response)
+    if isinstance(shingles, str):
+        return shingles in " ".join(response_words)
     return any(tuple(response_words[i : i + n]) in shingles for i in range(len(response_words) - n + 1))
 
 

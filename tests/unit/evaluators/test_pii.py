@@ -161,6 +161,16 @@ def test_a_recognizer_matches_only_where_its_trigger_does(recognizers: list, tex
             assert entity in pii.triggered(text), (entity, text)
 
 
+@given(text=_TEXTS)
+@hsettings(max_examples=500, deadline=None)
+def test_long_digit_runs_are_the_runs_with_enough_digits(text: str) -> None:
+    """phone_runs' regex asks for PHONE_MIN_DIGITS itself: the same spans as counting each maximal run's digits."""
+    counted = [
+        m.span() for m in pii._PHONE_RUN.finditer(text) if sum(map(str.isdigit, m.group())) >= pii.PHONE_MIN_DIGITS
+    ]
+    assert [m.span() for m in pii._LONG_PHONE_RUN.finditer(text)] == counted
+
+
 def test_prefilter_gives_the_same_entities_on_the_labeled_set(detector: pii.PiiDetector) -> None:
     unfiltered = pii.PiiDetector(prefilter=False, cache_size=0)
     for row in ROWS:
