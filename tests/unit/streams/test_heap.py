@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import weakref
 from collections.abc import Iterator
 
 import pytest
@@ -30,9 +31,6 @@ def test_freeze_moves_the_heap_out_and_later_cycles_are_still_collected(unfrozen
 
     collected = []
     later = _Node()
-    later.me = later
-    import weakref
-
     ref = weakref.ref(later, collected.append)
     del later
     gc.collect()
