@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 
@@ -76,6 +77,48 @@ class Engine(Protocol):
 
 class EngineError(RuntimeError):
     """The engine failed the request (the gateway maps it to a 5xx and an error event)."""
+
+    status_code = 500
+
+
+class EngineRequestError(EngineError):
+    """The engine refused the request as invalid (prompt too long, bad sampling values): a 400 naming `param`."""
+
+    status_code = 400
+
+    def __init__(self, message: str, param: str | None = None) -> None:
+        super().__init__(message)
+        self.param = param
+
+
+class EngineUnavailable(EngineError):
+    """The engine is not loaded (yet) or was stopped: a 503, the client may retry."""
+
+    status_code = 503
+
+
+class UpstreamError(EngineError):
+    """An OpenAI-compatible upstream failed; keeps its status for the log and the event."""
+
+    status_code = 502
+
+    def __init__(self, message: str, upstream_status: int | None = None) -> None:
+        super().__init__(message)
+        self.upstream_status = upstream_status
+
+
+def default_version(model: Path | str) -> str:
+    """Version name of a local model when none is configured: its folder name."""
+    return Path(model).resolve().name or "model"
+
+
+def render_prompt(tokenizer: Any, request: GenerationRequest) -> tuple[str, bool]:
+    """The prompt text, and whether it came from a chat template (then it already has its special tokens)."""
+    if request.messages and getattr(tokenizer, "chat_template", None):
+        messages = [{"role": m.role, "content": m.content} for m in request.messages]
+        text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        return str(text), True
+    return request.text, False
 
 
 @dataclass

@@ -12,13 +12,22 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from pydantic import SecretStr
 
-from .engine_base import EngineError, GenerationRequest, TokenChunk
-from .engines import EngineRequestError, EngineUnavailable, UpstreamError
+from .engine_base import (
+    EngineError,
+    EngineRequestError,
+    EngineUnavailable,
+    GenerationRequest,
+    TokenChunk,
+    UpstreamError,
+)
+
+if TYPE_CHECKING:
+    from .engines import EngineSpec
 
 log = logging.getLogger(__name__)
 
@@ -234,3 +243,9 @@ def _choice_text(choice: dict[str, Any]) -> tuple[str, bool]:
     if content is None or (delta.get("role") and content == ""):
         return "", False
     return str(content), True
+
+
+def from_spec(spec: EngineSpec) -> OpenAIEngine:
+    """The registry's factory (`kind = "openai"`)."""
+    assert spec.upstream is not None  # EngineSpec requires it for this kind
+    return OpenAIEngine(spec.upstream, models=spec.versions or None, **spec.options)

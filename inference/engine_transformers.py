@@ -14,10 +14,20 @@ import threading
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .engine_base import EngineError, GenerationRequest, TokenChunk
-from .engines import EngineRequestError, EngineUnavailable, default_version
+from .engine_base import (
+    EngineError,
+    EngineRequestError,
+    EngineUnavailable,
+    GenerationRequest,
+    TokenChunk,
+    default_version,
+    render_prompt,
+)
+
+if TYPE_CHECKING:
+    from .engines import EngineSpec
 
 log = logging.getLogger(__name__)
 
@@ -28,15 +38,6 @@ except ImportError as e:  # pragma: no cover - exercised only on slim installs
     StoppingCriteria = TextIteratorStreamer = object  # type: ignore[assignment,misc]
 else:
     _IMPORT_ERROR = None
-
-
-def render_prompt(tokenizer: Any, request: GenerationRequest) -> tuple[str, bool]:
-    """The prompt text, and whether it came from a chat template (then it already has its special tokens)."""
-    if request.messages and getattr(tokenizer, "chat_template", None):
-        messages = [{"role": m.role, "content": m.content} for m in request.messages]
-        text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        return str(text), True
-    return request.text, False
 
 
 class _StepStreamer(TextIteratorStreamer):  # type: ignore[misc,valid-type]
@@ -202,3 +203,9 @@ class TransformersEngine:
                 model.generate(**kwargs)
         except Exception as e:  # surfaced to the awaiting request as an EngineError
             streamer.post(("error", e, 0))
+
+
+def from_spec(spec: EngineSpec) -> TransformersEngine:
+    """The registry's factory (`kind = "transformers"`)."""
+    assert spec.model is not None  # EngineSpec requires it for this kind
+    return TransformersEngine(spec.model, version=spec.versions[0] if spec.versions else None, **spec.options)

@@ -17,11 +17,20 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .engine_base import EngineError, GenerationRequest, TokenChunk
-from .engine_transformers import render_prompt
-from .engines import EngineRequestError, EngineUnavailable, default_version
+from .engine_base import (
+    EngineError,
+    EngineRequestError,
+    EngineUnavailable,
+    GenerationRequest,
+    TokenChunk,
+    default_version,
+    render_prompt,
+)
+
+if TYPE_CHECKING:
+    from .engines import EngineSpec
 
 log = logging.getLogger(__name__)
 
@@ -167,3 +176,9 @@ class VllmEngine:
             if type(e).__name__ == "EngineDeadError":
                 self._llm = None
             raise EngineError(f"vLLM failed: {type(e).__name__}: {e}") from e
+
+
+def from_spec(spec: EngineSpec) -> VllmEngine:
+    """The registry's factory (`kind = "vllm"`)."""
+    assert spec.model is not None  # EngineSpec requires it for this kind
+    return VllmEngine(spec.model, version=spec.versions[0] if spec.versions else None, **spec.options)

@@ -1,52 +1,61 @@
-"""Engine factory (kind name → engine) and the errors engines raise with an HTTP meaning.
+"""Engine registry: kind name → factory, and the gateway config's `[[engines]]` entry.
 
-Heavy engines (torch, vLLM) are imported only when asked for, so the simulated gateway and the CLI
-start fast and run where those packages are missing (the error then names the missing package).
+The product's engines (transformers, vllm, openai) are imported only when asked for, so the gateway and the CLI
+start fast and run where torch or vLLM are missing (the error then names the missing package). Other engines
+plug in through the `llmwatch.engines` entry-point group, each a factory `(EngineSpec) -> Engine`: the
+traffic simulator's `simulated` engine (llmwatch/sim) registers itself that way, so the gateway never imports
+the simulator.
 """
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable
+from functools import cache
+from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
-from .engine_base import Engine, EngineError
+from .engine_base import Engine, EngineUnavailable
 
-EngineKind = Literal["simulated", "transformers", "vllm", "openai"]
-ENGINE_KINDS: tuple[str, ...] = ("simulated", "transformers", "vllm", "openai")
+#: entry-point group of engine plugins (name → "module:factory")
+ENTRY_POINT_GROUP = "llmwatch.engines"
 
+#: the product's own engines: kind → "module:factory", imported on first use
+BUILTIN: dict[str, str] = {
+    "transformers": "llmwatch.inference.engine_transformers:from_spec",
+    "vllm": "llmwatch.inference.engine_vllm:from_spec",
+    "openai": "llmwatch.inference.engine_openai:from_spec",
+}
 
-class EngineRequestError(EngineError):
-    """The engine refused the request as invalid (prompt too long, bad sampling values): a 400 naming `param`."""
-
-    status_code = 400
-
-    def __init__(self, message: str, param: str | None = None) -> None:
-        super().__init__(message)
-        self.param = param
-
-
-class EngineUnavailable(EngineError):
-    """The engine is not loaded (yet) or was stopped: a 503, the client may retry."""
-
-    status_code = 503
+EngineFactory = Callable[["EngineSpec"], Engine]
 
 
-class UpstreamError(EngineError):
-    """An OpenAI-compatible upstream failed; keeps its status for the log and the event."""
+@cache
+def _plugins() -> dict[str, str]:
+    return {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name not in BUILTIN}
 
-    status_code = 502
 
-    def __init__(self, message: str, upstream_status: int | None = None) -> None:
-        super().__init__(message)
-        self.upstream_status = upstream_status
+def engine_kinds() -> tuple[str, ...]:
+    """Every engine kind this installation can build: the built-in ones and the registered plugins."""
+    return tuple(sorted({*BUILTIN, *_plugins()}))
+
+
+def _factory(kind: str) -> EngineFactory:
+    target = BUILTIN.get(kind) or _plugins().get(kind)
+    if target is None:
+        raise EngineUnavailable(f"no engine kind {kind!r} (known: {', '.join(engine_kinds())})")
+    module, _, name = target.partition(":")
+    factory: EngineFactory = getattr(importlib.import_module(module), name)
+    return factory
 
 
 class EngineSpec(BaseModel):
     """One engine of a gateway config (`[[engines]]` in the TOML file)."""
 
-    kind: EngineKind
+    kind: str
     model: Path | None = Field(None, description="Local HF model dir (transformers, vllm).")
     upstream: str | None = Field(None, description="Base URL of an OpenAI-compatible server (openai).")
     versions: list[str] = Field(
@@ -56,6 +65,13 @@ class EngineSpec(BaseModel):
     )
     seed: int = Field(0, description="Seed of the simulated engine.")
     options: dict[str, Any] = Field(default_factory=dict, description="Engine-specific keyword arguments.")
+
+    @field_validator("kind")
+    @classmethod
+    def _known(cls, kind: str) -> str:
+        if kind not in engine_kinds():
+            raise ValueError(f"unknown engine kind {kind!r}; known: {', '.join(engine_kinds())}")
+        return kind
 
     @model_validator(mode="after")
     def _needs(self) -> EngineSpec:
@@ -70,37 +86,4 @@ class EngineSpec(BaseModel):
 
 def build_engine(spec: EngineSpec) -> Engine:
     """A new, not yet started engine for `spec`."""
-    version = spec.versions[0] if spec.versions else None
-    if spec.kind == "simulated":
-        return _simulated(spec)
-    if spec.kind == "transformers":
-        from .engine_transformers import TransformersEngine
-
-        return TransformersEngine(spec.model, version=version, **spec.options)
-    if spec.kind == "vllm":
-        from .engine_vllm import VllmEngine
-
-        return VllmEngine(spec.model, version=version, **spec.options)
-    from .engine_openai import OpenAIEngine
-
-    assert spec.upstream is not None
-    return OpenAIEngine(spec.upstream, models=spec.versions or None, **spec.options)
-
-
-def _simulated(spec: EngineSpec) -> Engine:
-    """The demo engine, or versions with profiles from the config (`options.profile`, `options.profiles.<v>`)."""
-    from .engine_simulated import SimulatedEngine, VersionProfile, default_demo_engine
-
-    if not spec.versions and not spec.options:
-        return default_demo_engine(seed=spec.seed)
-    options = dict(spec.options)
-    common = options.pop("profile", {})
-    per_version = options.pop("profiles", {})
-    versions = spec.versions or list(per_version) or ["baseline", "canary"]
-    profiles = {v: VersionProfile.model_validate({**common, **per_version.get(v, {})}) for v in versions}
-    return SimulatedEngine(profiles, seed=spec.seed, **options)
-
-
-def default_version(model: Path | str) -> str:
-    """Version name of a local model when none is configured: its folder name."""
-    return Path(model).resolve().name or "model"
+    return _factory(spec.kind)(spec)

@@ -11,10 +11,6 @@ class ConfigError(LlmwatchError):
     exit_code = 2
 
 
-class NotBuiltYet(LlmwatchError):
-    exit_code = 2
-
-
 class KafkaError(LlmwatchError):
     pass
 

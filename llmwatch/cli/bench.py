@@ -1,5 +1,5 @@
-"""`llmwatch bench NAME`: the benchmarks. Each lives next to the code it measures and exposes a click
-command named `command`; they write their section of BENCHMARKS.md (llmwatch/benchreport.py)."""
+"""`llmwatch bench NAME`: the benchmarks (llmwatch/bench). Each exposes a click command named `command` and writes
+its section of BENCHMARKS.md; a bench's module is imported only when that bench runs."""
 
 from __future__ import annotations
 
@@ -7,15 +7,13 @@ import importlib
 
 import click
 
-from ._common import not_built
-
 #: bench name → module that defines `command` (a click.Command)
 BENCHES = {
-    "evaluators": "llmwatch.evaluators.bench",
-    "gateway": "llmwatch.inference.bench",
-    "pipeline": "llmwatch.streams.bench",
-    "canary": "llmwatch.evaluators.canary_bench",
-    "soak": "llmwatch.streams.soak",
+    "evaluators": "llmwatch.bench.evaluators",
+    "gateway": "llmwatch.bench.gateway",
+    "pipeline": "llmwatch.bench.pipeline",
+    "canary": "llmwatch.bench.canary",
+    "soak": "llmwatch.bench.soak",
 }
 
 
@@ -27,18 +25,8 @@ class _BenchGroup(click.Group):
         module_name = BENCHES.get(name)
         if module_name is None:
             return None
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as e:
-            if e.name != module_name:
-                raise
-
-            @click.command(name, context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
-            def stub() -> None:
-                not_built(f"bench {name}", "its issue")
-
-            return stub
-        return module.command
+        command: click.Command = importlib.import_module(module_name).command
+        return command
 
 
 @click.group("bench", cls=_BenchGroup)

@@ -14,8 +14,8 @@ if TYPE_CHECKING:
 
     from rich.console import Console
 
-    from llmwatch.inference.loadgen import LoadgenConfig, LoadgenResult, Progress
     from llmwatch.settings import Settings
+    from llmwatch.sim.loadgen import LoadgenConfig, LoadgenResult, Progress
 
 # Kept here so `llmwatch --help` need not import the engine; tests check it equals scenarios.SCENARIOS.
 SCENARIO_NAMES = (
@@ -71,8 +71,8 @@ def loadgen(
     """Open-loop traffic with known injected regressions (scenarios: see --scenario)."""
     from rich.console import Console
 
-    from llmwatch.inference.loadgen import loadgen_config, run_loadgen
     from llmwatch.settings import get_settings
+    from llmwatch.sim.loadgen import loadgen_config, run_loadgen
 
     config = loadgen_config(
         scenario=scenario,

@@ -19,9 +19,10 @@ import logging
 import os
 import secrets
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -52,9 +53,10 @@ class QueryResultLike(Protocol):
 
 
 class QueryClient(Protocol):
-    """What `db query` needs from a client: clickhouse-connect's Client and RemoteQueryClient both fit."""
+    """What `db query` needs from a client: clickhouse-connect's Client and RemoteQueryClient both fit. Values
+    travel as server-side parameters (`{name:Type}` in the SQL), never spliced into its text."""
 
-    def query(self, query: str) -> QueryResultLike: ...
+    def query(self, query: str, parameters: Mapping[str, Any] | None = None) -> QueryResultLike: ...
 
     def close(self) -> None: ...
 
@@ -104,14 +106,17 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"error": f"request over {MAX_SQL_BYTES} bytes"})
             return
         try:
-            sql = json.loads(self.rfile.read(length))["sql"]
+            body = json.loads(self.rfile.read(length))
+            sql, parameters = body["sql"], body.get("parameters") or None
             if not isinstance(sql, str):
                 raise TypeError("sql must be a string")
+            if parameters is not None and not isinstance(parameters, dict):
+                raise TypeError("parameters must be an object")
         except (ValueError, KeyError, TypeError) as e:
-            self._reply(HTTPStatus.BAD_REQUEST, {"error": f'body must be {{"sql": "..."}}: {e}'})
+            self._reply(HTTPStatus.BAD_REQUEST, {"error": f'body must be {{"sql": "...", "parameters": {{…}}}}: {e}'})
             return
         try:
-            result = self.server.client.query(sql)
+            result = self.server.client.query(sql, parameters=parameters)
         except Exception as e:  # the engine's message is what the caller needs (syntax, readonly, missing table)
             self._reply(HTTPStatus.BAD_REQUEST, {"error": str(e)})
             return
@@ -211,8 +216,11 @@ class RemoteQueryClient:
             raise ClickHouseError(body.get("error") or f"query endpoint answered {response.status_code}")
         return body
 
-    def query(self, query: str) -> Rows:
-        body = self._call("POST", "/query", json={"sql": query})
+    def query(self, query: str, parameters: Mapping[str, Any] | None = None) -> Rows:
+        payload: dict[str, Any] = {"sql": query}
+        if parameters:
+            payload["parameters"] = {name: wire_parameter(v) for name, v in parameters.items()}
+        body = self._call("POST", "/query", json=payload)
         return Rows(tuple(body["columns"]), body["rows"])
 
     def ping(self) -> bool:
@@ -220,6 +228,17 @@ class RemoteQueryClient:
 
     def close(self) -> None:
         self._http.close()
+
+
+def wire_parameter(value: Any) -> Any:
+    """A query parameter as JSON can carry it to the holder: datetimes in ClickHouse's text form (UTC), the
+    rest as they are (ClickHouse parses a parameter's text by the type the SQL names)."""
+    if isinstance(value, datetime):
+        utc = value.astimezone(UTC) if value.tzinfo else value
+        return utc.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+    if isinstance(value, (list, tuple)):
+        return [wire_parameter(v) for v in value]
+    return value
 
 
 def open_query_client(settings: Settings, *, require_holder: bool = False) -> QueryClient:

@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
+from llmwatch.harness import WorkerProcess, produce, produce_sync, query_scalar, settings_env, wait_for
 from llmwatch.schemas import Alert, WindowMetrics, utcnow
 from llmwatch.settings import AlertSettings, Settings, WorkerSettings
-from llmwatch.streams.harness import WorkerProcess, produce, produce_sync, query_scalar, settings_env, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -103,12 +103,12 @@ def test_window_alerts_fire_renotify_resolve_and_reach_the_webhook(
     try:
         # breach, breach again at once (deduplicated), breach after the re-notify interval, then back to normal
         send_windows(s, [window(1, 0.20), window(2, 0.25)])
-        wait_for(lambda: len(receiver.bodies) >= 1, 90, "the first notification", worker=worker)
+        wait_for(lambda: len(receiver.bodies) >= 1, 90, "the first notification", processes=[worker])
         time.sleep(3.5)
         send_windows(s, [window(3, 0.22)])
-        wait_for(lambda: len(receiver.bodies) >= 2, 30, "the re-notification", worker=worker)
+        wait_for(lambda: len(receiver.bodies) >= 2, 30, "the re-notification", processes=[worker])
         send_windows(s, [window(4, 0.01)])
-        wait_for(lambda: len(receiver.bodies) >= 3, 30, "the resolved notification", worker=worker)
+        wait_for(lambda: len(receiver.bodies) >= 3, 30, "the resolved notification", processes=[worker])
         # an alert the controller raised, twice: delivered once (dedup), never republished by the alerter
         stale = Alert(
             deployment="chat",
@@ -119,7 +119,7 @@ def test_window_alerts_fire_renotify_resolve_and_reach_the_webhook(
             labels={"source": "controller"},
         )
         produce_sync(s, s.topics.alerts, [stale, stale.model_copy(update={"alert_id": uuid.uuid4().hex})])
-        wait_for(lambda: len(receiver.bodies) >= 4, 30, "the controller's alert", worker=worker)
+        wait_for(lambda: len(receiver.bodies) >= 4, 30, "the controller's alert", processes=[worker])
         time.sleep(1.5)
 
         assert receiver.seen() == [
@@ -143,7 +143,7 @@ def test_window_alerts_fire_renotify_resolve_and_reach_the_webhook(
             )
             return got if got and len(got) == 5 else None
 
-        rows = wait_for(stored, 30, "5 alert rows in ClickHouse", worker=worker)
+        rows = wait_for(stored, 30, "5 alert rows in ClickHouse", processes=[worker])
         assert sorted(tuple(r) for r in rows) == sorted(
             [
                 ("error_rate_high", "firing", "alerter"),

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from llmwatch.harness import free_port, produce_sync, settings_env
 from llmwatch.schemas import CanaryVerdict, utcnow
 from llmwatch.settings import RolloutSettings, Settings, WorkerSettings
-from llmwatch.streams.harness import free_port, produce_sync, settings_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

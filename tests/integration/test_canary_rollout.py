@@ -27,11 +27,11 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from llmwatch.inference.scenarios import scenario_events
+from llmwatch.harness import WorkerProcess, produce_sync, query_scalar, settings_env, wait_for
 from llmwatch.schemas import TrafficWeights
 from llmwatch.settings import AlertSettings, EvaluatorSettings, RolloutSettings, Settings, WorkerSettings
+from llmwatch.sim.events import scenario_events
 from llmwatch.streams.control import WeightsFollower
-from llmwatch.streams.harness import WorkerProcess, produce_sync, query_scalar, settings_env, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -198,7 +198,7 @@ def test_latency_regression_rolls_back_and_alerts(isolated_topics: Settings, tmp
         def rolled_back() -> Any:
             return query_scalar(s, "SELECT count() FROM traffic_weights FINAL WHERE state = 'rolled_back'")
 
-        wait_for(rolled_back, 120, "the canary to be rolled back (traffic_weights)", worker=worker)
+        wait_for(rolled_back, 120, "the canary to be rolled back (traffic_weights)", processes=[worker])
         elapsed = time.monotonic() - started
 
         moves = rows(
@@ -219,7 +219,7 @@ def test_latency_regression_rolls_back_and_alerts(isolated_topics: Settings, tmp
             rules = {(r[0], r[1]) for r in got}
             return got if {("canary_failed", "firing"), ("ttft_p95_high", "firing")} <= rules else None
 
-        alerts = wait_for(alerted, 90, "canary_failed and ttft_p95_high alerts in ClickHouse", worker=worker)
+        alerts = wait_for(alerted, 90, "canary_failed and ttft_p95_high alerts in ClickHouse", processes=[worker])
         canary_failed = [a for a in alerts if a[0] == "canary_failed"]
         assert {a[3] for a in canary_failed} <= {"alerter", "controller"}
         assert any(a[2] == fail_id for a in canary_failed), canary_failed
@@ -229,7 +229,7 @@ def test_latency_regression_rolls_back_and_alerts(isolated_topics: Settings, tmp
             names = [(b["groupLabels"]["alertname"], b["status"]) for b in webhook.alertmanager()]
             return names if ("canary_failed", "firing") in names and ("ttft_p95_high", "firing") in names else None
 
-        names = wait_for(notified, 60, "Alertmanager webhook notifications", worker=worker)
+        names = wait_for(notified, 60, "Alertmanager webhook notifications", processes=[worker])
         assert names.count(("canary_failed", "firing")) == 1, names
         body = next(b for b in webhook.alertmanager() if b["groupLabels"]["alertname"] == "canary_failed")
         assert body["version"] == "4" and body["alerts"][0]["labels"]["deployment"] == "demo"
@@ -300,7 +300,7 @@ def test_steady_walks_every_step_to_full_promotion(isolated_topics: Settings, tm
         def promoted() -> Any:
             return query_scalar(s, "SELECT count() FROM traffic_weights FINAL WHERE state = 'promoted'")
 
-        wait_for(promoted, 150, "the canary to reach 100%", worker=worker)
+        wait_for(promoted, 150, "the canary to reach 100%", processes=[worker])
         elapsed = time.monotonic() - started
         stop.set()
         traffic.join(30)

@@ -13,9 +13,9 @@ import pytest
 from llmwatch.db.client import connect
 from llmwatch.db.migrations import migrate
 from llmwatch.db.tables import spec_for
-from llmwatch.inference.scenarios import scenario_events
 from llmwatch.schemas import EvalScores, Feedback, InferenceEvent
 from llmwatch.settings import Settings
+from llmwatch.sim.events import scenario_events
 
 pytestmark = pytest.mark.integration
 

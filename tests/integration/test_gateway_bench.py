@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from llmwatch.inference.bench import report, run_bench
+from llmwatch.bench.gateway import report, run_bench
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -11,11 +11,10 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
 
+from llmwatch.harness.tiny_model import build_tiny_model
 from llmwatch.inference.app import DeploymentSpec, Gateway, GatewayConfig, build_gateway, create_app, serve_http
-from llmwatch.inference.engine_base import ChatMessage, GenerationRequest
-from llmwatch.inference.engine_transformers import render_prompt
+from llmwatch.inference.engine_base import ChatMessage, GenerationRequest, render_prompt
 from llmwatch.inference.engines import EngineSpec
-from llmwatch.inference.tiny_model import build_tiny_model
 from llmwatch.schemas import InferenceEvent
 from llmwatch.settings import Settings
 

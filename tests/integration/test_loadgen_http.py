@@ -9,10 +9,10 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from llmwatch.inference.app import Gateway, build_gateway, create_app, serve_http
-from llmwatch.inference.corpus import load_corpus
-from llmwatch.inference.loadgen import LoadgenConfig, run_loadgen
 from llmwatch.schemas import InferenceEvent, TrafficWeights
 from llmwatch.settings import Settings
+from llmwatch.sim.corpus import load_corpus
+from llmwatch.sim.loadgen import LoadgenConfig, run_loadgen
 
 pytestmark = pytest.mark.integration
 session_loop = pytest.mark.asyncio(loop_scope="session")

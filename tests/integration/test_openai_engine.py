@@ -9,10 +9,12 @@ import httpx
 import pytest
 
 from llmwatch.inference.app import DeploymentSpec, GatewayConfig, build_gateway, create_app, serve_http
+from llmwatch.inference.engine_base import EngineUnavailable
 from llmwatch.inference.engine_openai import OpenAIEngine
-from llmwatch.inference.engine_simulated import LogNormal, SimulatedEngine, VersionProfile
-from llmwatch.inference.engines import EngineSpec, EngineUnavailable
+from llmwatch.inference.engines import EngineSpec
 from llmwatch.settings import Settings
+from llmwatch.sim.engine import SimulatedEngine
+from llmwatch.sim.profiles import LogNormal, VersionProfile
 
 from .test_gateway_transformers import events_on
 

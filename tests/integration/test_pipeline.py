@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from llmwatch.inference.scenarios import scenario_events
+from llmwatch.harness import WorkerProcess, parse_metrics, produce_sync, query_scalar, wait_for
 from llmwatch.schemas import topic_registry, utcnow
 from llmwatch.settings import EvaluatorSettings, Settings, WorkerSettings
-from llmwatch.streams.harness import WorkerProcess, parse_metrics, produce_sync, query_scalar, wait_for
+from llmwatch.sim.events import scenario_events
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -107,7 +107,7 @@ def test_counts_windows_dlq_and_replay(pipeline_settings: Settings, tmp_path: Pa
                 and query_scalar(s, "SELECT count() FROM dead_letters FINAL") == N_BAD
             )
 
-        wait_for(landed, 240, "5,000 events, their windows and 500 dead letters", worker=worker)
+        wait_for(landed, 240, "5,000 events, their windows and 500 dead letters", processes=[worker])
         pid = worker.pid
         assert query_scalar(s, "SELECT count() FROM eval_scores FINAL") == N_GOOD
         assert query_scalar(s, "SELECT uniqExact(event_id) FROM inference_events") == N_GOOD
@@ -167,7 +167,7 @@ def test_counts_windows_dlq_and_replay(pipeline_settings: Settings, tmp_path: Pa
                 raise AssertionError(f"not yet (got, want): {missing}")
             return True
 
-        wait_for(replayed, 240, "the replay to be written", worker=worker)
+        wait_for(replayed, 240, "the replay to be written", processes=[worker])
         assert query_scalar(s, "SELECT count() FROM inference_events FINAL") == N_GOOD
         assert query_scalar(s, "SELECT count() FROM eval_scores FINAL") == N_GOOD
         assert query_scalar(s, "SELECT sum(count) FROM window_metrics FINAL") == N_GOOD

@@ -11,10 +11,10 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from llmwatch.inference.publisher import EventPublisher
-from llmwatch.inference.scenarios import scenario_events
 from llmwatch.local.kafka_config import free_port
 from llmwatch.schemas import Feedback, InferenceEvent, TrafficWeights
 from llmwatch.settings import Settings
+from llmwatch.sim.events import scenario_events
 
 pytestmark = pytest.mark.integration
 

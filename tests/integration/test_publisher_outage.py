@@ -15,11 +15,11 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from llmwatch.inference.publisher import EventPublisher
-from llmwatch.inference.scenarios import scenario_events
 from llmwatch.local.kafka import LocalKafka
 from llmwatch.local.kafka_config import free_port
 from llmwatch.schemas import InferenceEvent
 from llmwatch.settings import Settings
+from llmwatch.sim.events import scenario_events
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

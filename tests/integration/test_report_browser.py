@@ -23,10 +23,10 @@ import numpy as np
 import pytest
 
 from llmwatch.db.tables import spec_for
-from llmwatch.inference.engine_simulated import default_demo_engine
-from llmwatch.inference.scenarios import scenario_events
-from llmwatch.report import DPI, FIG_SIZE_IN, PLOTS, VERSION_COLORS, Period, build_report, run_ready_queries
+from llmwatch.demo.report import DPI, FIG_SIZE_IN, PLOTS, VERSION_COLORS, Period, build_report, run_ready_queries
 from llmwatch.schemas import Alert, CanaryVerdict, MetricVerdict, TrafficWeights, WindowMetrics
+from llmwatch.sim.engine import default_demo_engine
+from llmwatch.sim.events import scenario_events
 
 pytestmark = [pytest.mark.integration]
 

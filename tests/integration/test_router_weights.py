@@ -13,12 +13,13 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from llmwatch.inference.app import DeploymentSpec, Gateway, GatewayConfig, build_gateway
-from llmwatch.inference.engine_simulated import SimulatedEngine, VersionProfile
 from llmwatch.inference.engines import EngineSpec
 from llmwatch.inference.router import Router, WeightsWatcher
 from llmwatch.kafka_topics import delete_topics, ensure_topics
 from llmwatch.schemas import ExperimentSpec, TrafficWeights, topic_registry
 from llmwatch.settings import Settings
+from llmwatch.sim.engine import SimulatedEngine
+from llmwatch.sim.profiles import VersionProfile
 
 pytestmark = pytest.mark.integration
 

@@ -13,10 +13,7 @@ import pytest
 
 from llmwatch.evaluators.base import load_suite
 from llmwatch.evaluators.pii import redact
-from llmwatch.inference.scenarios import scenario_events
-from llmwatch.settings import EvaluatorSettings, Settings, WorkerSettings
-from llmwatch.streams.context import WorkerContext
-from llmwatch.streams.harness import (
+from llmwatch.harness import (
     WorkerProcess,
     produce_sync,
     query_rows,
@@ -24,6 +21,9 @@ from llmwatch.streams.harness import (
     read_partitions,
     wait_for,
 )
+from llmwatch.settings import EvaluatorSettings, Settings, WorkerSettings
+from llmwatch.sim.events import scenario_events
+from llmwatch.streams.context import WorkerContext
 from llmwatch.streams.score_sink import ScoreRows
 from llmwatch.streams.scoring import EventScorer, Record, Scored, score_records
 from llmwatch.streams.sink import BatchWriter, FaultInjector, SinkWriteError
@@ -117,7 +117,7 @@ def test_a_worker_without_the_score_agent_stores_scores_from_the_topic(
     try:
         assert produce_sync(s, s.topics.scores, [o.value for o in scored]) == len(scored)
         sql = "SELECT count() FROM eval_scores FINAL"
-        wait_for(lambda: query_scalar(s, sql) == len(scored), 120, "the score rows", worker=worker)
+        wait_for(lambda: query_scalar(s, sql) == len(scored), 120, "the score rows", processes=[worker])
         wait_for(lambda: query_scalar(s, "SELECT count() FROM inference_events FINAL") == len(scored), 60, "events")
         stored = query_rows(
             s,

@@ -13,10 +13,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from llmwatch.harness.tiny_model import build_tiny_model
 from llmwatch.inference.app import DeploymentSpec, GatewayConfig, build_gateway, create_app, serve_http
 from llmwatch.inference.engine_vllm import VllmEngine
 from llmwatch.inference.engines import EngineSpec
-from llmwatch.inference.tiny_model import build_tiny_model
 from llmwatch.settings import Settings
 
 from .test_gateway_transformers import events_on

@@ -25,11 +25,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from llmwatch.inference.loadgen import LoadgenConfig, LoadgenResult, run_loadgen
-from llmwatch.local.kafka import LocalKafka
-from llmwatch.local.kafka_config import free_port
-from llmwatch.settings import EvaluatorSettings, GatewaySettings, Settings, WorkerSettings
-from llmwatch.streams.harness import (
+from llmwatch.harness import (
     GatewayProcess,
     WorkerProcess,
     landed_counts,
@@ -39,6 +35,10 @@ from llmwatch.streams.harness import (
     query_scalar,
     wait_for,
 )
+from llmwatch.local.kafka import LocalKafka
+from llmwatch.local.kafka_config import free_port
+from llmwatch.settings import EvaluatorSettings, GatewaySettings, Settings, WorkerSettings
+from llmwatch.sim.loadgen import LoadgenConfig, LoadgenResult, run_loadgen
 
 pytestmark = [pytest.mark.reliability, pytest.mark.integration, pytest.mark.slow]
 
@@ -107,8 +107,8 @@ def test_broker_restart_loses_nothing(private_broker: LocalKafka, tmp_path: Path
     worker = WorkerProcess(s, AGENTS, tmp_path / "worker.log").start()
     gateway = GatewayProcess(s, tmp_path / "gateway.log").start()
     try:
-        wait_for(lambda: query_scalar(s, "SELECT 1") == 1, 180, "the worker to open ClickHouse", worker=worker)
-        wait_for(lambda: metric_sums(worker.metrics(), "llmwatch_consumer_lag"), 120, "partitions", worker=worker)
+        wait_for(lambda: query_scalar(s, "SELECT 1") == 1, 180, "the worker to open ClickHouse", processes=[worker])
+        wait_for(lambda: metric_sums(worker.metrics(), "llmwatch_consumer_lag"), 120, "partitions", processes=[worker])
         gateway.wait_ready(90)
         worker_pid = worker.pid
 
@@ -163,7 +163,7 @@ def test_broker_restart_loses_nothing(private_broker: LocalKafka, tmp_path: Path
             lambda: landed_counts(s)[:3] == (N, N, N),
             300,
             f"{N} events, scores and window counts",
-            worker=worker,
+            processes=[worker],
             describe=lambda: landing_report(s, worker),
         )
         landed_s = time.monotonic() - up_at

@@ -29,11 +29,12 @@ from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
 from llmwatch.inference.app import DeploymentSpec, GatewayConfig, build_gateway, create_app
-from llmwatch.inference.engine_simulated import LogNormal, SimulatedEngine, VersionProfile
 from llmwatch.inference.engines import EngineSpec
-from llmwatch.inference.scenarios import SCENARIOS
 from llmwatch.schemas import InferenceEvent
 from llmwatch.settings import GatewaySettings, Settings
+from llmwatch.sim.engine import SimulatedEngine
+from llmwatch.sim.profiles import LogNormal, VersionProfile
+from llmwatch.sim.scenarios import SCENARIOS
 
 pytestmark = [pytest.mark.reliability]
 

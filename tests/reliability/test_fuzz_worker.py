@@ -32,11 +32,11 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from llmwatch.db.tables import DERIVED, Table
+from llmwatch.harness import WorkerProcess, produce_sync, query_scalar, wait_for
 from llmwatch.schemas import InferenceEvent, utcnow
 from llmwatch.schemas.registry import MAX_MESSAGE_BYTES
 from llmwatch.settings import EvaluatorSettings, Settings, WorkerSettings
 from llmwatch.streams.decode import MAX_REASON_CHARS, Decoded, Rejected, decode
-from llmwatch.streams.harness import WorkerProcess, produce_sync, query_scalar, wait_for
 
 pytestmark = [pytest.mark.reliability]
 
@@ -572,7 +572,7 @@ def test_worker_survives_fuzz(fuzz_settings: Settings, tmp_path: Path) -> None:
                 s, "SELECT count() FROM dead_letters FINAL"
             ) == len(bad)
 
-        wait_for(landed, 300, f"{len(good)} events and {len(bad)} dead letters", worker=worker)
+        wait_for(landed, 300, f"{len(good)} events and {len(bad)} dead letters", processes=[worker])
         elapsed = time.perf_counter() - started
         pid = worker.pid
 

@@ -29,9 +29,9 @@ import phonenumbers
 import pytest
 
 from llmwatch.evaluators import pii, redaction
+from llmwatch.harness import WorkerProcess, produce_sync, query_scalar, read_partitions, wait_for
 from llmwatch.schemas import DeadLetter, Feedback, InferenceEvent, utcnow
 from llmwatch.settings import EvaluatorSettings, Settings, WorkerSettings
-from llmwatch.streams.harness import WorkerProcess, produce_sync, query_scalar, read_partitions, wait_for
 
 pytestmark = [pytest.mark.reliability]
 
@@ -287,7 +287,7 @@ def test_no_raw_pii_in_tables_logs_or_dlq(privacy_settings: Settings, tmp_path: 
                 raise AssertionError(f"events, scores, dead letters, windowed: {got}, want {want}")
             return True
 
-        wait_for(landed, 240, "the corpus, its scores, windows and dead letters", worker=worker)
+        wait_for(landed, 240, "the corpus, its scores, windows and dead letters", processes=[worker])
         tables = dump_tables(s)
         # the stored texts are the redacted ones: placeholders where the values were
         stored = query_scalar(
@@ -352,7 +352,7 @@ def test_feedback_comments_are_stored_redacted(isolated_topics: Settings, tmp_pa
     try:
         assert produce_sync(s, s.topics.feedback, feedback) == len(feedback)
         count = "SELECT count() FROM feedback FINAL"
-        wait_for(lambda: query_scalar(s, count) == len(feedback), 120, "the feedback rows", worker=worker)
+        wait_for(lambda: query_scalar(s, count) == len(feedback), 120, "the feedback rows", processes=[worker])
         stored = dump_tables(s)["feedback"]
     finally:
         worker.stop()

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from llmwatch.bench.soak import RSS_GROWTH_FRACTION, RSS_GROWTH_MB
 from llmwatch.settings import Settings
-from llmwatch.streams.soak import RSS_GROWTH_FRACTION, RSS_GROWTH_MB
 
 pytestmark = [pytest.mark.reliability, pytest.mark.integration, pytest.mark.slow]
 

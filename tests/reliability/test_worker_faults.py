@@ -15,10 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from llmwatch.inference.scenarios import scenario_events
-from llmwatch.schemas import InferenceEvent, utcnow
-from llmwatch.settings import EvaluatorSettings, Settings, WorkerSettings
-from llmwatch.streams.harness import (
+from llmwatch.harness import (
     WorkerProcess,
     landed_counts,
     landing_report,
@@ -27,6 +24,9 @@ from llmwatch.streams.harness import (
     query_scalar,
     wait_for,
 )
+from llmwatch.schemas import InferenceEvent, utcnow
+from llmwatch.settings import EvaluatorSettings, Settings, WorkerSettings
+from llmwatch.sim.events import scenario_events
 
 pytestmark = [pytest.mark.reliability, pytest.mark.integration, pytest.mark.slow]
 
@@ -69,7 +69,7 @@ def _wait_all_landed(s: Settings, n: int, worker: WorkerProcess, timeout_s: floa
         lambda: landed_counts(s)[:3] == (n, n, n),
         timeout_s,
         f"{n} events, scores and window counts",
-        worker=worker,
+        processes=[worker],
         describe=lambda: landing_report(s, worker),
     )
 
@@ -80,7 +80,9 @@ def test_kill_9_mid_run_loses_nothing(fault_settings: Settings, tmp_path: Path) 
     log = tmp_path / "worker.log"
     first = WorkerProcess(s, AGENTS, log).start()
     try:
-        wait_for(lambda: landed_counts(s)[0] >= N_CRASH * 0.3, 300, "30 % of the events", interval_s=0.2, worker=first)
+        wait_for(
+            lambda: landed_counts(s)[0] >= N_CRASH * 0.3, 300, "30 % of the events", interval_s=0.2, processes=[first]
+        )
         landed_at_kill = landed_counts(s)
         first.kill()  # SIGKILL: no flush, no commit
     finally:
@@ -123,7 +125,7 @@ def test_clickhouse_down_then_slow_pauses_and_resumes(fault_settings: Settings, 
             lambda: parse_metrics(worker.metrics()).get(("llmwatch_sink_retries_total", None, None), 0) >= 5,
             60,
             "the sink to retry",
-            worker=worker,
+            processes=[worker],
         )
         time.sleep(3)
         during_outage = landed_counts(s)
@@ -131,7 +133,7 @@ def test_clickhouse_down_then_slow_pauses_and_resumes(fault_settings: Settings, 
 
         switch.write_text("delay 0.3")  # back, but slow: every insert waits first
         produce_sync(s, s.topics.events, events[4000:])
-        wait_for(lambda: landed_counts(s)[0] > 2000, 120, "rows while ClickHouse is slow", worker=worker)
+        wait_for(lambda: landed_counts(s)[0] > 2000, 120, "rows while ClickHouse is slow", processes=[worker])
         switch.unlink()
         _wait_all_landed(s, len(events), worker)
         time.sleep(2)

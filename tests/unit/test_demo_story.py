@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from rich.console import Console
 
-from llmwatch.demo_story import (
+from llmwatch.demo.story import (
     BASE_MIX,
     BURST_MIX,
     DRIFT_MIX,
@@ -21,7 +21,7 @@ from llmwatch.demo_story import (
     make_plan,
     regression,
 )
-from llmwatch.demo_view import LiveData, Progress, VersionLive, render
+from llmwatch.demo.view import LiveData, Progress, VersionLive, render
 from llmwatch.schemas import TrafficWeights
 
 SEQ = iter(range(1, 10_000))

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from llmwatch.evaluators.canary_bench import command
+from llmwatch.bench.canary import command
 from llmwatch.evaluators.canary_judge import JudgeConfig
-from llmwatch.evaluators.canary_sim import (
+from llmwatch.sim.canary import (
     SCENARIOS,
     SimConfig,
     TrafficModel,

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from llmwatch.bench.evaluators import Fresh, bench_items, command, measure_evaluators, throughput
 from llmwatch.evaluators import base
-from llmwatch.evaluators.bench import Fresh, bench_items, command, measure_evaluators, throughput
 from llmwatch.settings import Settings
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from llmwatch.evaluators.base import EvalItem, Evaluator, EvaluatorSuite, in_model_sample
 from llmwatch.evaluators.pii import PiiEvaluator, redact
-from llmwatch.inference.scenarios import scenario_events
+from llmwatch.sim.events import scenario_events
 from llmwatch.streams.scoring import EventScorer
 
 

@@ -11,7 +11,8 @@ import pytest
 
 from llmwatch.evaluators import injection_rules as ir
 from llmwatch.evaluators.multiscan import PatternSet, _pattern_symbols, _rewrite, _Shadow
-from llmwatch.inference.scenarios import SCENARIOS, scenario_events
+from llmwatch.sim.events import scenario_events
+from llmwatch.sim.scenarios import SCENARIOS
 
 DATA = Path(ir.__file__).parent / "data"
 

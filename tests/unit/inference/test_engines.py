@@ -10,11 +10,20 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from llmwatch.inference.engine_base import ChatMessage, EngineError, GenerationRequest, Timing, timed_stream
+from llmwatch.harness.tiny_model import MARKER, build_tiny_model
+from llmwatch.inference.engine_base import (
+    ChatMessage,
+    EngineError,
+    EngineRequestError,
+    EngineUnavailable,
+    GenerationRequest,
+    Timing,
+    render_prompt,
+    timed_stream,
+)
 from llmwatch.inference.engine_openai import OpenAIEngine, iter_sse_data
-from llmwatch.inference.engine_transformers import TransformersEngine, render_prompt
-from llmwatch.inference.engines import EngineRequestError, EngineSpec, EngineUnavailable, build_engine
-from llmwatch.inference.tiny_model import MARKER, build_tiny_model
+from llmwatch.inference.engine_transformers import TransformersEngine
+from llmwatch.inference.engines import EngineSpec, build_engine
 
 #: the engine fixture lives on the session loop; its tests must run there too
 session_loop = pytest.mark.asyncio(loop_scope="session")

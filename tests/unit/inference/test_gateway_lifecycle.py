@@ -15,11 +15,12 @@ import httpx
 import pytest
 
 from llmwatch.inference.app import DeploymentSpec, Gateway, GatewayConfig, build_gateway, create_app, serve_http
-from llmwatch.inference.engine_simulated import LogNormal, SimulatedEngine, VersionProfile
 from llmwatch.inference.engines import EngineSpec
 from llmwatch.inference.publisher import PublisherStats
 from llmwatch.schemas import InferenceEvent
 from llmwatch.settings import Settings
+from llmwatch.sim.engine import SimulatedEngine
+from llmwatch.sim.profiles import LogNormal, VersionProfile
 
 session_loop = pytest.mark.asyncio(loop_scope="session")
 

@@ -16,13 +16,14 @@ import pytest
 from llmwatch.errors import ConfigError
 from llmwatch.inference import security
 from llmwatch.inference.app import DeploymentSpec, Gateway, GatewayConfig, build_gateway, create_app
-from llmwatch.inference.engine_simulated import LogNormal, SimulatedEngine, VersionProfile
 from llmwatch.inference.engines import EngineSpec
 from llmwatch.inference.gateway_metrics import GatewayMetrics
 from llmwatch.inference.publisher import EventPublisher
 from llmwatch.inference.security import Guard, key_id
 from llmwatch.settings import GatewaySettings, Settings
 from llmwatch.settings_doc import effective_settings
+from llmwatch.sim.engine import SimulatedEngine
+from llmwatch.sim.profiles import LogNormal, VersionProfile
 
 session_loop = pytest.mark.asyncio(loop_scope="session")
 

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from llmwatch.cli import cli
 from llmwatch.errors import ConfigError
-from llmwatch.inference.loadgen import _Schedule, loadgen_config, percentiles
+from llmwatch.sim.loadgen import _Schedule, loadgen_config, percentiles
 
 
 def test_config_takes_rate_and_duration_or_count() -> None:

@@ -10,8 +10,9 @@ from functools import cache
 import pytest
 
 from llmwatch.cli.loadgen import SCENARIO_NAMES
-from llmwatch.inference.scenarios import SCENARIOS, get_scenario, scenario_events
 from llmwatch.schemas import InferenceEvent
+from llmwatch.sim.events import scenario_events
+from llmwatch.sim.scenarios import SCENARIOS, get_scenario
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 N = 4_000

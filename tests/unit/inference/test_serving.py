@@ -12,15 +12,16 @@ from pathlib import Path
 import httpx
 import pytest
 
+from llmwatch.harness.tiny_model import build_tiny_model
 from llmwatch.inference.app import GatewayConfig, build_gateway, create_app
-from llmwatch.inference.engine_simulated import LogNormal, SimulatedEngine, VersionProfile
 from llmwatch.inference.engines import EngineSpec
 from llmwatch.inference.protocol import ChatCompletionChunk, ChatCompletionRequest, CompletionRequest, ErrorResponse
 from llmwatch.inference.router import Router
 from llmwatch.inference.serving import Deployment, EngineSlot, Serving, SSEStream
-from llmwatch.inference.tiny_model import build_tiny_model
 from llmwatch.schemas import InferenceEvent, TrafficWeights
 from llmwatch.settings import GatewaySettings, Settings
+from llmwatch.sim.engine import SimulatedEngine
+from llmwatch.sim.profiles import LogNormal, VersionProfile
 
 session_loop = pytest.mark.asyncio(loop_scope="session")
 

@@ -9,7 +9,8 @@ from collections import Counter
 
 import pytest
 
-from llmwatch.inference.corpus import (
+from llmwatch.inference.engine_base import ChatMessage, EngineError, GenerationRequest, Timing, timed_stream
+from llmwatch.sim.corpus import (
     fake_card,
     fake_iban,
     fake_phone,
@@ -18,8 +19,8 @@ from llmwatch.inference.corpus import (
     load_corpus,
     luhn_valid,
 )
-from llmwatch.inference.engine_base import ChatMessage, EngineError, GenerationRequest, Timing, timed_stream
-from llmwatch.inference.engine_simulated import LogNormal, SimulatedEngine, VersionProfile, default_demo_engine
+from llmwatch.sim.engine import SimulatedEngine, default_demo_engine
+from llmwatch.sim.profiles import LogNormal, VersionProfile
 
 CORPUS = load_corpus()
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from llmwatch.streams.bench import median_run
+from llmwatch.bench.pipeline import median_run
 
 
 def _run(own: float, pipe: float, cpu: float | None, p95: float) -> dict[str, object]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime
 
-from llmwatch.inference.corpus import load_corpus
 from llmwatch.settings import Settings
+from llmwatch.sim.corpus import load_corpus
 from llmwatch.streams.drift_check import MIN_PROMPTS, make_drift_fn
 from llmwatch.streams.windowing import Closing, WindowKey, WindowStats
 

@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from llmwatch.evaluators.canary_judge import Judge, JudgeConfig, default_metrics
-from llmwatch.inference.scenarios import scenario_events
 from llmwatch.schemas import EvalScores, TrafficWeights
 from llmwatch.settings import RolloutSettings, Settings
+from llmwatch.sim.events import scenario_events
 from llmwatch.streams.judge_agent import JudgeCore, judge_config
 
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from llmwatch.streams.harness import metric_sums
-from llmwatch.streams.soak import Sample, SoakResult, report_markdown
+from llmwatch.bench.soak import Sample, SoakResult, report_markdown
+from llmwatch.harness import metric_sums
 
 
 def _result(worker_mb: list[float], *, lag: float = 100.0, rows: int = 1000, dlq: int = 0) -> SoakResult:

@@ -19,9 +19,8 @@ from typing import Any
 import click
 import numpy as np
 
-from llmwatch.benchreport import write_section
-
-from .base import MODULES, EvalItem, build_evaluator
+from llmwatch.bench.report import write_section
+from llmwatch.evaluators.base import MODULES, EvalItem, build_evaluator
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +135,7 @@ def measure_evaluators(
 
 def measure_embeddings(settings: Any, n_texts: int, repeats: int) -> list[EmbeddingRow]:
     """Raw model throughput per runtime on the items' texts, and each runtime's cosine to torch."""
-    from .embeddings import get_embedder
+    from llmwatch.evaluators.embeddings import get_embedder
 
     def texts(n: int, offset: int) -> list[str]:
         return [t for it in bench_items(n, offset) for t in (it.response, *(it.context or []))][:n]
@@ -169,7 +168,7 @@ def measure_embeddings(settings: Any, n_texts: int, repeats: int) -> list[Embedd
 
 def measure_drift(n: int, repeats: int) -> dict[str, float]:
     """ms of DriftDetector.compare on two windows of n embeddings (384-d), and with text descriptors too."""
-    from .drift import DriftDetector
+    from llmwatch.evaluators.drift import DriftDetector
 
     rng = np.random.default_rng(0)
 

@@ -16,51 +16,18 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from llmwatch.inference.engine_base import EngineError, EngineRequestError, GenerationRequest, TokenChunk
 
 from .corpus import Corpus, InjectionItem, RagItem, TopicPrompt, fill_pii, load_corpus, tokenize
-from .engine_base import EngineError, GenerationRequest, TokenChunk
-from .engines import EngineRequestError
+from .profiles import VersionProfile
 from .scenarios import Scenario, get_scenario
 
+if TYPE_CHECKING:
+    from llmwatch.inference.engines import EngineSpec
+
 Behaviour = Literal["normal", "toxic", "pii", "grounded", "hallucinated", "injection_compliant", "refusal", "error"]
-
-
-class LogNormal(BaseModel):
-    """A lognormal by its median and the sigma of its log (0 gives the median every time)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    median: float = Field(gt=0)
-    sigma: float = Field(0.0, ge=0)
-
-    def sample(self, rng: random.Random) -> float:
-        return self.median * math.exp(self.sigma * rng.gauss(0.0, 1.0))
-
-    def scaled(self, factor: float) -> LogNormal:
-        return LogNormal(median=self.median * factor, sigma=self.sigma)
-
-
-class VersionProfile(BaseModel):
-    """How one model version behaves."""
-
-    model_config = ConfigDict(frozen=True)
-
-    model: str = "llmwatch-sim-1"
-    ttft_ms: LogNormal = LogNormal(median=120.0, sigma=0.3)
-    tpot_ms: LogNormal = LogNormal(median=12.0, sigma=0.15)
-    output_tokens: LogNormal = Field(
-        LogNormal(median=48.0, sigma=0.35), description="Target length; normal answers are padded with filler."
-    )
-    error_rate: float = Field(0.005, ge=0, le=1)
-    toxic_rate: float = Field(0.003, ge=0, le=1)
-    pii_rate: float = Field(0.003, ge=0, le=1)
-    hallucination_rate: float = Field(0.05, ge=0, le=1, description="Share of RAG answers that ignore the context.")
-    injection_compliance: float = Field(0.05, ge=0, le=1, description="Share of injection prompts it obeys.")
-    usd_per_1k_input: float = Field(0.0005, ge=0)
-    usd_per_1k_output: float = Field(0.0015, ge=0)
 
 
 @dataclass(frozen=True)
@@ -267,3 +234,16 @@ def default_demo_engine(
     """What `llmwatch serve --engine simulated` serves: versions baseline and canary, identical and healthy."""
     profile = VersionProfile()
     return SimulatedEngine(dict.fromkeys(versions, profile), seed=seed, chunk_ms=chunk_ms)
+
+
+def from_spec(spec: EngineSpec) -> SimulatedEngine:
+    """The gateway registry's factory (`kind = "simulated"`, entry point `llmwatch.engines`): the demo engine, or
+    versions with profiles from the config (`options.profile`, `options.profiles.<v>`)."""
+    if not spec.versions and not spec.options:
+        return default_demo_engine(seed=spec.seed)
+    options = dict(spec.options)
+    common = options.pop("profile", {})
+    per_version = options.pop("profiles", {})
+    versions = spec.versions or list(per_version) or ["baseline", "canary"]
+    profiles = {v: VersionProfile.model_validate({**common, **per_version.get(v, {})}) for v in versions}
+    return SimulatedEngine(profiles, seed=spec.seed, **options)

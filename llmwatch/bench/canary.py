@@ -15,10 +15,9 @@ from typing import Any
 import click
 import numpy as np
 
-from llmwatch.benchreport import DEFAULT_PATH, write_section
-
-from .canary_judge import JUDGE_NAME, JudgeConfig
-from .canary_sim import AA, SCENARIOS, Outcome, SimConfig, simulate_kayenta, simulate_ours
+from llmwatch.bench.report import DEFAULT_PATH, write_section
+from llmwatch.evaluators.canary_judge import JUDGE_NAME, JudgeConfig
+from llmwatch.sim.canary import AA, SCENARIOS, Outcome, SimConfig, simulate_kayenta, simulate_ours
 
 QUICK_ROLLOUTS = 1000
 FULL_ROLLOUTS = 5000

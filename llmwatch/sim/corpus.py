@@ -17,7 +17,7 @@ from functools import cache, cached_property
 from importlib.resources import files
 from typing import Any
 
-_DATA = files("llmwatch.inference") / "data"
+_DATA = files("llmwatch.sim") / "data"
 _TOKEN = re.compile(r"\S+\s*")
 
 

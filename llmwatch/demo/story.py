@@ -24,8 +24,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from llmwatch.inference.scenarios import SCENARIOS, PromptMix
 from llmwatch.schemas import TrafficWeights
+from llmwatch.sim.scenarios import SCENARIOS, PromptMix
 
 DEPLOYMENT = "demo"
 BASELINE, GOOD, BAD = "v1", "v2", "v3"

@@ -24,7 +24,8 @@ from llmwatch.errors import ConfigError
 from llmwatch.settings import Settings
 
 from .corpus import load_corpus
-from .scenarios import SCENARIOS, draw_prompt, draw_user, get_scenario, scenario_events
+from .events import scenario_events
+from .scenarios import SCENARIOS, draw_prompt, draw_user, get_scenario
 
 Progress = Callable[[int, int], None]  # (done, planned)
 #: (HTTP status, the gateway's x-llmwatch-event-id or None): lets a caller check every answered request downstream
@@ -154,10 +155,9 @@ async def run_loadgen(
 
 
 async def _run_kafka(config: LoadgenConfig, settings: Settings, progress: Progress | None) -> LoadgenResult:
+    from llmwatch.inference.publisher import EventPublisher
     from llmwatch.kafka_topics import ensure_topics
     from llmwatch.schemas import topic_registry
-
-    from .publisher import EventPublisher
 
     await ensure_topics(settings, [topic_registry(settings)["events"]])  # also fails fast when Kafka is away
     n = config.planned

@@ -25,8 +25,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from scipy.stats import norm
 
-from .canary_judge import RATES, SKETCHES, JudgeConfig, decide, metric_counts, score
-from .canary_stats import FloatArray
+from llmwatch.evaluators.canary_judge import RATES, SKETCHES, JudgeConfig, decide, metric_counts, score
+from llmwatch.evaluators.canary_stats import FloatArray
 
 AA = "aa"
 

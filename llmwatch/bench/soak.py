@@ -24,16 +24,29 @@ import shutil
 import tempfile
 import threading
 import time
-import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import click
 
-from llmwatch.settings import RolloutSettings, Settings, TopicNames, WorkerSettings, get_settings
+from llmwatch.harness import (
+    GatewayProcess,
+    WaitTimeout,
+    WorkerProcess,
+    cpu_seconds,
+    landed_counts,
+    metric_sums,
+    parse_metrics,
+    private_run,
+    query_scalar,
+    rss_mb,
+    wait_for,
+)
+from llmwatch.settings import RolloutSettings, Settings, WorkerSettings, get_settings
 
 AGENTS = ["score", "window", "sink", "judge", "controller", "alerter"]
+DEPLOYMENT = "demo"  # the simulated gateway's deployment
 #: all (the default): every evaluator on its default backend (MiniLM ONNX int8 classifiers, kNN and groundedness,
 #: the embedding cache on, as in production). Measured at 50 req/s on 2 shared cores: the worker used 0.45 of a
 #: core against 0.30 with `light`, with the same lag (max ~560 records, events topic ~70) and drain time, so the
@@ -170,21 +183,13 @@ class SoakResult:
 
 
 # ------------------------------------------------------------------------------------------------ the run
-def soak_settings(base: Settings, root: Path, evaluators: str, minutes: float) -> Settings:
-    """Private topics (created here), a private chDB folder, the chosen evaluators, a rollout paced to the run."""
-    from llmwatch.kafka_topics import ensure_topics_sync
-    from llmwatch.schemas import topic_registry
-
-    prefix = f"soak.{uuid.uuid4().hex[:8]}"
+def soak_settings(base: Settings, evaluators: str, minutes: float) -> Settings:
+    """The chosen evaluators and a rollout paced to the run (the private run adds topics, group and chDB)."""
     step_s = max(10.0, minutes * 60 / 4)
-    s = base.model_copy(
+    return base.model_copy(
         update={
-            "data_dir": root,
-            "clickhouse": f"chdb://{root / 'clickhouse'}",
-            "topics": TopicNames(**{role: f"{prefix}.{role}" for role in TopicNames.model_fields}),
             "eval": base.eval.model_copy(update=PROFILES[evaluators]),
             "worker": WorkerSettings(
-                app_id=prefix,
                 agents=list(AGENTS),
                 window_size_s=10,  # windows close well inside the lag bound (the scores' offsets wait for them)
                 window_lateness_s=2,
@@ -203,17 +208,6 @@ def soak_settings(base: Settings, root: Path, evaluators: str, minutes: float) -
             ),
         }
     )
-    ensure_topics_sync(s, list(topic_registry(s).values()))
-    return s
-
-
-def _drop_topics(s: Settings) -> None:
-    from llmwatch.kafka_topics import delete_topics_sync
-
-    try:
-        delete_topics_sync(s, list(s.topics.model_dump().values()))
-    except Exception as e:  # cleanup must not hide the result
-        click.echo(f"could not delete the soak's topics: {e}", err=True)
 
 
 def run_soak(
@@ -228,20 +222,43 @@ def run_soak(
     seed: int = 0,
     say: Any = None,
 ) -> SoakResult:
-    from llmwatch.inference.loadgen import LoadgenConfig, run_loadgen
-
-    from .harness import GatewayProcess, WorkerProcess, landed_counts, query_scalar, wait_for
-
     say = say or (lambda text: click.echo(text, err=True))
     root.mkdir(parents=True, exist_ok=True)
-    s = soak_settings(base, root, evaluators, minutes)
+    with private_run(soak_settings(base, evaluators, minutes), "soak", data_dir=root) as s:
+        return _soak(
+            s,
+            minutes=minutes,
+            rate=rate,
+            root=root,
+            evaluators=evaluators,
+            warmup_s=warmup_s,
+            sample_s=sample_s,
+            seed=seed,
+            say=say,
+        )
+
+
+def _soak(
+    s: Settings,
+    *,
+    minutes: float,
+    rate: float,
+    root: Path,
+    evaluators: str,
+    warmup_s: float,
+    sample_s: float,
+    seed: int,
+    say: Any,
+) -> SoakResult:
+    from llmwatch.sim.loadgen import LoadgenConfig, run_loadgen
+
     result = SoakResult(minutes=minutes, rate=rate, evaluators=evaluators, warmup_s=warmup_s, work_dir=str(root))
     worker = WorkerProcess(s, AGENTS, root / "worker.log").start()
     gateway = GatewayProcess(s, root / "gateway.log").start()
     try:
         say(f"soak: worker pid {worker.pid}, gateway pid {gateway.pid}; topics {s.topics.events.rsplit('.', 1)[0]}.*")
-        wait_for(lambda: query_scalar(s, "SELECT 1") == 1, 300, "the worker to open ClickHouse", worker=worker)
-        wait_for(lambda: _lag(worker.metrics(), s), 180, "the worker's partitions", worker=worker)
+        wait_for(lambda: query_scalar(s, "SELECT 1") == 1, 300, "the worker to open ClickHouse", processes=[worker])
+        wait_for(lambda: _lag(worker.metrics(), s), 180, "the worker's partitions", processes=[worker])
         gateway.wait_ready(120)
         result.rollout["started"] = _start_rollout(s)
         say(f"soak: {rate:g} req/s for {minutes:g} min, evaluators {evaluators}; sampling every {sample_s:g} s")
@@ -276,8 +293,8 @@ def run_soak(
             return counts[:3] == (n, n, n) and sum(_lag(worker.metrics(), s).values()) == 0
 
         try:
-            wait_for(drained, 300, "every event to land and the lag to drain", worker=worker)
-        except AssertionError as e:
+            wait_for(drained, 300, "every event to land and the lag to drain", processes=[worker])
+        except WaitTimeout as e:
             say(str(e).splitlines()[0])
         stop.set()
         sampler.join(30)
@@ -295,26 +312,24 @@ def run_soak(
     finally:
         gateway.stop()
         worker.stop()
-        _drop_topics(s)
 
 
 def _start_rollout(s: Settings) -> bool:
     from llmwatch.schemas import ControlCommand
-
-    from .control import send_command
+    from llmwatch.streams.control import send_command
 
     cmd = ControlCommand(
-        deployment="demo", action="start", baseline_version="baseline", canary_version="canary", requested_by="soak"
+        deployment=DEPLOYMENT, action="start", baseline_version="baseline", canary_version="canary", requested_by="soak"
     )
     return asyncio.run(send_command(s, cmd, wait_s=60)) is not None
 
 
 def _rollout_outcome(s: Settings) -> dict[str, Any]:
-    from .harness import query_scalar
-
+    moves = "FROM traffic_weights FINAL WHERE deployment = {deployment:String}"
+    deployment = {"deployment": DEPLOYMENT}
     return {
-        "state": query_scalar(s, "SELECT argMax(state, seq) FROM traffic_weights FINAL WHERE deployment = 'demo'"),
-        "moves": int(query_scalar(s, "SELECT count() FROM traffic_weights FINAL WHERE deployment = 'demo'") or 0),
+        "state": query_scalar(s, f"SELECT argMax(state, seq) {moves}", deployment),
+        "moves": int(query_scalar(s, f"SELECT count() {moves}", deployment) or 0),
         "verdicts": int(query_scalar(s, "SELECT count() FROM canary_verdicts FINAL") or 0),
         "alerts": int(query_scalar(s, "SELECT count() FROM alerts FINAL") or 0),
         "windows": int(query_scalar(s, "SELECT count() FROM window_metrics FINAL") or 0),
@@ -323,7 +338,6 @@ def _rollout_outcome(s: Settings) -> dict[str, Any]:
 
 def _lag(metrics_text: str, s: Settings) -> dict[str, float]:
     """Consumer lag per topic role, summed over partitions (empty until partitions are assigned)."""
-    from .harness import metric_sums
 
     roles = {name: role for role, name in s.topics.model_dump().items()}
     by_topic = metric_sums(metrics_text, "llmwatch_consumer_lag", by="topic")
@@ -331,7 +345,6 @@ def _lag(metrics_text: str, s: Settings) -> dict[str, float]:
 
 
 def _publisher(gateway: Any) -> dict[str, float]:
-    from .harness import parse_metrics
 
     m = parse_metrics(gateway.metrics())
     return {
@@ -341,7 +354,6 @@ def _publisher(gateway: Any) -> dict[str, float]:
 
 
 def _sample(worker: Any, gateway: Any, s: Settings, answers: list[str | None], t0: float) -> Sample:
-    from .harness import cpu_seconds, query_scalar, rss_mb
 
     def attempt(fn: Any, default: Any) -> Any:
         try:
@@ -435,7 +447,7 @@ def command(
     write: bool,
 ) -> None:
     """Gateway → Kafka → worker (every agent) at a steady rate: memory flat, lag bounded, zero lost, no DLQ."""
-    from llmwatch.benchreport import write_section
+    from llmwatch.bench.report import write_section
 
     root = work_dir or Path(tempfile.mkdtemp(prefix="llmwatch-soak-"))
     load_before = os.getloadavg()[0]

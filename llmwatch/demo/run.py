@@ -36,7 +36,7 @@ from rich.console import Console
 from llmwatch.errors import ConfigError, LlmwatchError
 from llmwatch.settings import AlertSettings, RolloutSettings, Settings, TopicNames
 
-from .demo_story import (
+from .story import (
     BAD,
     BASELINE,
     DEPLOYMENT,
@@ -193,7 +193,7 @@ class Gateway:
     def __init__(self, settings: Settings, config_path: Path, port: int, log_path: Path) -> None:
         self.url = f"http://127.0.0.1:{port}"
         self.log_path = log_path
-        from llmwatch.streams.harness import settings_env
+        from llmwatch.harness import settings_env
 
         env = {**os.environ, **settings_env(settings), "PYTHONUNBUFFERED": "1"}
         cmd = [sys.executable, "-m", "llmwatch", "serve", "--config", str(config_path), "--host", "127.0.0.1"]
@@ -317,7 +317,7 @@ class TrafficDriver:
     def __init__(
         self, url: str, story: Story, rate: float, clock: Callable[[], float], seed: int = 0, max_tokens: int = 256
     ) -> None:
-        from llmwatch.inference.corpus import load_corpus
+        from llmwatch.sim.corpus import load_corpus
 
         self.url = url.rstrip("/") + "/v1/chat/completions"
         self.story = story
@@ -334,7 +334,7 @@ class TrafficDriver:
         self.errors: Counter[str] = Counter()
 
     def body(self, i: int, t: float) -> dict[str, Any]:
-        from llmwatch.inference.scenarios import draw_prompt, draw_user
+        from llmwatch.sim.scenarios import draw_prompt, draw_user
 
         traffic = self.story.traffic(t)
         user_id, session_id = draw_user(self.rng)
@@ -474,8 +474,8 @@ class Demo:
 
     # -- start-up ---------------------------------------------------------------------------------------
     def _start(self, stack: Stack, logs: Path) -> Any:
+        from llmwatch.harness import WorkerProcess, free_port
         from llmwatch.kafka_topics import ensure_topics_sync
-        from llmwatch.streams.harness import WorkerProcess, free_port
 
         s = self.settings
         _check_clickhouse_free(s)
@@ -689,7 +689,7 @@ class _View:
         self.live.start()
 
     async def refresh(self, t: float) -> None:
-        from .demo_view import LiveData, Progress, read_live, render
+        from .view import LiveData, Progress, read_live, render
 
         if self.client is None:
             try:
@@ -733,7 +733,7 @@ def sigterm_as_interrupt() -> Iterator[None]:
 
 def run_demo(base: Settings, options: DemoOptions, console: Console | None = None) -> DemoResult:
     """Play the demo; raises DemoFailed when a part cannot start, returns the result otherwise."""
-    from .demo_story import make_plan
+    from .story import make_plan
 
     try:
         plan = make_plan(options.duration_s, options.rate, options.scenario)

@@ -10,12 +10,9 @@ finished (open loop); the client is a minimal keep-alive HTTP/1.1 client so that
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import os
 import re
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -28,10 +25,10 @@ import click
 import httpx
 import numpy as np
 
-from llmwatch.errors import LlmwatchError
-
-from .engine_base import ChatMessage, GenerationRequest, Timing, timed_stream
-from .engines import EngineSpec, build_engine
+from llmwatch.harness import GatewayProcess, cpu_seconds, private_run
+from llmwatch.inference.engine_base import ChatMessage, GenerationRequest, Timing, timed_stream
+from llmwatch.inference.engines import EngineSpec, build_engine
+from llmwatch.settings import Settings
 
 #: ~zero engine latency: the simulator still streams 16 tokens through the whole path.
 ZERO_PROFILE = {
@@ -152,24 +149,6 @@ def _scrape(metrics: str, name: str) -> float:
     return float(m.group(1)) if m else float("nan")
 
 
-async def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    async with httpx.AsyncClient(timeout=2) as client:
-        while True:
-            if proc.poll() is not None:
-                raise LlmwatchError(f"the gateway exited with {proc.returncode} before it was ready")
-            try:
-                resp = await client.get(f"{url}/ready")
-                if resp.status_code == 200:
-                    return
-                reasons = resp.json().get("reasons")
-            except httpx.TransportError as e:
-                reasons = [repr(e)]
-            if time.monotonic() > deadline:
-                raise LlmwatchError(f"the gateway was not ready within {timeout_s:.0f} s: {reasons}")
-            await asyncio.sleep(0.2)
-
-
 _BUCKET = re.compile(r"^llmwatch_gateway_request_duration_seconds_bucket\{(?P<labels>[^}]*)\} (?P<n>\S+)$", re.M)
 
 
@@ -185,32 +164,16 @@ async def _buckets(url: str, stream: bool) -> dict[str, float]:
     return out
 
 
-def _cpu_seconds(pid: int) -> float | None:
-    """User + system CPU of a process (Linux /proc): the gateway's cost per request, whatever the load."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 async def run_bench(rate: float, duration_s: float, warmup_s: float, stream: bool) -> tuple[list[Phase], dict]:
-    from llmwatch.kafka_topics import delete_topics, ensure_topics
-    from llmwatch.schemas import topic_registry
     from llmwatch.settings import get_settings
 
-    settings = get_settings()
-    topic = f"llmwatch.bench.gateway.{uuid.uuid4().hex[:8]}"
-    settings = settings.model_copy(update={"topics": settings.topics.model_copy(update={"events": topic})})
-    await ensure_topics(settings, [dataclasses.replace(topic_registry(settings)["events"], name=topic)])
+    with private_run(get_settings(), "bench.gateway") as settings:
+        return await _run_phases(settings, rate, duration_s, warmup_s, stream)
+
+
+async def _run_phases(
+    settings: Settings, rate: float, duration_s: float, warmup_s: float, stream: bool
+) -> tuple[list[Phase], dict]:
     spec = {"kind": "simulated", "versions": ["baseline", "canary"], "options": {"profile": ZERO_PROFILE}}
     engine = build_engine(EngineSpec.model_validate(spec))
     chat = json.dumps({"model": "demo", "messages": [{"role": "user", "content": PROMPT}], "max_tokens": 64})
@@ -228,22 +191,14 @@ async def run_bench(rate: float, duration_s: float, warmup_s: float, stream: boo
     await open_loop("engine, called directly", rate, warmup_s, direct)
     phases = [await open_loop("engine, called directly", rate, duration_s, direct)]
 
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
     workdir = Path(tempfile.mkdtemp(prefix="llmwatch-bench-"))
     config = workdir / "gateway.json"
     config.write_text(json.dumps({"engines": [spec], "deployments": [{"name": "demo"}]}))
-    env = dict(os.environ, LLMWATCH_TOPICS__EVENTS=topic, LLMWATCH_KAFKA=settings.kafka)
-    log = (workdir / "gateway.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "llmwatch", "serve", "--config", str(config), "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    client = LeanHttp("127.0.0.1", port)
+    gateway = GatewayProcess(settings, workdir / "gateway.log", args=["--config", str(config)]).start()
+    url = gateway.url
+    client = LeanHttp("127.0.0.1", gateway.port)
     try:
-        await _wait_ready(url, proc, 60)
+        await asyncio.to_thread(gateway.wait_ready, 60)
         bodies = {"plain": chat.encode(), "stream": json.dumps({**json.loads(chat), "stream": True}).encode()}
 
         def via_gateway(kind: str) -> Callable[[], Awaitable[bool]]:
@@ -256,9 +211,9 @@ async def run_bench(rate: float, duration_s: float, warmup_s: float, stream: boo
         for kind in kinds:
             label = "gateway + publisher, HTTP JSON" if kind == "plain" else "gateway + publisher, HTTP SSE"
             await open_loop(label, rate, warmup_s, via_gateway(kind))
-            buckets_before, cpu_before = await _buckets(url, kind == "stream"), _cpu_seconds(proc.pid)
+            buckets_before, cpu_before = await _buckets(url, kind == "stream"), cpu_seconds(gateway.pid)
             phase = await open_loop(label, rate, duration_s, via_gateway(kind))
-            buckets_after, cpu_after = await _buckets(url, kind == "stream"), _cpu_seconds(proc.pid)
+            buckets_after, cpu_after = await _buckets(url, kind == "stream"), cpu_seconds(gateway.pid)
             if cpu_before is not None and cpu_after is not None:
                 phase.server_cpu_s = cpu_after - cpu_before
             total = buckets_after.get("+Inf", 0) - buckets_before.get("+Inf", 0)
@@ -275,10 +230,7 @@ async def run_bench(rate: float, duration_s: float, warmup_s: float, stream: boo
         publisher = {k: _scrape(metrics, f"llmwatch_gateway_publish_{k}_total") for k in ("sent", "failed", "dropped")}
     finally:
         await client.close()
-        proc.terminate()
-        proc.wait(timeout=30)
-        log.close()
-        await delete_topics(settings, [topic])
+        gateway.stop()
     return phases, publisher
 
 
@@ -332,7 +284,7 @@ def report(
 @click.option("--check", is_flag=True, help="Exit 1 when the p99 target is missed (CI on a quiet machine).")
 def command(rate: float, duration: float, warmup: float, stream: bool, write: bool, check: bool) -> None:
     """Gateway + publisher overhead over the engine, p50/p99 per request, at a fixed open-loop rate."""
-    from llmwatch.benchreport import write_section
+    from llmwatch.bench.report import write_section
 
     try:
         import uvloop

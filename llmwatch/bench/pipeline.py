@@ -26,7 +26,17 @@ from typing import Any
 
 import click
 
-from llmwatch.settings import Settings, TopicNames, get_settings
+from llmwatch.harness import (
+    WorkerProcess,
+    cpu_seconds,
+    metric_sums,
+    private_run,
+    produce,
+    produce_sync,
+    query_scalar,
+    wait_for,
+)
+from llmwatch.settings import Settings, get_settings
 
 EVALUATORS = ["toxicity", "pii", "injection", "hallucination"]
 #: profile → (evaluators, eval settings, worker settings): light = the issue's "light evaluators" (PII patterns,
@@ -46,44 +56,23 @@ PROFILES: dict[str, tuple[list[str], dict[str, str | float], dict[str, int]]] = 
 }
 
 
-def _private_settings(
-    base: Settings,
-    root: Path,
-    evaluators: list[str],
-    backends: dict[str, str],
-    tag: str,
-    worker: dict[str, int] | None = None,
+def _profile_settings(
+    base: Settings, evaluators: list[str], backends: dict[str, str | float], worker: dict[str, int]
 ) -> Settings:
-    from llmwatch.kafka_topics import ensure_topics_sync
-    from llmwatch.schemas import topic_registry
-
-    run = uuid.uuid4().hex[:6]
-    prefix = f"bench.{tag}.{run}"
-    folder = root / f"{tag}-{run}"  # fresh per run: a repeat must not count the previous run's rows
-    s = base.model_copy(
+    """The profile's evaluators and worker settings (a private run adds its own topics, group and chDB)."""
+    return base.model_copy(
         update={
-            "data_dir": folder,
-            "clickhouse": f"chdb://{folder / 'clickhouse'}",
-            "topics": TopicNames(**{role: f"{prefix}.{role}" for role in TopicNames.model_fields}),
             # the embedding cache stays on: `_events` makes every sentence users or the model wrote unique, so
             # it only shares what production shares (one event's texts across evaluators, the system prompt)
             "eval": base.eval.model_copy(update={"enabled": evaluators, **backends}),
-            "worker": base.worker.model_copy(update={"app_id": prefix, "window_idle_close_s": 2.0, **(worker or {})}),
+            "worker": base.worker.model_copy(update={"window_idle_close_s": 2.0, **worker}),
         }
     )
-    ensure_topics_sync(s, list(topic_registry(s).values()))
-    return s
-
-
-def _drop_topics(s: Settings) -> None:
-    from llmwatch.kafka_topics import delete_topics_sync
-
-    delete_topics_sync(s, list(s.topics.model_dump().values()))
 
 
 def _events(n: int, seed: int, *, now_ts: bool) -> list[Any]:
-    from llmwatch.inference.scenarios import scenario_events
     from llmwatch.schemas import utcnow
+    from llmwatch.sim.events import scenario_events
 
     names = ["steady", "pii-leak", "prompt-injection-attack", "hallucination", "toxicity-regression", "drift"]
     per = -(-n // len(names))
@@ -152,8 +141,6 @@ def sustained_rate(settings: Settings, events: list[Any], log_dir: Path) -> tupl
     mostly the slowest stage catching up.
     CPU per event is what a noisy shared machine cannot distort much: 1e6 / it is the rate one core could
     carry if the worker had it to itself."""
-    from .harness import WorkerProcess, cpu_seconds, metric_sums, produce_sync, query_scalar, wait_for
-
     produce_sync(settings, settings.topics.events, events)
     n = len(events)
     worker = WorkerProcess(settings, ["score", "window", "sink"], log_dir / "worker-throughput.log").start()
@@ -164,7 +151,7 @@ def sustained_rate(settings: Settings, events: list[Any], log_dir: Path) -> tupl
             taken = metric_sums(worker.metrics(), "llmwatch_agent_events_total", by="agent").get("score", 0.0)
             return taken > 0
 
-        wait_for(scoring_began, 300, "the score agent to take events", interval_s=0.05, worker=worker)
+        wait_for(scoring_began, 300, "the score agent to take events", interval_s=0.05, processes=[worker])
         t0, cpu0 = time.monotonic(), cpu_seconds(worker.pid)
 
         def drained() -> bool:
@@ -175,7 +162,7 @@ def sustained_rate(settings: Settings, events: list[Any], log_dir: Path) -> tupl
             windowed = metric_sums(worker.metrics(), "llmwatch_agent_events_total", by="agent").get("window", 0.0)
             return windowed >= n and int(query_scalar(settings, "SELECT count() FROM eval_scores") or 0) >= n
 
-        wait_for(drained, 1800, f"{n} rows and windowed scores", interval_s=0.2, worker=worker)
+        wait_for(drained, 1800, f"{n} rows and windowed scores", interval_s=0.2, processes=[worker])
         t1, cpu1 = time.monotonic(), cpu_seconds(worker.pid)
         cpu_us = (cpu1 - cpu0) / n * 1e6 if cpu0 is not None and cpu1 is not None else None
         return n / max(t1 - t0, 1e-9), t1 - started, cpu_us
@@ -189,22 +176,21 @@ def landing_latency(settings: Settings, rate: float, seconds: float, log_dir: Pa
     The events are made unique like the backlog's (`_events`: no free embedding-cache hits from the simulator's
     small corpus), and one warm-up event lands before the paced traffic starts and is left out: the worker's
     first batches (cold caches, first inserts) took up to 4 s and are a start-up figure, not this rate's."""
-    from llmwatch.inference.scenarios import scenario_events
-
-    from .harness import WorkerProcess, produce, produce_sync, query_scalar, wait_for
+    from llmwatch.harness import WorkerProcess, produce_sync, query_scalar, wait_for
+    from llmwatch.sim.events import scenario_events
 
     n = max(1, int(rate * seconds))
     events = [_uniquified(e) for e in scenario_events("steady", n + 1, seed=seed, rate=None)]
     warm_up, paced_events = events[0], events[1:]
     worker = WorkerProcess(settings, ["score", "window", "sink"], log_dir / "worker-latency.log").start()
     try:
-        wait_for(worker.metrics, 120, "the worker's /metrics page", worker=worker)
+        wait_for(worker.metrics, 120, "the worker's /metrics page", processes=[worker])
         produce_sync(settings, settings.topics.events, [warm_up.model_copy(update={"ts": _now()})])
         wait_for(
             lambda: query_scalar(settings, "SELECT count() FROM inference_events") >= 1,
             120,
             "the warm-up event to land",
-            worker=worker,
+            processes=[worker],
         )
 
         async def paced() -> None:
@@ -225,12 +211,13 @@ def landing_latency(settings: Settings, rate: float, seconds: float, log_dir: Pa
             lambda: query_scalar(settings, "SELECT count() FROM inference_events FINAL") >= n + 1,
             300,
             "the paced events to land",
-            worker=worker,
+            processes=[worker],
         )
         p50, p95 = query_scalar(
             settings,
             "SELECT quantilesExact(0.5, 0.95)(dateDiff('millisecond', ts, ingested_at)) FROM inference_events "
-            f"WHERE event_id != '{warm_up.event_id}'",
+            "WHERE event_id != {warm_up:String}",
+            {"warm_up": warm_up.event_id},
         )
         return {"paced_events": float(n), "p50_ms": float(p50), "p95_ms": float(p95)}
     finally:
@@ -262,23 +249,18 @@ def _now() -> Any:
 
 def run_profile(name: str, n: int, latency_s: float, root: Path, seed: int) -> dict[str, Any]:
     evaluators, backends, worker = PROFILES[name]
-    base = get_settings()
+    base = _profile_settings(get_settings(), evaluators, backends, worker)
     events = _events(n, seed, now_ts=True)
-    s1 = _private_settings(base, root, evaluators, backends, f"{name}-tput", worker)
     click.echo(f"[{name}] evaluators alone on {len(events)} events …", err=True)
-    warm_up = _events(s1.worker.score_batch, seed + 1000, now_ts=True)  # other ids, so other texts
-    own = evaluator_throughput(s1, events[: min(len(events), 2000)], s1.worker.score_batch, warm_up)
+    warm_up = _events(base.worker.score_batch, seed + 1000, now_ts=True)  # other ids, so other texts
+    own = evaluator_throughput(base, events[: min(len(events), 2000)], base.worker.score_batch, warm_up)
     click.echo(f"[{name}] {own:,.0f} items/s; pipeline backlog of {n} events …", err=True)
-    try:
+    # a fresh chDB folder per run: a repeat must not count the previous run's rows
+    with private_run(base, f"bench.{name}-tput", data_dir=root / f"{name}-tput-{uuid.uuid4().hex[:6]}") as s1:
         rate, total_s, cpu_us = sustained_rate(s1, events, root)
-    finally:
-        _drop_topics(s1)
     click.echo(f"[{name}] {rate:,.0f} events/s end to end; landing latency at {rate / 2:,.0f}/s …", err=True)
-    s2 = _private_settings(base, root, evaluators, backends, f"{name}-lat", worker)
-    try:
+    with private_run(base, f"bench.{name}-lat", data_dir=root / f"{name}-lat-{uuid.uuid4().hex[:6]}") as s2:
         lat = landing_latency(s2, rate / 2, latency_s, root, seed + 100)
-    finally:
-        _drop_topics(s2)
     return {
         "profile": name,
         "evaluators": ", ".join(
@@ -318,7 +300,7 @@ def command(
     write: bool,
 ) -> None:
     """Sustained events/s (produce → rows visible) and landing latency of one worker process."""
-    from llmwatch.benchreport import write_section
+    from llmwatch.bench.report import write_section
 
     sizes = {"light": light_events, "light-2proc": light_events, "all": all_events, "all-sampled": sampled_events}
     unknown = set(profiles.split(",")) - set(sizes)

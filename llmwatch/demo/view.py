@@ -15,7 +15,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from .demo_story import DEPLOYMENT, VERSIONS
+from .story import DEPLOYMENT, VERSIONS
 
 log = logging.getLogger(__name__)
 
