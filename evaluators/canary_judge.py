@@ -17,7 +17,6 @@ in BENCHMARKS.md come from exactly the rules that judge production canaries.
 
 from __future__ import annotations
 
-import base64
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -26,20 +25,20 @@ from typing import Any, Literal
 
 import numpy as np
 from ddsketch import DDSketch
-from ddsketch.pb.ddsketch_pb2 import DDSketch as DDSketchPb
 from ddsketch.pb.proto import DDSketchProto
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from llmwatch.schemas import CanaryVerdict, EvalScores, MetricVerdict
 
 from .canary_stats import BoolArray, FloatArray, difference_bounds, log_e_worse, tail_counts
+from .metrics import MetricAggregate, Thresholds
 
 JUDGE_NAME = "msprt@1"
 
-#: Rate counters an arm keeps: name → what counts as an event (documented in ArmStats.add).
+#: Rate counters an arm exposes to rate metrics (`errors`, then quality rates of evaluators/metrics.py).
 RATES = ("errors", "toxicity", "pii_leak", "injection_success", "hallucination")
-#: Sketched distributions: name → EvalScores field.
-SKETCHES = {"ttft_ms": "ttft_ms", "tpot_ms": "tpot_ms", "output_tokens": "output_tokens"}
+#: Sketched distributions a tail/band metric may read → the aggregate's sketch (evaluators/metrics.py).
+SKETCHES = {"ttft_ms": "ttft", "tpot_ms": "tpot", "output_tokens": "output_tokens"}
 
 Direction = Literal["increase", "decrease", "either"]
 Label = Literal["PASS", "HIGH", "LOW", "NO_DATA", "INCONCLUSIVE"]
@@ -114,8 +113,9 @@ class JudgeConfig(BaseModel):
     min_canary_n: int = Field(500, ge=1, description="Canary requests needed before a pass.")
     fail_score: float = Field(100.0, ge=0, le=100, description="Overall fail when the non-failing share is lower.")
     metrics: list[MetricSpec] = Field(default_factory=default_metrics)
-    toxicity_threshold: float = Field(0.5, ge=0, le=1, description="toxicity_response above which it counts.")
-    hallucination_threshold: float = Field(0.5, ge=0, le=1, description="hallucination above which it counts.")
+    thresholds: Thresholds = Field(
+        default_factory=Thresholds, description="What counts as toxic, hallucinated, … (evaluators/metrics.py)."
+    )
     sketch_accuracy: float = Field(0.01, gt=0, lt=1, description="DDSketch relative accuracy of the arms.")
 
     @model_validator(mode="after")
@@ -137,8 +137,7 @@ class JudgeConfig(BaseModel):
         return ArmStats(
             deployment=deployment,
             model_version=model_version,
-            toxicity_threshold=self.toxicity_threshold,
-            hallucination_threshold=self.hallucination_threshold,
+            thresholds=self.thresholds,
             sketch_accuracy=self.sketch_accuracy,
         )
 
@@ -150,125 +149,87 @@ class Count:
     k: int = 0
 
 
-def _encode(s: DDSketch) -> str:
-    return base64.b64encode(DDSketchProto.to_proto(s).SerializeToString()).decode()
-
-
-def _decode(data: str) -> DDSketch:
-    return DDSketchProto.from_proto(DDSketchPb.FromString(base64.b64decode(data)))  # type: ignore[return-value]
-
-
 @dataclass
 class ArmStats:
-    """Mergeable per-arm statistics of one model version: counters and latency/length sketches.
-
-    Counting rules (`add`): errors over ok+error requests (cancelled ones are the client's doing);
-    latencies and output length over ok requests; each quality rate over the events where its score
-    exists (None means the evaluator did not apply). Deduplicating replays is the feeder's job.
-    """
+    """Mergeable per-arm statistics of one model version: the metrics' aggregate (one definition per metric,
+    evaluators/metrics.py: errors over finished requests, latencies and output length over ok requests, each
+    quality rate over the events where its score exists, thresholds inclusive), and the arm's time span.
+    Deduplicating replays is the feeder's job."""
 
     deployment: str = ""
     model_version: str = ""
-    toxicity_threshold: float = 0.5
-    hallucination_threshold: float = 0.5
+    thresholds: Thresholds = field(default_factory=Thresholds)
     sketch_accuracy: float = 0.01
-    requests: int = 0
     first_ts: datetime | None = None
     last_ts: datetime | None = None
-    counts: dict[str, Count] = field(default_factory=lambda: {r: Count() for r in RATES})
-    sketches: dict[str, DDSketch] = field(default_factory=dict)
+    agg: MetricAggregate = field(init=False)
 
     def __post_init__(self) -> None:
-        for name in SKETCHES:
-            self.sketches.setdefault(name, DDSketch(relative_accuracy=self.sketch_accuracy))
+        self.agg = MetricAggregate(thresholds=self.thresholds, sketch_accuracy=self.sketch_accuracy)
 
-    def _hit(self, name: str, event: bool) -> None:
-        c = self.counts[name]
-        c.n += 1
-        c.k += int(event)
+    @property
+    def requests(self) -> int:
+        return self.agg.count
+
+    @property
+    def counts(self) -> dict[str, Count]:
+        """What each rate metric reads: counter → (trials, events)."""
+        out = {"errors": Count(self.agg.finished, self.agg.errors)}
+        out.update({name: Count(self.agg.rates[name].n, self.agg.rates[name].hits) for name in RATES[1:]})
+        return out
+
+    @property
+    def sketches(self) -> dict[str, DDSketch]:
+        return {name: self.agg.sketches[SKETCHES[name]] for name in SKETCHES}
 
     def add(self, score: EvalScores) -> None:
         if self.model_version and score.model_version != self.model_version:
             raise ValueError(f"score for {score.model_version!r} fed to the {self.model_version!r} arm")
         self.deployment = self.deployment or score.deployment
         self.model_version = self.model_version or score.model_version
-        self.requests += 1
         self.first_ts = score.ts if self.first_ts is None else min(self.first_ts, score.ts)
         self.last_ts = score.ts if self.last_ts is None else max(self.last_ts, score.ts)
-        if score.status != "cancelled":
-            self._hit("errors", score.status == "error")
-        if score.status == "ok":
-            for name, attr in SKETCHES.items():
-                value = getattr(score, attr)
-                if value is not None:
-                    self.sketches[name].add(max(float(value), 0.0))
-        if score.toxicity_response is not None:
-            self._hit("toxicity", score.toxicity_response > self.toxicity_threshold)
-        if score.pii_leak is not None:
-            self._hit("pii_leak", score.pii_leak)
-        if score.injection_success is not None:
-            self._hit("injection_success", score.injection_success)
-        if score.hallucination is not None:
-            self._hit("hallucination", score.hallucination > self.hallucination_threshold)
+        self.agg.add(score)
 
     def merge(self, other: ArmStats) -> ArmStats:
         """Fold `other` (same version, same thresholds) into this arm; returns self."""
         if other.model_version and self.model_version and other.model_version != self.model_version:
             raise ValueError(f"cannot merge arm {other.model_version!r} into {self.model_version!r}")
-        mine = (self.toxicity_threshold, self.hallucination_threshold, self.sketch_accuracy)
-        theirs = (other.toxicity_threshold, other.hallucination_threshold, other.sketch_accuracy)
-        if mine != theirs:
-            raise ValueError(f"arms built with different thresholds/accuracy: {mine} vs {theirs}")
+        self.agg.merge(other.agg)
         self.deployment = self.deployment or other.deployment
         self.model_version = self.model_version or other.model_version
-        self.requests += other.requests
         for ts in (other.first_ts, other.last_ts):
             if ts is not None:
                 self.first_ts = ts if self.first_ts is None else min(self.first_ts, ts)
                 self.last_ts = ts if self.last_ts is None else max(self.last_ts, ts)
-        for name, c in other.counts.items():
-            mine_c = self.counts.setdefault(name, Count())
-            mine_c.n += c.n
-            mine_c.k += c.k
-        for name, s in other.sketches.items():
-            self.sketches[name].merge(s)
         return self
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready state (for a Faust table or a restart)."""
+        """JSON-ready state (for a restart)."""
         return {
             "deployment": self.deployment,
             "model_version": self.model_version,
-            "toxicity_threshold": self.toxicity_threshold,
-            "hallucination_threshold": self.hallucination_threshold,
-            "sketch_accuracy": self.sketch_accuracy,
-            "requests": self.requests,
             "first_ts": self.first_ts.isoformat() if self.first_ts else None,
             "last_ts": self.last_ts.isoformat() if self.last_ts else None,
-            "counts": {k: [c.n, c.k] for k, c in self.counts.items()},
-            "sketches": {k: _encode(s) for k, s in self.sketches.items()},
+            "aggregate": self.agg.to_state(),
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ArmStats:
+        agg = MetricAggregate.from_state(data["aggregate"])
         arm = cls(
             deployment=data.get("deployment", ""),
             model_version=data.get("model_version", ""),
-            toxicity_threshold=data.get("toxicity_threshold", 0.5),
-            hallucination_threshold=data.get("hallucination_threshold", 0.5),
-            sketch_accuracy=data.get("sketch_accuracy", 0.01),
-            requests=int(data.get("requests", 0)),
+            thresholds=agg.thresholds,
+            sketch_accuracy=agg.sketch_accuracy,
             first_ts=datetime.fromisoformat(data["first_ts"]) if data.get("first_ts") else None,
             last_ts=datetime.fromisoformat(data["last_ts"]) if data.get("last_ts") else None,
         )
-        for k, (n, hits) in data.get("counts", {}).items():
-            arm.counts[k] = Count(int(n), int(hits))
-        for k, enc in data.get("sketches", {}).items():
-            arm.sketches[k] = _decode(enc)
+        arm.agg = agg
         return arm
 
     def quantile(self, source: str, q: float) -> float | None:
-        return self.sketches[source].get_quantile_value(q)
+        return self.agg.quantile(SKETCHES[source], q)
 
 
 def _bins(s: DDSketch) -> tuple[float, int, list[float]]:

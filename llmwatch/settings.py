@@ -101,15 +101,13 @@ class WorkerSettings(BaseModel):
     score_batch: int = Field(
         256,
         ge=1,
-        description="Events scored per batch (stream.take). 256 against 64: light drain +25 %, all evaluators "
-        "+22 % (`llmwatch bench pipeline`); a batch waits at most `score_within_s` to fill.",
+        description="Events scored per batch (stream.take); a batch waits at most `score_within_s` to fill.",
     )
     score_within_s: float = Field(0.25, gt=0, description="Longest wait to fill a scoring batch.")
     score_in_flight: int = Field(
         4,
         ge=1,
-        description="Batches the score agent has scoring or sending at once. With 2 the scoring process and the "
-        "worker's loop waited on each other (each ~60 % busy at the light drain rate, `llmwatch bench pipeline`).",
+        description="Batches the score agent has scoring or sending at once, so scoring and sending overlap.",
     )
     score_process: bool = Field(
         True,
@@ -119,23 +117,21 @@ class WorkerSettings(BaseModel):
     score_processes: int = Field(
         1,
         ge=1,
-        description="Scoring processes (with `score_process`), each with its own evaluators (and models' memory). "
-        "The rule-based (light) evaluators are one core's work per ~3,000 events/s: 2 took the light drain from "
-        "1,975/2,158 to 2,434/2,435 events/s in A/B pairs; with the models, which use every core already, no gain.",
+        description="Scoring processes (with `score_process`), each with its own evaluators and models' memory; a "
+        "second one helps the rule-based evaluators on a spare core (docs/architecture.md).",
     )
     max_event_bytes: int = Field(1_000_000, ge=1024, description="Larger payloads are dead-lettered as oversized.")
     fetch_max_bytes: int = Field(
         8 * 1024 * 1024,
         ge=64 * 1024,
-        description="Most bytes one fetch reads per partition (Faust consumer_max_fetch_size). Faust's 1 MiB is "
-        "~390 score records: with a backlog the agents idled between fetches (`llmwatch bench pipeline`).",
+        description="Most bytes one fetch reads per partition (Faust's consumer_max_fetch_size, 1 MiB by default, "
+        "left agents idle between fetches of a backlog).",
     )
     fetch_max_wait_ms: int = Field(
         100,
         ge=1,
-        description="Longest a fetch waits at the broker for new data (Faust's is 1,500). aiokafka keeps one fetch "
-        "in flight per broker, so a fetch of partitions with nothing new held back every other partition's next "
-        "fetch that long: the window agent's scores waited 1–1.5 s per round (`llmwatch bench pipeline`).",
+        description="Longest a fetch waits at the broker for new data (Faust fixes 1,500: with one fetch in flight "
+        "per broker, an idle partition held back the others that long).",
     )
     stream_buffer: int = Field(
         16384,
@@ -145,22 +141,21 @@ class WorkerSettings(BaseModel):
     producer_batch_bytes: int = Field(
         1024 * 1024,
         ge=16 * 1024,
-        description="Most bytes of one partition's produce batch (Faust producer_max_batch_size). Faust's 16 KiB "
-        "is ~6 score records: the worker sent a request per handful of scores (`llmwatch bench pipeline`).",
+        description="Most bytes of one partition's produce batch (Faust's producer_max_batch_size; its 16 KiB holds "
+        "~6 scores).",
     )
     producer_linger_ms: int = Field(
         5, ge=0, description="How long the producer waits to fill a batch (Faust producer_linger_ms; Faust's is 0)."
     )
     producer_compression: Literal["zstd", "lz4", "snappy", "gzip", "none"] = Field(
         "zstd",
-        description="Codec of the worker's produce batches. aiokafka's lz4 is LZ4-HC level 9: ~4x the CPU of zstd "
-        "level 3 for half its ratio, and it ran on the worker's event loop (`llmwatch bench pipeline`).",
+        description="Codec of the worker's produce batches (docs/architecture.md compares zstd with aiokafka's lz4, "
+        "which is LZ4-HC level 9).",
     )
     gc_freeze: bool = Field(
         True,
         description="Once started, the worker and its scoring processes freeze their start-up heap out of Python's "
-        "garbage collector (streams/heap.py): full collections walked ~0.2–0.6 M long-lived objects; the collector's "
-        "time per light event went from 63 to 22 µs in the two processes together (gc.callbacks, 20,000 events).",
+        "garbage collector (streams/heap.py).",
     )
     window_size_s: float = Field(60.0, gt=0, description="Tumbling window length.")
     window_lateness_s: float = Field(10.0, ge=0, description="Allowed lateness before a window closes.")
@@ -176,11 +171,6 @@ class WorkerSettings(BaseModel):
     )
     sink_within_s: float = Field(0.5, gt=0, description="Longest wait before a partial batch is written.")
     sink_retry_max_s: float = Field(30.0, gt=0, description="Cap of the exponential back-off between insert retries.")
-    fault_file: Path | None = Field(
-        None,
-        description="Reliability tests only: while this file exists, ClickHouse inserts fail (content `fail`) "
-        "or are delayed (`delay 0.5`). Unset in production.",
-    )
     commit_interval_s: float = Field(1.0, gt=0, description="Kafka offset commit interval.")
     alert_webhook: str | None = Field(None, description="Alertmanager-compatible webhook URL for alerts.")
     slack_webhook: str | None = Field(None, description="Slack incoming-webhook URL for alerts.")

@@ -23,9 +23,12 @@ class WindowMetrics(Payload):
     variant: str = "baseline"
     prompt_version: str = "default"
     count: int = Field(ge=0)
-    error_count: int = Field(0, ge=0)
+    error_count: int = Field(0, ge=0, description="Requests with status error (evaluators/metrics.py).")
+    cancelled_count: int = Field(
+        0, ge=0, description="Requests the client cancelled: in `count`, not in the error rate's denominator."
+    )
     late_count: int = Field(0, ge=0, description="Events that arrived after the window closed (counted, still stored).")
-    error_rate: float = Field(0.0, ge=0, le=1)
+    error_rate: float = Field(0.0, ge=0, le=1, description="error_count / (count − cancelled_count).")
     ttft_p50_ms: float | None = None
     ttft_p95_ms: float | None = None
     ttft_p99_ms: float | None = None

@@ -205,7 +205,7 @@ class Alerter:
 def install(ctx: WorkerContext) -> Alerter:
     settings, app = ctx.settings, ctx.app
     notifier = Notifier(targets_from(settings), settings.alerts, registry=ctx.metrics.registry)
-    ctx.extras["exit_stack"].callback(notifier.cancel)
+    ctx.exit_stack.callback(notifier.cancel)
 
     async def publish(alert: Alert) -> None:
         fut = await ctx.topics["alerts"].send(key=alert.deployment.encode(), value=alert.encode())
@@ -233,5 +233,4 @@ def install(ctx: WorkerContext) -> Alerter:
     consume("verdicts", CanaryVerdict, alerter.on_verdict)
     consume("windows", WindowMetrics, alerter.on_window)
     consume("alerts", Alert, alerter.on_alert)
-    ctx.extras["alerter"] = alerter
     return alerter

@@ -4,6 +4,7 @@ metrics, and the dead-letter helper."""
 from __future__ import annotations
 
 import logging
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +27,8 @@ class WorkerContext:
     topics: dict[str, faust.TopicT]
     metrics: WorkerMetrics = field(default_factory=WorkerMetrics)
     writer: BatchWriter | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
+    #: what the worker closes on shutdown (the query endpoint, the scoring process, followers)
+    exit_stack: ExitStack = field(default_factory=ExitStack)
 
     async def dead_letter(self, event: Any, *, reason: str, error_type: str, stage: str) -> None:
         """Send the raw record to the DLQ with where it came from; never raises for the record's content. The

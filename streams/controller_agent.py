@@ -188,5 +188,4 @@ def install(ctx: WorkerContext) -> Controller:
         except Exception:
             log.exception("controller: tick failed")
 
-    ctx.extras["controller"] = controller
     return controller

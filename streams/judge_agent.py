@@ -25,6 +25,7 @@ from typing import Any, Literal
 from prometheus_client import Counter
 
 from llmwatch.evaluators.canary_judge import ArmStats, Judge, JudgeConfig, default_metrics
+from llmwatch.evaluators.metrics import Thresholds
 from llmwatch.schemas import CanaryVerdict, EvalScores, TrafficWeights, utcnow
 from llmwatch.schemas.registry import MAX_MESSAGE_BYTES
 from llmwatch.settings import Settings
@@ -58,8 +59,7 @@ def judge_config(settings: Settings) -> JudgeConfig:
         alpha_pass=r.judge_alpha_pass,
         min_canary_n=r.min_sample,
         metrics=metrics,
-        toxicity_threshold=e.toxicity_threshold,
-        hallucination_threshold=e.hallucination_threshold,
+        thresholds=Thresholds.from_settings(e),
     )
 
 
@@ -186,7 +186,7 @@ def install(ctx: WorkerContext) -> JudgeCore:
             log.info("judge: %s", change)
 
     follower = WeightsFollower(settings, on_weights)
-    ctx.extras["exit_stack"].callback(follower.cancel)
+    ctx.exit_stack.callback(follower.cancel)
     lock = asyncio.Lock()
 
     async def emit(deployment: str) -> None:
@@ -237,5 +237,4 @@ def install(ctx: WorkerContext) -> JudgeCore:
     async def clock() -> None:
         await emit_all(core.pending())
 
-    ctx.extras["judge"] = core
     return core

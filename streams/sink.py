@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -58,19 +59,30 @@ def is_permanent(error: BaseException) -> bool:
     return any(p in text for p in PERMANENT)
 
 
+#: the reliability tests' switch of ClickHouse faults (a file path); read by the worker, never set in production
+FAULT_FILE_ENV = "LLMWATCH_TEST_FAULT_FILE"
+
+
 @dataclass
 class FaultInjector:
     """Makes the next `fail_next` inserts fail, and/or delays each insert (simulates a slow or down database).
 
-    `switch`: a file another process controls while the worker runs (WorkerSettings.fault_file). While it
-    exists, every insert fails (content `fail`) or waits first (content `delay 0.5`): ClickHouse down or
-    slow, without touching the engine. One stat() per insert when set; nothing at all when not.
+    `switch`: a file another process controls while the worker runs (the reliability tests name it in
+    `LLMWATCH_TEST_FAULT_FILE`; it is not a user setting). While it exists, every insert fails (content `fail`) or
+    waits first (content `delay 0.5`): ClickHouse down or slow, without touching the engine. One stat() per insert
+    when set; nothing at all when not.
     """
 
     fail_next: int = 0
     delay_s: float = 0.0
     failures: int = 0
     switch: Path | None = None
+
+    @classmethod
+    def from_environment(cls) -> FaultInjector | None:
+        """The test hook `LLMWATCH_TEST_FAULT_FILE`, when a reliability test set it; None otherwise."""
+        path = os.environ.get(FAULT_FILE_ENV)
+        return cls(switch=Path(path)) if path else None
 
     def before_insert(self, table: str, rows: int) -> None:
         delay, fail = self.delay_s, self.fail_next > 0

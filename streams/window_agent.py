@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from llmwatch.evaluators.metrics import Thresholds
 from llmwatch.schemas import EvalScores
 from llmwatch.schemas.registry import MAX_MESSAGE_BYTES
 
@@ -35,9 +36,7 @@ def window_config(ctx: WorkerContext) -> WindowConfig:
         lateness_s=w.window_lateness_s,
         idle_close_s=w.window_idle_close_s,
         retention_s=max(3600.0, w.window_size_s + w.window_lateness_s),
-        toxicity_threshold=e.toxicity_threshold,
-        injection_threshold=e.injection_threshold,
-        hallucination_threshold=e.hallucination_threshold,
+        thresholds=Thresholds.from_settings(e),
     )
 
 
@@ -151,5 +150,4 @@ def install(ctx: WorkerContext, drift: DriftFn | None = None) -> WindowEmitter:
         if emitter.stream is not None:
             await emitter.flush(time.time())
 
-    ctx.extras["window_emitter"] = emitter
     return emitter

@@ -20,7 +20,6 @@ Semantics
 
 from __future__ import annotations
 
-import base64
 import math
 import random
 from collections.abc import Iterable
@@ -28,15 +27,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from ddsketch import DDSketch
-from ddsketch.pb.ddsketch_pb2 import DDSketch as DDSketchPb
-from ddsketch.pb.proto import DDSketchProto
 from pydantic import BaseModel, Field, model_validator
 
+from llmwatch.evaluators.metrics import MetricAggregate, Thresholds
 from llmwatch.schemas import EvalScores, WindowMetrics
 
 SKETCH_ACCURACY = 0.005  # relative error of quantiles: 0.5 %
-LATENCIES = ("ttft", "tpot", "e2e")
 
 
 class WindowConfig(BaseModel):
@@ -50,9 +46,7 @@ class WindowConfig(BaseModel):
         description="Idle wall-clock time after which the watermark follows the clock.",
     )
     retention_s: float = Field(3600.0, gt=0, description="How long closed windows accept late events (event time).")
-    toxicity_threshold: float = Field(0.5, ge=0, le=1)
-    injection_threshold: float = Field(0.5, ge=0, le=1)
-    hallucination_threshold: float = Field(0.5, ge=0, le=1)
+    thresholds: Thresholds = Field(default_factory=Thresholds, description="What counts (evaluators/metrics.py).")
     drift_sample: int = Field(128, ge=0, description="Prompts kept per window (reservoir) for the drift check.")
 
     @model_validator(mode="after")
@@ -62,67 +56,26 @@ class WindowConfig(BaseModel):
         return self
 
 
-def _sketch() -> DDSketch:
-    return DDSketch(relative_accuracy=SKETCH_ACCURACY)
-
-
-def _encode_sketch(s: DDSketch) -> str:
-    return base64.b64encode(DDSketchProto.to_proto(s).SerializeToString()).decode()
-
-
-def _decode_sketch(data: str) -> DDSketch:
-    return DDSketchProto.from_proto(DDSketchPb.FromString(base64.b64decode(data)))
-
-
-@dataclass
-class _Rate:
-    """Count of applicable events, their sum, and how many crossed the threshold (or were True)."""
-
-    n: int = 0
-    total: float = 0.0
-    hits: int = 0
-
-    def add(self, value: float | bool | None, threshold: float = 0.5) -> None:
-        if value is None:
-            return
-        self.n += 1
-        self.total += float(value)
-        self.hits += int(bool(value)) if isinstance(value, bool) else int(value >= threshold)
-
-    def merge(self, other: _Rate) -> None:
-        self.n += other.n
-        self.total += other.total
-        self.hits += other.hits
-
-    @property
-    def rate(self) -> float | None:
-        return self.hits / self.n if self.n else None
-
-    @property
-    def mean(self) -> float | None:
-        return self.total / self.n if self.n else None
-
-
 @dataclass
 class WindowStats:
-    """Mergeable state of one window. `merge` is associative, so partial windows roll up exactly."""
+    """Mergeable state of one window: the metrics' aggregate (one definition per metric, evaluators/metrics.py)
+    plus what only windows need: late events, the source positions already counted, a prompt sample for drift.
+    `merge` is associative, so partial windows roll up exactly."""
 
-    count: int = 0
-    error_count: int = 0
+    agg: MetricAggregate = field(default_factory=lambda: MetricAggregate(sketch_accuracy=SKETCH_ACCURACY))
     late_count: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cost_usd: float = 0.0
     max_source: dict[int, int] = field(default_factory=dict)  # source partition → highest source offset
-    sketches: dict[str, DDSketch] = field(default_factory=lambda: {k: _sketch() for k in LATENCIES})
-    toxicity: _Rate = field(default_factory=_Rate)
-    pii_leak: _Rate = field(default_factory=_Rate)
-    injection: _Rate = field(default_factory=_Rate)
-    injection_success: _Rate = field(default_factory=_Rate)
-    hallucination: _Rate = field(default_factory=_Rate)
     prompts: list[str] = field(default_factory=list)  # reservoir sample for drift (not persisted)
     drift: tuple[float | None, float | None] | None = None  # (score, p-value) once computed
     _seen_for_sample: int = 0
+
+    @classmethod
+    def new(cls, cfg: WindowConfig) -> WindowStats:
+        return cls(MetricAggregate(thresholds=cfg.thresholds, sketch_accuracy=SKETCH_ACCURACY))
+
+    @property
+    def count(self) -> int:
+        return self.agg.count
 
     def seen(self, pos: tuple[int, int] | None) -> bool:
         return pos is not None and pos[1] <= self.max_source.get(pos[0], -1)
@@ -130,21 +83,9 @@ class WindowStats:
     def add(
         self, s: EvalScores, cfg: WindowConfig, pos: tuple[int, int] | None = None, rng: random.Random | None = None
     ) -> None:
-        self.count += 1
-        self.error_count += s.status != "ok"
-        self.input_tokens += s.input_tokens
-        self.output_tokens += s.output_tokens
-        self.cost_usd += s.cost_usd or 0.0
+        self.agg.add(s)
         if pos is not None:
             self.max_source[pos[0]] = max(self.max_source.get(pos[0], -1), pos[1])
-        for name, value in (("ttft", s.ttft_ms), ("tpot", s.tpot_ms), ("e2e", s.e2e_ms)):
-            if value is not None and math.isfinite(value) and value >= 0:
-                self.sketches[name].add(value)
-        self.toxicity.add(s.toxicity_response, cfg.toxicity_threshold)
-        self.pii_leak.add(s.pii_leak)
-        self.injection.add(s.injection, cfg.injection_threshold)
-        self.injection_success.add(s.injection_success)
-        self.hallucination.add(s.hallucination, cfg.hallucination_threshold)
         prompt = s.event.prompt if s.event is not None else s.redacted_prompt
         if cfg.drift_sample and prompt:
             self._sample(prompt, cfg.drift_sample, rng or random.Random(0))
@@ -159,54 +100,45 @@ class WindowStats:
                 self.prompts[j] = prompt
 
     def merge(self, other: WindowStats) -> None:
-        self.count += other.count
-        self.error_count += other.error_count
+        self.agg.merge(other.agg)
         self.late_count += other.late_count
-        self.input_tokens += other.input_tokens
-        self.output_tokens += other.output_tokens
-        self.cost_usd += other.cost_usd
         for p, o in other.max_source.items():
             self.max_source[p] = max(self.max_source.get(p, -1), o)
-        for name in LATENCIES:
-            if other.sketches[name].count:
-                self.sketches[name].merge(other.sketches[name])
-        for attr in ("toxicity", "pii_leak", "injection", "injection_success", "hallucination"):
-            getattr(self, attr).merge(getattr(other, attr))
 
     def quantile(self, name: str, q: float) -> float | None:
-        sketch = self.sketches[name]
-        return sketch.get_quantile_value(q) if sketch.count else None
+        return self.agg.quantile(name, q)
 
-    # persistence: the closed-window state travels inside WindowMetrics (sketches + these counters)
+    # persistence: the closed-window state travels inside WindowMetrics (sketches + the aggregate's counters)
     def to_sketch_fields(self) -> dict[str, str]:
-        out = {name: _encode_sketch(sk) for name, sk in self.sketches.items() if sk.count}
-        rates = {
-            a: [getattr(self, a).n, getattr(self, a).total, getattr(self, a).hits]
-            for a in ("toxicity", "pii_leak", "injection", "injection_success", "hallucination")
-        }
-        out["state"] = _json_dumps({"max_source": self.max_source, "rates": rates})
+        state = self.agg.to_state()
+        out = state.pop("sketches")
+        out["state"] = _json_dumps({"max_source": self.max_source, "aggregate": state})
         return out
 
     @classmethod
-    def from_metrics(cls, m: WindowMetrics) -> WindowStats:
-        st = cls(
-            count=m.count,
-            error_count=m.error_count,
-            late_count=m.late_count,
-            input_tokens=m.input_tokens,
-            output_tokens=m.output_tokens,
-            cost_usd=m.cost_usd,
-        )
-        for name in LATENCIES:
-            if name in m.sketches:
-                st.sketches[name] = _decode_sketch(m.sketches[name])
+    def from_metrics(cls, m: WindowMetrics, cfg: WindowConfig | None = None) -> WindowStats:
+        thresholds = (cfg or WindowConfig()).thresholds
+        sketches = {k: v for k, v in m.sketches.items() if k != "state"}
+        state = _json_loads(m.sketches["state"]) if "state" in m.sketches else {}
+        if "aggregate" in state:
+            agg = MetricAggregate.from_state({**state["aggregate"], "sketches": sketches})
+        else:  # emitted before the aggregate existed: counters as they were then
+            agg = MetricAggregate.from_state(
+                {
+                    "thresholds": thresholds.model_dump(),
+                    "sketch_accuracy": SKETCH_ACCURACY,
+                    "count": m.count,
+                    "errors": m.error_count,
+                    "tokens": [m.input_tokens, m.output_tokens],
+                    "cost_usd": m.cost_usd,
+                    "rates": {a: [n, hits, total] for a, (n, total, hits) in state.get("rates", {}).items()},
+                    "sketches": sketches,
+                }
+            )
+        st = cls(agg, late_count=m.late_count)
+        st.max_source = {int(p): int(o) for p, o in state.get("max_source", {}).items()}
         if m.drift_score is not None or m.drift_p_value is not None:
             st.drift = (m.drift_score, m.drift_p_value)  # a late re-emit keeps the window's drift
-        if "state" in m.sketches:
-            state = _json_loads(m.sketches["state"])
-            st.max_source = {int(p): int(o) for p, o in state["max_source"].items()}
-            for attr, (n, total, hits) in state["rates"].items():
-                setattr(st, attr, _Rate(int(n), float(total), int(hits)))
         return st
 
 
@@ -260,7 +192,7 @@ def to_metrics(
     final: bool,
     drift: tuple[float | None, float | None] = (None, None),
 ) -> WindowMetrics:
-    q = st.quantile
+    q, agg = st.quantile, st.agg
     return WindowMetrics(
         window_id=window_id(key, start, cfg.size_s),
         window_start=start,
@@ -271,10 +203,11 @@ def to_metrics(
         model_version=key.model_version,
         variant=key.variant,
         prompt_version=key.prompt_version,
-        count=st.count,
-        error_count=st.error_count,
+        count=agg.count,
+        error_count=agg.errors,
+        cancelled_count=agg.cancelled,
         late_count=st.late_count,
-        error_rate=st.error_count / st.count if st.count else 0.0,
+        error_rate=agg.error_rate or 0.0,
         ttft_p50_ms=q("ttft", 0.5),
         ttft_p95_ms=q("ttft", 0.95),
         ttft_p99_ms=q("ttft", 0.99),
@@ -284,18 +217,18 @@ def to_metrics(
         e2e_p50_ms=q("e2e", 0.5),
         e2e_p95_ms=q("e2e", 0.95),
         e2e_p99_ms=q("e2e", 0.99),
-        input_tokens=st.input_tokens,
-        output_tokens=st.output_tokens,
-        cost_usd=st.cost_usd,
-        toxicity_rate=st.toxicity.rate,
-        toxicity_mean=st.toxicity.mean,
-        pii_leak_rate=st.pii_leak.rate,
-        injection_rate=st.injection.rate,
-        injection_mean=st.injection.mean,
-        injection_success_rate=st.injection_success.rate,
-        hallucination_rate=st.hallucination.rate,
-        hallucination_mean=st.hallucination.mean,
-        hallucination_count=st.hallucination.n,
+        input_tokens=agg.input_tokens,
+        output_tokens=agg.output_tokens,
+        cost_usd=agg.cost_usd,
+        toxicity_rate=agg.rate("toxicity").rate,
+        toxicity_mean=agg.rate("toxicity").mean,
+        pii_leak_rate=agg.rate("pii_leak").rate,
+        injection_rate=agg.rate("injection").rate,
+        injection_mean=agg.rate("injection").mean,
+        injection_success_rate=agg.rate("injection_success").rate,
+        hallucination_rate=agg.rate("hallucination").rate,
+        hallucination_mean=agg.rate("hallucination").mean,
+        hallucination_count=agg.rate("hallucination").n,
         drift_score=drift[0],
         drift_p_value=drift[1],
         sketches=st.to_sketch_fields(),
@@ -310,7 +243,7 @@ class _Open:
     key: WindowKey
     start: datetime
     partition: int
-    stats: WindowStats = field(default_factory=WindowStats)
+    stats: WindowStats
     tokens: list[Any] = field(default_factory=list)  # ack handles of the events inside (opaque here)
 
 
@@ -359,7 +292,7 @@ class TumblingWindower:
             key = WindowKey(m.deployment, m.model_version, m.variant, m.prompt_version)
             prev = self._closed.get(m.window_id)
             if prev is None or m.count >= prev.stats.count:
-                self._closed[m.window_id] = _Closed(key, m.window_start, WindowStats.from_metrics(m))
+                self._closed[m.window_id] = _Closed(key, m.window_start, WindowStats.from_metrics(m, self.cfg))
                 n += 1
         return n
 
@@ -388,7 +321,7 @@ class TumblingWindower:
             return "too_late", None
         win = self._open.get((key, start))
         if win is None:
-            win = self._open[(key, start)] = _Open(key, start, partition)
+            win = self._open[(key, start)] = _Open(key, start, partition, WindowStats.new(self.cfg))
         elif win.stats.seen(pos):
             return "duplicate", None
         win.stats.add(s, self.cfg, pos, self._rng)

@@ -9,7 +9,6 @@ server, any number of workers may sink.
 from __future__ import annotations
 
 import logging
-from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any
 
 import faust
@@ -37,8 +36,6 @@ def build_worker(settings: Settings, agents: list[str] | None = None) -> WorkerC
         raise ValueError(f"unknown agents {unknown}; known: {', '.join(KNOWN_AGENTS)}")
     app = create_app(settings)
     ctx = WorkerContext(settings=settings, app=app, topics=declare_topics(app, settings))
-    ctx.extras["agents"] = agents
-    ctx.extras["exit_stack"] = ExitStack()
     # the score agent stores what it scores when this worker also sinks (streams/score_sink.py)
     local_rows = settings.worker.sink_scores_locally and "score" in agents and "sink" in agents
     scoring = _build_scoring(ctx, rows=local_rows) if "score" in agents else None  # first: its warm-up overlaps
@@ -74,7 +71,7 @@ def build_worker(settings: Settings, agents: list[str] | None = None) -> WorkerC
     def _shutdown(sender: Any, **_: Any) -> None:
         if ctx.writer is not None:
             ctx.writer.stopping = True  # a batch still retrying stays uncommitted, to be replayed
-        ctx.extras["exit_stack"].close()
+        ctx.exit_stack.close()
 
     return ctx
 
@@ -90,8 +87,8 @@ def _open_writer(ctx: WorkerContext) -> BatchWriter:
     if getattr(report, "applied", None):
         log.info("applied %d ClickHouse migrations", len(report.applied))
     if settings.clickhouse_embedded:
-        ctx.extras["exit_stack"].enter_context(serve_queries(client, settings))
-    fault = FaultInjector(switch=settings.worker.fault_file) if settings.worker.fault_file else None
+        ctx.exit_stack.enter_context(serve_queries(client, settings))
+    fault = FaultInjector.from_environment()
     return BatchWriter(
         client,
         retry_max_s=settings.worker.sink_retry_max_s,
@@ -108,7 +105,7 @@ def _build_scoring(ctx: WorkerContext, *, rows: bool) -> Scoring:
         from .score_process import ScoringProcess
 
         proc = ScoringProcess(settings, rows=rows, on_restart=ctx.metrics.scoring_restarts.inc).start()
-        ctx.extras["exit_stack"].callback(proc.close)
+        ctx.exit_stack.callback(proc.close)
         return proc
     from .score_agent import InlineScoring
     from .score_process import build_scorer

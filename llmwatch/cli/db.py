@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import threading
+from typing import Any
 
 import click
 
@@ -75,13 +76,13 @@ def status() -> None:
         click.echo(f"{mig.label:40} {state}")
 
 
-def _run_query(sql: str, fmt: str) -> None:
+def _run_query(sql: str, fmt: str, parameters: dict[str, Any] | None = None) -> None:
     from llmwatch.db.owner import open_query_client
     from llmwatch.db.render import print_table, to_csv, to_json
 
     client = open_query_client(get_settings())
     try:
-        result = client.query(sql)
+        result = client.query(sql, parameters=parameters or None)
         columns, rows = list(result.column_names), list(result.result_rows)
     except ClickHouseError:
         raise
@@ -105,10 +106,27 @@ def query(sql: str, fmt: str) -> None:
     _run_query(sql, fmt)
 
 
+def _param(values: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for item in values:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise click.BadParameter(f"expected NAME=VALUE, got {item!r}", param_hint="--param")
+        out[name.strip()] = value
+    return out
+
+
 @group.command("ready")
 @click.argument("name", required=False)
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
-def ready(name: str | None, fmt: str) -> None:
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="A query parameter (repeatable); `llmwatch db ready` lists each query's parameters and defaults.",
+)
+def ready(name: str | None, fmt: str, params: tuple[str, ...]) -> None:
     """List the analysts' ready queries (sql/queries), or run one by NAME."""
     from llmwatch.db.ready import ready_queries
 
@@ -116,10 +134,13 @@ def ready(name: str | None, fmt: str) -> None:
     if name is None:
         for q in queries.values():
             click.echo(f"{q.name:40} {q.title}")
+            for p in q.params.values():
+                click.echo(f"{'':40}   --param {p.name}=… ({p.type}, default {p.default}) {p.about}")
         return
     if name not in queries:
         raise click.BadParameter(f"no ready query {name!r}; known: {', '.join(queries)}", param_hint="NAME")
-    _run_query(queries[name].sql, fmt)
+    q = queries[name]
+    _run_query(q.sql, fmt, q.parameters(get_settings(), _param(params)))
 
 
 @group.command("serve")

@@ -1,4 +1,4 @@
-"""`llmwatch demo`: everything end to end on the embedded defaults (llmwatch/demo.py does the work)."""
+"""`llmwatch demo`: everything end to end on the embedded defaults (llmwatch/demo does the work)."""
 
 from __future__ import annotations
 

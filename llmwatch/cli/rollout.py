@@ -146,13 +146,15 @@ def experiment() -> None:
 def report(name: str, control: str | None, alpha: float, power: float, mde: float, as_json: bool) -> None:
     """Arms of experiment NAME compared on feedback, quality and latency, from ClickHouse."""
     from llmwatch.db.owner import open_query_client
+    from llmwatch.db.queries import experiment_rows
+    from llmwatch.evaluators.experiments import arms_from_rows, render_report
+    from llmwatch.evaluators.metrics import Thresholds
     from llmwatch.settings import get_settings
-    from llmwatch.streams.experiments import fetch_arms, render_report
 
     settings = get_settings()
     client = open_query_client(settings)
     try:
-        arms = fetch_arms(client, name)
+        arms = arms_from_rows(*experiment_rows(client, name, Thresholds.from_settings(settings.eval)))
     finally:
         client.close()
     if not arms:

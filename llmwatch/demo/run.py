@@ -4,9 +4,10 @@ It runs the same commands a user runs, as child processes: `llmwatch worker` (sc
 controller, alerter; it migrates and holds the embedded ClickHouse) and `llmwatch serve` (the gateway with
 versions v1, v2, v3, by default on the simulated engine). This process only starts and stops them, sends traffic
 over HTTP, sends the rollout commands `llmwatch rollout start` would send, follows the weights topic, and reads
-ClickHouse through the worker's query endpoint. The storyline itself is pure code in llmwatch/demo_story.py.
+ClickHouse through the worker's query endpoint. The storyline itself is pure code in story.py; the clients are
+in traffic.py, the live view in view.py, the report in report.py.
 
-Isolation: each run has its own topics (`demo.<run>.<topic>`) and consumer group, deleted at the end, so a run
+Isolation: each run has its own topics (`demo.<run>.<role>`) and consumer group, deleted at the end, so a run
 never sees another run's weights or offsets; rows land in the configured ClickHouse and the report reads this
 run's time span. Whatever the demo started (processes, a local broker, topics) it stops, on errors and Ctrl-C too.
 """
@@ -18,14 +19,9 @@ import contextlib
 import datetime as dt
 import json
 import logging
-import os
-import random
 import signal
-import subprocess
-import sys
 import time
 import uuid
-from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,8 +29,12 @@ from typing import Any
 
 from rich.console import Console
 
+from llmwatch.db import queries
+from llmwatch.db.owner import open_query_client
 from llmwatch.errors import ConfigError, LlmwatchError
-from llmwatch.settings import AlertSettings, RolloutSettings, Settings, TopicNames
+from llmwatch.harness import GatewayProcess, HarnessError, WorkerProcess, delete_run_topics, run_settings, wait_for
+from llmwatch.kafka_topics import ensure_topics_sync
+from llmwatch.settings import AlertSettings, RolloutSettings, Settings
 
 from .story import (
     BAD,
@@ -51,6 +51,8 @@ from .story import (
     VerdictRow,
     check_outcome,
 )
+from .traffic import TrafficDriver
+from .view import LiveView
 
 log = logging.getLogger(__name__)
 
@@ -98,12 +100,12 @@ class DemoResult:
 
 
 # ------------------------------------------------------------------------------------------- settings
-def run_settings(base: Settings, plan: StoryPlan, run_id: str, *, full_evaluators: bool = False) -> Settings:
-    """The settings every process of this run shares: own topics and group, demo-sized windows and rollout."""
-    topics = TopicNames(**{role: f"demo.{run_id}.{name}" for role, name in TopicNames().model_dump().items()})
+def demo_settings(base: Settings, plan: StoryPlan, run_id: str, *, full_evaluators: bool = False) -> Settings:
+    """The settings every process of this run shares: own topics and group (`demo.<run>.*`), demo-sized windows and
+    rollout. Rows land in the configured ClickHouse; the report reads this run's time span."""
+    base = run_settings(base, f"demo.{run_id}")
     worker = base.worker.model_copy(
         update={
-            "app_id": f"llmwatch-demo-{run_id}",
             "agents": list(AGENTS),
             "window_size_s": plan.window_s,
             "window_lateness_s": 2.0,
@@ -118,7 +120,6 @@ def run_settings(base: Settings, plan: StoryPlan, run_id: str, *, full_evaluator
     alerts = AlertSettings(**{**base.alerts.model_dump(), "ttft_p95_ms": 350.0, "pii_leak_rate": 0.03})
     return base.model_copy(
         update={
-            "topics": topics,
             "worker": worker,
             "eval": evaluators,
             "rollout": RolloutSettings(**plan.rollout_settings()),
@@ -187,57 +188,6 @@ class Stack:
             signal.signal(signal.SIGINT, previous)
 
 
-class Gateway:
-    """`llmwatch serve --config FILE` as a child process in its own session (Ctrl-C reaches only the demo)."""
-
-    def __init__(self, settings: Settings, config_path: Path, port: int, log_path: Path) -> None:
-        self.url = f"http://127.0.0.1:{port}"
-        self.log_path = log_path
-        from llmwatch.harness import settings_env
-
-        env = {**os.environ, **settings_env(settings), "PYTHONUNBUFFERED": "1"}
-        cmd = [sys.executable, "-m", "llmwatch", "serve", "--config", str(config_path), "--host", "127.0.0.1"]
-        with log_path.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [*cmd, "--port", str(port)], env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-            )
-
-    def wait_ready(self, timeout_s: float) -> None:
-        import httpx
-
-        deadline = time.monotonic() + timeout_s
-        last = ""
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise DemoFailed(f"the gateway exited with {self.proc.returncode}:\n{_tail(self.log_path)}")
-            try:
-                r = httpx.get(f"{self.url}/ready", timeout=2, trust_env=False)
-                if r.status_code == 200:
-                    return
-                last = r.text
-            except httpx.HTTPError as e:
-                last = repr(e)
-            time.sleep(0.3)
-        raise DemoFailed(f"the gateway was not ready within {timeout_s:.0f} s ({last[:300]}):\n{_tail(self.log_path)}")
-
-    def stop(self, timeout_s: float = 20.0) -> None:
-        if self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
-
-
-def _tail(path: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except FileNotFoundError:
-        return ""
-
-
 def _check_clickhouse_free(settings: Settings) -> None:
     """chDB allows one process per folder and the demo's worker must be it: fail early with the way out."""
     if not settings.clickhouse_embedded:
@@ -273,130 +223,6 @@ def _ensure_kafka(settings: Settings, stack: Stack, say: Callable[[str], None]) 
     stack.push("the local Kafka broker", kafka.down)
 
 
-def _delete_run_topics(settings: Settings, run_id: str, app_id: str) -> None:
-    """The run's topics and any Faust made for its group."""
-    from aiokafka.admin import AIOKafkaAdminClient
-
-    from llmwatch.kafka_topics import delete_topics
-
-    async def names() -> list[str]:
-        admin = AIOKafkaAdminClient(**settings.kafka_client_kwargs(), request_timeout_ms=15_000)
-        await admin.start()
-        try:
-            return [t for t in await admin.list_topics() if t.startswith((f"demo.{run_id}.", app_id))]
-        finally:
-            await admin.close()
-
-    async def both() -> None:
-        await delete_topics(settings, await names())
-
-    asyncio.run(both())
-
-
-def _wait(predicate: Callable[[], Any], timeout_s: float, what: str, alive: Callable[[], str | None]) -> Any:
-    deadline = time.monotonic() + timeout_s
-    last: Any = None
-    while time.monotonic() < deadline:
-        dead = alive()
-        if dead:
-            raise DemoFailed(f"{dead} while waiting for {what}")
-        try:
-            last = predicate()
-            if last:
-                return last
-        except Exception as e:
-            last = e
-        time.sleep(0.5)
-    raise DemoFailed(f"timed out after {timeout_s:.0f} s waiting for {what} (last: {last!r})")
-
-
-# --------------------------------------------------------------------------------------------- traffic
-class TrafficDriver:
-    """Open-loop requests to the gateway at `rate`/s; each carries the story's current prompt mix and hints."""
-
-    def __init__(
-        self, url: str, story: Story, rate: float, clock: Callable[[], float], seed: int = 0, max_tokens: int = 256
-    ) -> None:
-        from llmwatch.sim.corpus import load_corpus
-
-        self.url = url.rstrip("/") + "/v1/chat/completions"
-        self.story = story
-        self.rate = rate
-        self.clock = clock
-        self.corpus = load_corpus()
-        self.rng = random.Random(f"demo:{seed}")
-        self.seed = seed
-        self.max_tokens = max_tokens
-        self.sent = 0
-        self.ok = 0
-        self.failed = 0
-        self.versions: Counter[str] = Counter()
-        self.errors: Counter[str] = Counter()
-
-    def body(self, i: int, t: float) -> dict[str, Any]:
-        from llmwatch.sim.scenarios import draw_prompt, draw_user
-
-        traffic = self.story.traffic(t)
-        user_id, session_id = draw_user(self.rng)
-        spec = draw_prompt(traffic.mix, self.rng, self.corpus)
-        return {
-            "model": DEPLOYMENT,
-            "messages": [
-                {"role": "system", "content": self.corpus.system_prompt},
-                {"role": "user", "content": spec.text},
-            ],
-            "max_tokens": self.max_tokens,
-            "seed": self.seed * 1_000_003 + i,
-            "user": user_id,
-            "session_id": session_id,
-            "context": list(spec.context) if spec.context else None,
-            "hints": {**traffic.hints(), "item": spec.item_id},
-        }
-
-    async def run(self, stop: asyncio.Event) -> None:
-        import aiohttp
-
-        pending: set[asyncio.Task[None]] = set()
-        connector = aiohttp.TCPConnector(limit=400)
-        async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as session:
-            start, i = self.clock(), 0
-            while not stop.is_set():
-                due = start + i / self.rate
-                delay = due - self.clock()
-                if delay > 0:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), delay)
-                    continue
-                if len(pending) < 400:  # open loop, but bounded: a stalled gateway must not exhaust the demo
-                    task = asyncio.create_task(self._call(session, self.body(i, self.clock())))
-                    pending.add(task)
-                    task.add_done_callback(pending.discard)
-                else:
-                    self.errors["client: too many in flight"] += 1
-                self.sent += 1
-                i += 1
-            if pending:  # answers already on their way are counted; a stop does not wait on a slow engine
-                await asyncio.wait(set(pending), timeout=5)
-                for task in pending:
-                    task.cancel()
-
-    async def _call(self, session: Any, payload: dict[str, Any]) -> None:
-        import aiohttp
-
-        try:
-            async with session.post(self.url, json=payload) as response:
-                await response.read()
-                if response.status == 200:
-                    self.ok += 1
-                    self.versions[response.headers.get("x-llmwatch-model-version", "?")] += 1
-                else:
-                    self.failed += 1
-                    self.errors[f"http {response.status}"] += 1
-        except (aiohttp.ClientError, TimeoutError) as e:
-            self.failed += 1
-            self.errors[type(e).__name__] += 1
-
-
 # ------------------------------------------------------------------------------------------- the run
 def _console() -> Console:
     """The terminal's width on a terminal; wide enough for the ready queries' tables in a log file."""
@@ -408,34 +234,17 @@ def _utc() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _client(settings: Settings) -> Any:
-    from llmwatch.db.owner import open_query_client
-
-    return open_query_client(settings)
-
-
 def read_outcome(client: Any, since: dt.datetime, plan: StoryPlan) -> Outcome:
     """The story's outcomes from ClickHouse: this run's traffic_weights and the verdicts they name."""
-    t0 = since.strftime("%Y-%m-%d %H:%M:%S")
-    rows = client.query(
-        "SELECT seq, state, toJSONString(weights), canary_version, reason, verdict_id, command_id "
-        f"FROM traffic_weights FINAL WHERE deployment = '{DEPLOYMENT}' "
-        f"AND updated_at >= toDateTime64('{t0}', 3, 'UTC') ORDER BY seq"
-    ).result_rows
     moves = [
-        Move(int(r[0]), str(r[1]), {k: float(v) for k, v in json.loads(r[2]).items()}, r[3], str(r[4]), r[5], r[6])
-        for r in rows
+        Move(int(r[0]), str(r[3]), {k: float(v) for k, v in json.loads(r[2]).items()}, r[4], str(r[6]), r[7], r[8])
+        for r in queries.rollout_moves(client, DEPLOYMENT, since)
     ]
     ids = sorted({m.verdict_id for m in moves if m.verdict_id})
-    verdicts: dict[str, VerdictRow] = {}
-    if ids:
-        for r in client.query(
-            "SELECT verdict_id, result, canary_version, arrayFilter((m, x) -> x = 'fail', metrics.metric, "
-            "metrics.result), reason FROM canary_verdicts FINAL WHERE verdict_id IN ("
-            + ",".join(f"'{i}'" for i in ids)
-            + ")"
-        ).result_rows:
-            verdicts[str(r[0])] = VerdictRow(str(r[0]), str(r[1]), str(r[2]), tuple(r[3]), str(r[4]))
+    verdicts = {
+        str(r[0]): VerdictRow(str(r[0]), str(r[1]), str(r[2]), tuple(r[3]), str(r[4]))
+        for r in queries.verdicts_by_id(client, ids)
+    }
     return check_outcome(moves, verdicts, plan.regression)
 
 
@@ -449,7 +258,7 @@ class Demo:
         self.live = options.live if options.live is not None else self.console.is_terminal
         self.started_at = _utc()
         self.run_id = f"{self.started_at:%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:4]}"
-        self.settings = run_settings(base, plan, self.run_id, full_evaluators=options.full_evaluators)
+        self.settings = demo_settings(base, plan, self.run_id, full_evaluators=options.full_evaluators)
         self.run_dir = base.data_dir / "reports" / f"demo-{self.started_at:%Y%m%d-%H%M%S}"
         self.story = Story(plan)
         self.story_started = self.started_at
@@ -473,34 +282,29 @@ class Demo:
         return result
 
     # -- start-up ---------------------------------------------------------------------------------------
-    def _start(self, stack: Stack, logs: Path) -> Any:
-        from llmwatch.harness import WorkerProcess, free_port
-        from llmwatch.kafka_topics import ensure_topics_sync
-
+    def _start(self, stack: Stack, logs: Path) -> WorkerProcess:
         s = self.settings
         _check_clickhouse_free(s)
         _ensure_kafka(s, stack, self.say)
         ensure_topics_sync(s)
         if not self.options.keep_topics:
-            stack.push("(deleted this run's topics)", lambda: _delete_run_topics(s, self.run_id, s.worker.app_id))
-        self.say(f"run {self.run_id}: topics demo.{self.run_id}.*, ClickHouse {s.clickhouse_url}")
+            stack.push("(deleted this run's topics)", lambda: delete_run_topics(s, s.worker.app_id))
+        self.say(f"run {self.run_id}: topics {s.worker.app_id}.*, ClickHouse {s.clickhouse_url}")
         worker = WorkerProcess(s, AGENTS, logs / "worker.log").start()  # every setting travels as LLMWATCH_*
         stack.push(f"the worker (pid {worker.pid})", lambda: worker.stop(60))
-
-        def worker_dead() -> str | None:
-            return None if worker.alive() else f"the worker exited:\n{worker.log_tail()}"
-
         self.say("worker starting: migrating ClickHouse, loading evaluators …")
         if s.clickhouse_embedded:
             from llmwatch.db.lock import embedded_path, live_owner
 
             folder = embedded_path(s.clickhouse_url).resolve()
-            _wait(lambda: live_owner(folder), 180, "the worker to open ClickHouse", worker_dead)
-        _wait(lambda: "llmwatch" in worker.metrics(), 180, "the worker's agents to start", worker_dead)
+            wait_for(
+                lambda: live_owner(folder), 180, "the worker to open ClickHouse", interval_s=0.5, processes=[worker]
+            )
+        wait_for(lambda: "llmwatch" in worker.metrics(), 180, "the worker's agents", interval_s=0.5, processes=[worker])
         config_path = logs / "gateway.json"
         config_path.write_text(json.dumps(gateway_config(self.plan, self.options), indent=2))
-        gateway = Gateway(s, config_path, free_port(), logs / "gateway.log")
-        stack.push(f"the gateway (pid {gateway.proc.pid})", gateway.stop)
+        gateway = GatewayProcess(s, logs / "gateway.log", args=["--config", str(config_path)]).start()
+        stack.push(f"the gateway (pid {gateway.pid})", lambda: gateway.stop(20))
         gateway.wait_ready(90 if self.options.engine == "simulated" else 300)
         self.gateway = gateway
         engines = (
@@ -536,7 +340,7 @@ class Demo:
         max_tokens = 256 if self.options.engine == "simulated" else 48  # a CPU model answers in time
         driver = TrafficDriver(self.gateway.url, story, self.plan.rate, clock, self.options.seed, max_tokens)
         traffic = asyncio.create_task(driver.run(stop))
-        view = _View(self, driver, since) if self.live else None
+        view = LiveView(self, driver, since) if self.live else None
         printed = 0
         next_status = 15.0
         finish: Finish | None = None
@@ -564,8 +368,8 @@ class Demo:
                             story.observe(answer, clock())
                 if not worker.alive():
                     finish = Finish(False, f"the worker died:\n{worker.log_tail()}")
-                if self.gateway.proc.poll() is not None:
-                    finish = Finish(False, f"the gateway died:\n{_tail(self.gateway.log_path)}")
+                if not self.gateway.alive():
+                    finish = Finish(False, f"the gateway died:\n{self.gateway.log_tail()}")
                 if view is not None:
                     await view.refresh(clock())
                 else:
@@ -600,23 +404,22 @@ class Demo:
         from .report import Period, build_report, run_ready_queries
 
         self.say(f"traffic stopped: {driver.ok} ok, {driver.failed} failed; waiting for the pipeline to land it")
-        client = _client(self.settings)
+        client = open_query_client(self.settings)
         try:
-            t0 = since.strftime("%Y-%m-%d %H:%M:%S")
-
-            def landed() -> bool:
-                sql = (
-                    f"SELECT count() FROM inference_events WHERE deployment = '{DEPLOYMENT}' "
-                    f"AND ts >= toDateTime64('{t0}', 3, 'UTC')"
+            with contextlib.suppress(HarnessError):  # the report says what landed
+                wait_for(
+                    lambda: queries.event_count(client, DEPLOYMENT, since) >= driver.ok,
+                    30,
+                    "every event to land",
+                    interval_s=0.5,
+                    processes=[worker],
                 )
-                return int(client.query(sql).result_rows[0][0]) >= driver.ok
-
-            with contextlib.suppress(DemoFailed):
-                _wait(landed, 30, "every event to land", lambda: None if worker.alive() else "the worker exited")
             until = _utc()
             outcome = read_outcome(client, since, self.plan)
             ok = finish.ok and outcome.ok
-            ready = run_ready_queries(client)
+            from llmwatch.db.ready import ready_queries
+
+            ready = run_ready_queries(client, {q.name: q.parameters(self.settings) for q in ready_queries().values()})
             colors = {"prompt drift": "#81d4fa", "injection burst": "#ffb74d"}
             offset = (self.story_started - since).total_seconds()
             periods = [
@@ -670,51 +473,6 @@ class Demo:
             "responses by version": json.dumps(dict(sorted(driver.versions.items()))),
             "topics": f"demo.{self.run_id}.* (deleted at the end unless --keep-topics)",
         }
-
-
-class _View:
-    """rich Live, refreshed once a second from ClickHouse (through the worker) and the demo's own counters."""
-
-    def __init__(self, demo: Demo, driver: TrafficDriver, since: dt.datetime) -> None:
-        from rich.live import Live
-
-        self.demo = demo
-        self.driver = driver
-        self.since = since
-        self.client: Any = None
-        self.live = Live(console=demo.console, auto_refresh=False, transient=False)
-        self.data: Any = None
-
-    def start(self) -> None:
-        self.live.start()
-
-    async def refresh(self, t: float) -> None:
-        from .view import LiveData, Progress, read_live, render
-
-        if self.client is None:
-            try:
-                self.client = _client(self.demo.settings)
-            except LlmwatchError as e:
-                self.data = LiveData(error=str(e))
-        if self.client is not None:
-            self.data = await asyncio.to_thread(read_live, self.client, self.since)
-        story = self.demo.story
-        progress = Progress(
-            t=t,
-            duration_s=self.demo.plan.duration_s,
-            phase=story.phase.value,
-            traffic=story.traffic(t).label,
-            sent=self.driver.sent,
-            ok=self.driver.ok,
-            failed=self.driver.failed,
-            log=story.log,
-        )
-        self.live.update(render(progress, self.data or LiveData()), refresh=True)
-
-    def stop(self) -> None:
-        self.live.stop()
-        if self.client is not None:
-            self.client.close()
 
 
 @contextlib.contextmanager

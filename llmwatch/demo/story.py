@@ -1,7 +1,7 @@
 """The demo's storyline as pure code: a plan scaled from `--duration`, the traffic at each moment, a state machine
 that turns the controller's TrafficWeights into the next rollout command, and the check of the outcomes.
 
-Nothing here touches Kafka, HTTP or ClickHouse, so every rule is unit-tested; llmwatch/demo.py runs the processes
+Nothing here touches Kafka, HTTP or ClickHouse, so every rule is unit-tested; llmwatch/demo/run.py runs the processes
 and feeds this module what it observes.
 
 The story, on deployment `demo` (baseline v1 serving):

@@ -3,6 +3,7 @@ rich once a second. Reading (`read_live`) and drawing (`render`) are separate so
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import logging
@@ -15,7 +16,13 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from llmwatch.db import queries
+from llmwatch.db.owner import open_query_client
+from llmwatch.errors import LlmwatchError
+from llmwatch.evaluators.metrics import Thresholds
+
 from .story import DEPLOYMENT, VERSIONS
+from .traffic import TrafficDriver
 
 log = logging.getLogger(__name__)
 
@@ -60,10 +67,6 @@ class Progress:
     log: Sequence[tuple[float, str]] = ()
 
 
-def _rows(client: Any, sql: str) -> list[Sequence[Any]]:
-    return list(client.query(sql).result_rows)
-
-
 def _hms(value: Any) -> str:
     if isinstance(value, dt.datetime):
         return value.strftime("%H:%M:%S")
@@ -77,47 +80,22 @@ def _map(value: Any) -> dict[str, float]:
     return {str(k): float(v) for k, v in dict(value or {}).items()}
 
 
-def read_live(client: Any, since: dt.datetime) -> LiveData:
+def read_live(client: Any, since: dt.datetime, thresholds: Thresholds) -> LiveData:
     """The view's data for this run (rows from `since` on), in a handful of small queries."""
-    t0 = since.strftime("%Y-%m-%d %H:%M:%S")
-    where = f"deployment = '{DEPLOYMENT}' AND ts >= toDateTime64('{t0}', 3, 'UTC')"
     data = LiveData()
     try:
-        w = _rows(
-            client,
-            f"SELECT weights, state, reason FROM traffic_weights WHERE deployment = '{DEPLOYMENT}' "
-            f"AND updated_at >= toDateTime64('{t0}', 3, 'UTC') ORDER BY seq DESC LIMIT 1",
-        )
-        if w:
-            data.weights, data.state, data.reason = _map(w[0][0]), str(w[0][1]), str(w[0][2])
-        for row in _rows(
-            client,
-            "SELECT model_version, count(), "
-            "quantileIf(0.95)(ttft_ms, status = 'ok'), "
-            "countIf(status = 'error') / count(), "
-            "countIf(toxicity_response >= 0.5) / nullIf(countIf(toxicity_response IS NOT NULL), 0), "
-            "countIf(pii_leak) / nullIf(countIf(pii_leak IS NOT NULL), 0), "
-            "countIf(injection >= 0.5) / nullIf(countIf(injection IS NOT NULL), 0), "
-            "countIf(injection_success) / nullIf(countIf(injection_success IS NOT NULL), 0) "
-            f"FROM eval_scores WHERE {where} AND ts >= now64(3) - INTERVAL {LIVE_SPAN_S} SECOND "
-            "GROUP BY model_version",
-        ):
+        latest = queries.latest_weights(client, DEPLOYMENT, since)
+        if latest is not None:
+            data.weights, data.state, data.reason = _map(latest[0]), str(latest[1]), str(latest[2])
+        for row in queries.recent_by_version(client, DEPLOYMENT, since, LIVE_SPAN_S, thresholds):
             data.versions[str(row[0])] = VersionLive(int(row[1]), *(None if v is None else float(v) for v in row[2:]))
         data.verdicts = [
-            (_hms(r[0]), str(r[1]), str(r[2]), str(r[3]))
-            for r in _rows(
-                client,
-                "SELECT ts, canary_version, result, reason "
-                f"FROM canary_verdicts WHERE {where} ORDER BY ts DESC LIMIT 5",
-            )
+            (_hms(r[0]), str(r[1]), str(r[2]), str(r[3])) for r in queries.recent_verdicts(client, DEPLOYMENT, since, 5)
         ]
         data.alerts = [
-            (_hms(r[0]), str(r[1]), str(r[2]), str(r[3]))
-            for r in _rows(
-                client, f"SELECT ts, rule, severity, summary FROM alerts WHERE {where} ORDER BY ts DESC LIMIT 4"
-            )
+            (_hms(r[0]), str(r[1]), str(r[2]), str(r[3])) for r in queries.recent_alerts(client, DEPLOYMENT, since, 4)
         ]
-        data.events = int(_rows(client, f"SELECT count() FROM inference_events WHERE {where}")[0][0])
+        data.events = queries.event_count(client, DEPLOYMENT, since)
     except Exception as e:  # the view must never stop the story; say what went wrong instead
         data.error = f"{type(e).__name__}: {e}"[:200]
         log.debug("live view query failed: %s", e)
@@ -183,3 +161,48 @@ def render(progress: Progress, live: LiveData) -> RenderableType:
     if live.error:
         parts.append(Text(f"(view: {live.error})", style="dim"))
     return Group(*parts)
+
+
+class LiveView:
+    """rich Live, refreshed once a second from ClickHouse (through the worker) and the demo's own counters."""
+
+    def __init__(self, demo: Any, driver: TrafficDriver, since: dt.datetime) -> None:
+        from rich.live import Live
+
+        self.demo = demo
+        self.driver = driver
+        self.since = since
+        self.client: Any = None
+        self.live = Live(console=demo.console, auto_refresh=False, transient=False)
+        self.data: Any = None
+
+    def start(self) -> None:
+        self.live.start()
+
+    async def refresh(self, t: float) -> None:
+
+        if self.client is None:
+            try:
+                self.client = open_query_client(self.demo.settings)
+            except LlmwatchError as e:
+                self.data = LiveData(error=str(e))
+        if self.client is not None:
+            thresholds = Thresholds.from_settings(self.demo.settings.eval)
+            self.data = await asyncio.to_thread(read_live, self.client, self.since, thresholds)
+        story = self.demo.story
+        progress = Progress(
+            t=t,
+            duration_s=self.demo.plan.duration_s,
+            phase=story.phase.value,
+            traffic=story.traffic(t).label,
+            sent=self.driver.sent,
+            ok=self.driver.ok,
+            failed=self.driver.failed,
+            log=story.log,
+        )
+        self.live.update(render(progress, self.data or LiveData()), refresh=True)
+
+    def stop(self) -> None:
+        self.live.stop()
+        if self.client is not None:
+            self.client.close()

@@ -8,14 +8,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from llmwatch.errors import LlmwatchError
 
-if TYPE_CHECKING:
-    from .processes import ChildProcess
-
 T = TypeVar("T")
+
+
+class Watched(Protocol):
+    """What a wait needs of a process it watches (ChildProcess has it)."""
+
+    name: str
+
+    def alive(self) -> bool: ...
+
+    def log_tail(self, lines: int = 40) -> str: ...
 
 
 class HarnessError(LlmwatchError):
@@ -36,7 +43,7 @@ def wait_for(
     what: str,
     *,
     interval_s: float = 1.0,
-    processes: Iterable[ChildProcess | None] = (),
+    processes: Iterable[Watched | None] = (),
     describe: Callable[[], str] | None = None,
 ) -> T:
     """Poll `predicate()` until it returns a truthy value and return that value.

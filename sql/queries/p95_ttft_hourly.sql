@@ -1,17 +1,19 @@
--- p95 time to first token per model version per hour (with p50/p99, event and error counts).
+-- p95 time to first token per model version per hour (with p50/p99, event, error and cancelled counts).
 -- Reads the hourly roll-up (events_hourly, -Merge of the states), so it stays fast over months of events;
--- events count each event_id once. Latencies in milliseconds.
+-- events count each event_id once. Latencies in milliseconds, sampled from ok requests; the error rate is errors
+-- out of the requests that finished (evaluators/metrics.py). Hours rolled up before migration 0042 counted
+-- cancelled requests as errors and sampled every status.
 SELECT
     hour,
     deployment,
     model_version,
-    uniqExactMerge(events)                              AS events,
-    uniqExactIfMerge(errors)                            AS errors,
-    round(errors / events, 4)                           AS error_rate,
-    quantilesMerge(0.5, 0.95, 0.99)(ttft_ms)            AS ttft_q,
-    round(ttft_q[1], 1)                                 AS ttft_p50_ms,
-    round(ttft_q[2], 1)                                 AS ttft_p95_ms,
-    round(ttft_q[3], 1)                                 AS ttft_p99_ms
+    uniqExactMerge(events)                                        AS events,
+    uniqExactIfMerge(errors)                                      AS errors,
+    uniqExactIfMerge(cancelled)                                   AS cancelled,
+    round(if(events - cancelled = 0, 0, errors / (events - cancelled)), 4) AS error_rate,
+    round(quantilesMerge(0.5, 0.95, 0.99)(ttft_ms)[1], 1)         AS ttft_p50_ms,
+    round(quantilesMerge(0.5, 0.95, 0.99)(ttft_ms)[2], 1)         AS ttft_p95_ms,
+    round(quantilesMerge(0.5, 0.95, 0.99)(ttft_ms)[3], 1)         AS ttft_p99_ms
 FROM events_hourly
 GROUP BY hour, deployment, model_version
 ORDER BY hour DESC, deployment, model_version

@@ -1,4 +1,4 @@
-"""The demo report, built by llmwatch/report.py from a small fixed dataset in the real ClickHouse engine (chDB), opens
+"""The demo report (llmwatch/demo/report.py), built from a small fixed dataset in the real ClickHouse engine, opens
 in headless Chromium (Debian's `chromium`) without console errors, and every plot is there and shows data: an <img>
 whose PNG loaded at the size the report draws, holding the colours of the versions it plots.
 
@@ -23,7 +23,8 @@ import numpy as np
 import pytest
 
 from llmwatch.db.tables import spec_for
-from llmwatch.demo.report import DPI, FIG_SIZE_IN, PLOTS, VERSION_COLORS, Period, build_report, run_ready_queries
+from llmwatch.demo.figures import DPI, FIG_SIZE_IN, PLOTS, VERSION_COLORS, Period
+from llmwatch.demo.report import build_report, run_ready_queries
 from llmwatch.schemas import Alert, CanaryVerdict, MetricVerdict, TrafficWeights, WindowMetrics
 from llmwatch.sim.engine import default_demo_engine
 from llmwatch.sim.events import scenario_events

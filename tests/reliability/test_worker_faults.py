@@ -27,6 +27,7 @@ from llmwatch.harness import (
 from llmwatch.schemas import InferenceEvent, utcnow
 from llmwatch.settings import EvaluatorSettings, Settings, WorkerSettings
 from llmwatch.sim.events import scenario_events
+from llmwatch.streams.sink import FAULT_FILE_ENV
 
 pytestmark = [pytest.mark.reliability, pytest.mark.integration, pytest.mark.slow]
 
@@ -52,7 +53,6 @@ def fault_settings(isolated_topics: Settings, tmp_path: Path) -> Settings:
                 window_idle_close_s=2,
                 sink_within_s=0.3,
                 sink_retry_max_s=1.0,  # the outage test should not wait out a 30 s back-off
-                fault_file=tmp_path / "clickhouse.fault",
             ),
         }
     )
@@ -111,10 +111,9 @@ def test_kill_9_mid_run_loses_nothing(fault_settings: Settings, tmp_path: Path) 
 
 def test_clickhouse_down_then_slow_pauses_and_resumes(fault_settings: Settings, tmp_path: Path) -> None:
     s = fault_settings
-    switch = s.worker.fault_file
-    assert switch is not None
+    switch = tmp_path / "clickhouse.fault"
     events = _events(6000, seed=2)
-    worker = WorkerProcess(s, AGENTS, tmp_path / "worker.log").start()
+    worker = WorkerProcess(s, AGENTS, tmp_path / "worker.log", extra_env={FAULT_FILE_ENV: str(switch)}).start()
     try:
         produce_sync(s, s.topics.events, events[:2000])
         _wait_all_landed(s, 2000, worker)

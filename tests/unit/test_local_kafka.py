@@ -156,8 +156,12 @@ def test_pid_file_trusts_only_a_process_running_our_command(tmp_path: Path) -> N
     pidfile = PidFile(tmp_path / "broker.pid", marker=marker)
     pidfile.write(os.getpid())  # alive, but not ours: a reused pid must never be signalled
     assert pidfile.process() is None
-    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", marker])
+    code = "import time; print('running', flush=True); time.sleep(60)"
+    sleeper = subprocess.Popen([sys.executable, "-c", code, marker], stdout=subprocess.PIPE, text=True)
     try:
+        # its command line is ours only once it has exec'd: until then /proc shows the forked parent's (a loaded
+        # machine made that window long enough to fail); its first line says it runs the new program
+        assert sleeper.stdout is not None and sleeper.stdout.readline() == "running\n"
         pidfile.write(sleeper.pid)
         proc = pidfile.process()
         assert proc is not None

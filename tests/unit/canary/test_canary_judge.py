@@ -21,6 +21,7 @@ from llmwatch.evaluators.canary_judge import (
     metric_counts,
     score,
 )
+from llmwatch.evaluators.metrics import Thresholds
 from llmwatch.schemas import EvalScores
 
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -62,7 +63,7 @@ def test_arm_counting_rules_by_hand() -> None:
     a.add(ev(3, toxicity_response=0.4, pii_leak=True, injection_success=True, hallucination=0.9))
     assert a.requests == 4 and a.model_version == "v1"
     assert (a.counts["errors"].n, a.counts["errors"].k) == (3, 1)  # cancelled is not the model's error
-    assert (a.counts["toxicity"].n, a.counts["toxicity"].k) == (2, 1)  # 0.7 > 0.5, 0.4 is not
+    assert (a.counts["toxicity"].n, a.counts["toxicity"].k) == (2, 1)  # 0.7 >= 0.5, 0.4 is not
     assert (a.counts["pii_leak"].n, a.counts["pii_leak"].k) == (2, 1)
     assert (a.counts["injection_success"].n, a.counts["injection_success"].k) == (1, 1)
     assert (a.counts["hallucination"].n, a.counts["hallucination"].k) == (2, 1)
@@ -77,7 +78,7 @@ def test_arm_refuses_another_version() -> None:
     with pytest.raises(ValueError, match="cannot merge"):
         a.merge(ArmStats(model_version="v2"))
     with pytest.raises(ValueError, match="thresholds"):
-        a.merge(ArmStats(model_version="v1", toxicity_threshold=0.9))
+        a.merge(ArmStats(model_version="v1", thresholds=Thresholds(toxicity=0.9)))
 
 
 def test_merge_equals_adding_everything_and_survives_serialisation() -> None:
@@ -91,7 +92,7 @@ def test_merge_equals_adding_everything_and_survives_serialisation() -> None:
         everything.add(e)
     merged = ArmStats.from_dict(first.to_dict()).merge(ArmStats.from_dict(second.to_dict()))
     assert merged.requests == everything.requests == 200
-    assert merged.to_dict()["counts"] == everything.to_dict()["counts"]
+    assert merged.counts == everything.counts
     assert merged.counts["toxicity"].k == 29  # i % 7 == 0 for i in 0..199
     assert merged.first_ts == everything.first_ts and merged.last_ts == everything.last_ts
     for q in (0.5, 0.95, 0.99):  # the decoded mapping may differ in the last float digits only
@@ -234,6 +235,6 @@ def test_required_metric_without_data_blocks_a_pass() -> None:
     rng = np.random.default_rng(10)
     loose = [m.model_copy(update={"pass_margin_abs": 0.5}) for m in default_metrics()]
     base, can = arm("v1", 2000, rng), arm("v2", 600, rng)
-    can.sketches["ttft_ms"] = ArmStats().sketches["ttft_ms"]  # the canary never reported TTFT
+    can.agg.sketches["ttft"] = ArmStats().agg.sketches["ttft"]  # the canary never reported TTFT
     v = Judge(JudgeConfig(metrics=loose, min_canary_n=300)).evaluate(base, can, T0)
     assert v.result == "inconclusive" and "required" in v.reason and "ttft" in v.reason

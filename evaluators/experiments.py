@@ -1,4 +1,5 @@
-"""A/B experiment analysis: per-arm summaries from ClickHouse, fixed-horizon tests, sample-size guidance.
+"""A/B experiment analysis: per-arm summaries, fixed-horizon tests, sample-size guidance (pure: the rows come
+from `llmwatch.db.queries.experiment_rows`).
 
 Experiments differ from canaries: arms are assigned by a stable hash of the user, run to a planned size, and
 are compared on what users say (thumbs-up rate, feedback score) as well as on quality and latency. The tests
@@ -13,6 +14,7 @@ The statistics are pure functions of counts, sums and variances, so each has a t
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -96,6 +98,7 @@ class ArmSummary:
 
     arm: str
     requests: int = 0
+    finished: int = 0  # ok or error: the error rate's denominator (cancelled requests are the client's doing)
     errors: int = 0
     ttft_n: int = 0
     ttft_mean: float = 0.0
@@ -125,7 +128,7 @@ def compare(control: ArmSummary, t: ArmSummary, alpha: float) -> list[Comparison
     return [
         two_proportions("thumbs_up_rate", c.thumbs_up, c.thumbs, t.thumbs_up, t.thumbs, alpha),
         welch("feedback_score", c.score_mean, c.score_var, c.score_n, t.score_mean, t.score_var, t.score_n, alpha),
-        two_proportions("error_rate", c.errors, c.requests, t.errors, t.requests, alpha),
+        two_proportions("error_rate", c.errors, c.finished, t.errors, t.finished, alpha),
         welch("ttft_mean_ms", c.ttft_mean, c.ttft_var, c.ttft_n, t.ttft_mean, t.ttft_var, t.ttft_n, alpha),
         two_proportions("toxicity_rate", c.toxic, c.scored, t.toxic, t.scored, alpha),
         two_proportions("pii_leak_rate", c.pii_leaks, c.pii_n, t.pii_leaks, t.pii_n, alpha),
@@ -133,62 +136,32 @@ def compare(control: ArmSummary, t: ArmSummary, alpha: float) -> list[Comparison
     ]
 
 
-def _q(s: str) -> str:
-    return "'" + s.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def arm_queries(name: str, toxicity_threshold: float = 0.5, hallucination_threshold: float = 0.5) -> dict[str, str]:
-    """The three queries behind a report: events, feedback (joined to events by event_id), scores."""
-    exp = _q(name)
-    return {
-        "events": f"""
-            SELECT model_version, count(), countIf(status = 'error'), count(ttft_ms), avgOrDefault(ttft_ms),
-                   varSampOrDefault(ttft_ms), quantileExact(0.5)(ttft_ms), quantileExact(0.95)(ttft_ms)
-            FROM inference_events FINAL WHERE experiment = {exp} GROUP BY model_version""",
-        "feedback": f"""
-            SELECT e.model_version, countIf(f.thumbs IS NOT NULL), countIf(f.thumbs = 1), count(f.score),
-                   avgOrDefault(f.score), varSampOrDefault(f.score)
-            FROM feedback AS f FINAL
-            INNER JOIN (SELECT event_id, model_version FROM inference_events FINAL WHERE experiment = {exp}) AS e
-                ON e.event_id = f.event_id
-            GROUP BY e.model_version""",
-        "scores": f"""
-            SELECT model_version, count(toxicity_response), countIf(toxicity_response > {toxicity_threshold}),
-                   count(pii_leak), countIf(pii_leak), count(hallucination),
-                   countIf(hallucination > {hallucination_threshold})
-            FROM eval_scores FINAL WHERE experiment = {exp} GROUP BY model_version""",
-    }
-
-
-def _rows(client: Any, sql: str) -> list[tuple[Any, ...]]:
-    result = client.query(sql)
-    rows = getattr(result, "result_rows", None)
-    return [tuple(r) for r in (rows if rows is not None else result.rows)]
-
-
 def _f(x: Any) -> float:
     return 0.0 if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
 
 
-def fetch_arms(client: Any, name: str) -> dict[str, ArmSummary]:
-    """Per-arm summaries of experiment `name` from ClickHouse (any client with `.query(sql)`)."""
-    q = arm_queries(name)
+def arms_from_rows(
+    events: Iterable[Sequence[Any]], feedback: Iterable[Sequence[Any]], scores: Iterable[Sequence[Any]]
+) -> dict[str, ArmSummary]:
+    """Per-arm summaries from the three reads of `llmwatch.db.queries.experiment_rows` (counted with the one
+    definition of each metric, evaluators/metrics.py)."""
     arms: dict[str, ArmSummary] = {}
-    for mv, n, err, tn, tmean, tvar, p50, p95 in _rows(client, q["events"]):
+    for mv, finished, err, tn, tmean, tvar, p50, p95, n in events:
         arms[mv] = ArmSummary(
             mv,
-            int(n),
-            int(err),
-            int(tn),
-            _f(tmean),
-            _f(tvar),
-            None if tn == 0 else _f(p50),
-            None if tn == 0 else _f(p95),
+            requests=int(n),
+            finished=int(finished),
+            errors=int(err),
+            ttft_n=int(tn),
+            ttft_mean=_f(tmean),
+            ttft_var=_f(tvar),
+            ttft_p50=None if tn == 0 else _f(p50),
+            ttft_p95=None if tn == 0 else _f(p95),
         )
-    for mv, th, up, sn, smean, svar in _rows(client, q["feedback"]):
+    for mv, th, up, sn, smean, svar in feedback:
         a = arms.setdefault(mv, ArmSummary(mv))
         a.thumbs, a.thumbs_up, a.score_n, a.score_mean, a.score_var = int(th), int(up), int(sn), _f(smean), _f(svar)
-    for mv, tox_n, tox, pii_n, pii, hal_n, hal in _rows(client, q["scores"]):
+    for mv, tox_n, tox, pii_n, pii, hal_n, hal in scores:
         a = arms.setdefault(mv, ArmSummary(mv))
         a.scored, a.toxic, a.pii_n, a.pii_leaks, a.halluc_n, a.hallucinated = (
             int(tox_n),
@@ -258,7 +231,7 @@ def render_report(name: str, arms: dict[str, ArmSummary], **kw: Any) -> tuple[st
     )
     for a in (arms[n] for n in sorted(arms)):
         lines.append(
-            f"{a.arm:20} {a.requests:>9} {_fmt(a.errors / a.requests if a.requests else None, True):>8} "
+            f"{a.arm:20} {a.requests:>9} {_fmt(a.errors / a.finished if a.finished else None, True):>8} "
             f"{_fmt(a.ttft_p50):>9} {_fmt(a.ttft_p95):>9} {a.thumbs:>7} {_fmt(a.thumbs_up_rate, True):>8} "
             f"{_fmt(a.score_mean if a.score_n else None):>7}"
         )

@@ -6,10 +6,10 @@ import math
 
 import pytest
 
-from llmwatch.streams.experiments import (
+from llmwatch.evaluators.experiments import (
     ArmSummary,
     analyse,
-    arm_queries,
+    arms_from_rows,
     render_report,
     sample_size_two_proportions,
     two_proportions,
@@ -61,11 +61,11 @@ def test_sample_size() -> None:
 
 def arms() -> dict[str, ArmSummary]:
     return {
-        "v1": ArmSummary("v1", requests=1000, errors=10, thumbs=100, thumbs_up=50, score_n=20, score_mean=0.6,
-                         score_var=0.04, ttft_n=990, ttft_mean=120, ttft_var=900),
-        "v2": ArmSummary("v2", requests=990, errors=12, thumbs=100, thumbs_up=60, score_n=20, score_mean=0.7,
-                         score_var=0.04, ttft_n=978, ttft_mean=125, ttft_var=900),
-        "v3": ArmSummary("v3", requests=500, errors=5, thumbs=50, thumbs_up=40),
+        "v1": ArmSummary("v1", requests=1000, finished=1000, errors=10, thumbs=100, thumbs_up=50, score_n=20,
+                         score_mean=0.6, score_var=0.04, ttft_n=990, ttft_mean=120, ttft_var=900),
+        "v2": ArmSummary("v2", requests=990, finished=990, errors=12, thumbs=100, thumbs_up=60, score_n=20,
+                         score_mean=0.7, score_var=0.04, ttft_n=978, ttft_mean=125, ttft_var=900),
+        "v3": ArmSummary("v3", requests=500, finished=500, errors=5, thumbs=50, thumbs_up=40),
     }  # fmt: skip
 
 
@@ -92,6 +92,11 @@ def test_report_text() -> None:
     assert "keep collecting" in text
 
 
-def test_queries_quote_the_name() -> None:
-    q = arm_queries("it's")
-    assert all("'it\\'s'" in sql for sql in q.values())
+def test_arms_from_rows_take_the_error_rate_over_finished_requests() -> None:
+    events = [("v1", 98, 3, 90, 120.0, 900.0, 118.0, 170.0, 100)]  # 100 requests, 2 cancelled, 3 errors
+    feedback = [("v1", 10, 7, 4, 0.5, 0.01)]
+    scores = [("v1", 95, 2, 95, 1, 40, 4)]
+    [a] = arms_from_rows(events, feedback, scores).values()
+    assert (a.requests, a.finished, a.errors, a.ttft_n, a.ttft_p95) == (100, 98, 3, 90, 170.0)
+    assert (a.thumbs, a.thumbs_up, a.score_n) == (10, 7, 4)
+    assert (a.scored, a.toxic, a.pii_n, a.pii_leaks, a.halluc_n, a.hallucinated) == (95, 2, 95, 1, 40, 4)

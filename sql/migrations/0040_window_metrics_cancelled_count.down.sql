@@ -1,0 +1,1 @@
+ALTER TABLE window_metrics DROP COLUMN IF EXISTS cancelled_count

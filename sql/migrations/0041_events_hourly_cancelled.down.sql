@@ -1,0 +1,1 @@
+ALTER TABLE events_hourly DROP COLUMN IF EXISTS cancelled
