@@ -15,12 +15,13 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from llmwatch.harness import private_run
 from llmwatch.kafka_topics import delete_topics_sync, ensure_topics_sync
 from llmwatch.local.kafka import LocalKafka
 from llmwatch.local.kafka_config import parse_local_address
 from llmwatch.local.kafka_probe import describe_cluster_sync
-from llmwatch.schemas import TopicSpec, topic_registry
-from llmwatch.settings import Settings, TopicNames
+from llmwatch.schemas import topic_registry
+from llmwatch.settings import Settings
 
 TopicFactory = Callable[..., str]
 
@@ -69,11 +70,8 @@ def kafka_topic(topic_factory: TopicFactory) -> str:
 
 @pytest.fixture
 def isolated_topics(kafka_settings: Settings, request: pytest.FixtureRequest) -> Iterator[Settings]:
-    """kafka_settings with every registry topic renamed to a fresh, created one (for whole-pipeline tests)."""
-    prefix = _unique(request)
-    names = TopicNames(**{role: f"{prefix}.{role}" for role in TopicNames.model_fields})
-    settings = kafka_settings.model_copy(update={"topics": names})
-    specs: list[TopicSpec] = list(topic_registry(settings).values())
-    ensure_topics_sync(settings, specs)
-    yield settings
-    delete_topics_sync(settings, [s.name for s in specs])
+    """kafka_settings with every registry topic renamed to a fresh, created one and its own consumer group (a
+    private run of the harness, as benchmarks and the demo use), deleted afterwards."""
+    test = re.sub(r"[^a-zA-Z0-9_-]+", "_", request.node.name)[:60]
+    with private_run(kafka_settings, f"test.{test}") as settings:
+        yield settings

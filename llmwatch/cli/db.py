@@ -133,9 +133,8 @@ def ready(name: str | None, fmt: str, params: tuple[str, ...]) -> None:
     queries = ready_queries()
     if name is None:
         for q in queries.values():
-            click.echo(f"{q.name:40} {q.title}")
-            for p in q.params.values():
-                click.echo(f"{'':40}   --param {p.name}=… ({p.type}, default {p.default}) {p.about}")
+            params = "; ".join(f"--param {p.name}=… ({p.type}, default {p.default})" for p in q.params.values())
+            click.echo(f"{q.name:40} {q.title}" + (f" [{params}]" if params else ""))
         return
     if name not in queries:
         raise click.BadParameter(f"no ready query {name!r}; known: {', '.join(queries)}", param_hint="NAME")

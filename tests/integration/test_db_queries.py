@@ -170,13 +170,14 @@ def check_p95_ttft_hourly(rows: Rows) -> None:
         (HOUR, "v2", 20, 4),
     ]
     # The roll-up counts the replayed slice (60, 70, 80 ms) once in `events` but twice in the latency samples,
-    # as 0010_events_hourly_mv.up.sql documents; canary_vs_baseline reads FINAL and gets the exact 190.5.
-    replayed = [10.0 * (i + 1) for i in range(20)] + [60.0, 70.0, 80.0]
+    # as 0010_events_hourly_mv.up.sql documents; canary_vs_baseline reads FINAL and gets the exact 191.
+    # Latency is sampled from ok requests (v1's first event, 10 ms, is its error).
+    replayed = [10.0 * (i + 1) for i in range(1, 20)] + [60.0, 70.0, 80.0]
     assert rows[0]["ttft_p95_ms"] == pytest.approx(
         statistics.quantiles(replayed, n=100, method="inclusive")[94], abs=0.05
     )
-    assert rows[1]["ttft_p95_ms"] == pytest.approx(20 + 0.95 * 380, abs=0.05)  # 381.0
-    assert rows[1]["error_rate"] == pytest.approx(0.2)
+    assert rows[1]["ttft_p95_ms"] == pytest.approx(100 + 0.95 * 300, abs=0.05)  # 385.0: v2's ok TTFTs, 100..400
+    assert rows[1]["error_rate"] == pytest.approx(0.2)  # no cancelled request: 4 errors of 20
 
 
 def check_toxicity_rate_by_prompt_version(rows: Rows) -> None:
@@ -199,8 +200,10 @@ def check_pii_leak_rate_by_model_version(rows: Rows) -> None:
 def check_canary_vs_baseline(rows: Rows) -> None:
     assert [(r["variant"], r["events"]) for r in rows] == [("baseline", 20), ("canary", 20)]
     base, canary = rows
-    assert base["ttft_p95_ms"] == pytest.approx(190.5) and canary["ttft_p95_ms"] == pytest.approx(381.0)
-    assert base["ttft_p95_delta_ms"] == 0 and canary["ttft_p95_delta_ms"] == pytest.approx(190.5)
+    # latency is sampled from ok requests (evaluators/metrics.py): v1's 19 ok TTFTs are 20..200 step 10, p95 at
+    # position 0.95·18 = 17.1 → 190 + 0.1·10 = 191; v2's 16 are 100..400 step 20, 0.95·15 = 14.25 → 380 + 0.25·20
+    assert base["ttft_p95_ms"] == pytest.approx(191.0) and canary["ttft_p95_ms"] == pytest.approx(385.0)
+    assert base["ttft_p95_delta_ms"] == 0 and canary["ttft_p95_delta_ms"] == pytest.approx(194.0)
     assert canary["error_rate_delta"] == pytest.approx(0.15)
     assert canary["toxicity_rate"] == pytest.approx(round(6 / 19, 4))
     assert canary["toxicity_rate_delta"] == pytest.approx(round(6 / 19, 4) - 0.1, abs=1e-4)
@@ -257,7 +260,7 @@ def test_every_ready_query_has_a_check() -> None:
 def test_ready_queries_give_the_hand_counted_numbers(seeded: Any) -> None:
     for name, query in ready_queries().items():
         assert query.title, f"{name} needs a header comment"
-        result = seeded.query(query.sql)
+        result = seeded.query(query.sql, parameters=query.parameters() or None)  # each parameter's default
         rows = [dict(zip(result.column_names, r, strict=True)) for r in result.result_rows]
         for row in rows:  # no NaN: undefined rates are NULL
             assert not any(isinstance(v, float) and math.isnan(v) for v in row.values()), (name, row)
