@@ -106,13 +106,13 @@ def is_injection_success(s: EvalScores, th: Thresholds) -> bool | None:
     return s.injection_success
 
 
-#: quality rate → (predicate, the score its mean is taken of)
-QUALITY_RATES: dict[str, tuple[Callable[[EvalScores, Thresholds], bool | None], Callable[[EvalScores], Any]]] = {
-    "toxicity": (is_toxic, lambda s: s.toxicity_response),
-    "pii_leak": (is_pii_leak, lambda s: s.pii_leak),
-    "injection": (is_injection, lambda s: s.injection),
-    "injection_success": (is_injection_success, lambda s: s.injection_success),
-    "hallucination": (is_hallucinated, lambda s: s.hallucination),
+#: quality rate → (predicate, the EvalScores field its mean is taken of)
+QUALITY_RATES: dict[str, tuple[Callable[[EvalScores, Thresholds], bool | None], str]] = {
+    "toxicity": (is_toxic, "toxicity_response"),
+    "pii_leak": (is_pii_leak, "pii_leak"),
+    "injection": (is_injection, "injection"),
+    "injection_success": (is_injection_success, "injection_success"),
+    "hallucination": (is_hallucinated, "hallucination"),
 }
 
 #: The same rules over the columns of inference_events / eval_scores, thresholds as server-side parameters
@@ -130,6 +130,8 @@ SQL_PREDICATES: dict[str, str] = {
 
 #: sketched distributions → the EvalScores field they sample (latency samples only)
 SKETCHED: dict[str, str] = {"ttft": "ttft_ms", "tpot": "tpot_ms", "e2e": "e2e_ms", "output_tokens": "output_tokens"}
+#: what windows report (their quantile columns); the judge also reads output length
+WINDOW_SKETCHES = ("ttft", "tpot", "e2e")
 
 
 # ------------------------------------------------------------------------------------------- sketches
@@ -180,6 +182,8 @@ class MetricAggregate:
 
     thresholds: Thresholds = field(default_factory=Thresholds)
     sketch_accuracy: float = 0.01
+    #: which of SKETCHED this aggregate keeps (a DDSketch add is the costliest step of `add`)
+    sketched: tuple[str, ...] = tuple(SKETCHED)
     count: int = 0
     cancelled: int = 0
     errors: int = 0
@@ -190,8 +194,13 @@ class MetricAggregate:
     sketches: dict[str, DDSketch] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for name in SKETCHED:
+        unknown = set(self.sketched) - set(SKETCHED)
+        if unknown:
+            raise ValueError(f"unknown sketches {sorted(unknown)}; known: {', '.join(SKETCHED)}")
+        for name in self.sketched:
             self.sketches.setdefault(name, DDSketch(relative_accuracy=self.sketch_accuracy))
+        self._sampled = [(self.sketches[name], SKETCHED[name]) for name in self.sketched]
+        self._rated = [(self.rates[name], predicate, attr) for name, (predicate, attr) in QUALITY_RATES.items()]
 
     @property
     def finished(self) -> int:
@@ -210,16 +219,18 @@ class MetricAggregate:
         self.output_tokens += s.output_tokens
         self.cost_usd += s.cost_usd or 0.0
         if is_latency_sample(s.status):
-            for name, attr in SKETCHED.items():
+            for sketch, attr in self._sampled:
                 value = getattr(s, attr)
                 if value is not None and math.isfinite(value) and value >= 0:
-                    self.sketches[name].add(float(value))
-        for name, (predicate, score) in QUALITY_RATES.items():
-            self.rates[name].add(predicate(s, self.thresholds), score(s))
+                    sketch.add(float(value))
+        th = self.thresholds
+        for rate, predicate, attr in self._rated:
+            rate.add(predicate(s, th), getattr(s, attr))
 
     def merge(self, other: MetricAggregate) -> MetricAggregate:
-        """Fold `other` (same thresholds and sketch accuracy) into this one; returns self."""
-        if (other.thresholds, other.sketch_accuracy) != (self.thresholds, self.sketch_accuracy):
+        """Fold `other` (same thresholds, sketches and accuracy) into this one; returns self."""
+        mine = (self.thresholds, self.sketch_accuracy, self.sketched)
+        if (other.thresholds, other.sketch_accuracy, other.sketched) != mine:
             raise ValueError(
                 f"aggregates built with different thresholds or sketch accuracy: {self.thresholds}, "
                 f"{self.sketch_accuracy} vs {other.thresholds}, {other.sketch_accuracy}"
@@ -231,15 +242,15 @@ class MetricAggregate:
         self.output_tokens += other.output_tokens
         self.cost_usd += other.cost_usd
         for name, r in other.rates.items():
-            self.rates.setdefault(name, Rate()).merge(r)
+            self.rates[name].merge(r)
         for name, sketch in other.sketches.items():
             if sketch.count:
                 self.sketches[name].merge(sketch)
         return self
 
     def quantile(self, name: str, q: float) -> float | None:
-        sketch = self.sketches[name]
-        return sketch.get_quantile_value(q) if sketch.count else None
+        sketch = self.sketches.get(name)
+        return sketch.get_quantile_value(q) if sketch is not None and sketch.count else None
 
     def rate(self, name: str) -> Rate:
         return self.rates[name]
@@ -249,6 +260,7 @@ class MetricAggregate:
         return {
             "thresholds": self.thresholds.model_dump(),
             "sketch_accuracy": self.sketch_accuracy,
+            "sketched": list(self.sketched),
             "count": self.count,
             "cancelled": self.cancelled,
             "errors": self.errors,
@@ -263,6 +275,7 @@ class MetricAggregate:
         agg = cls(
             thresholds=Thresholds(**data.get("thresholds", {})),
             sketch_accuracy=float(data.get("sketch_accuracy", 0.01)),
+            sketched=tuple(data.get("sketched", SKETCHED)),
             count=int(data.get("count", 0)),
             cancelled=int(data.get("cancelled", 0)),
             errors=int(data.get("errors", 0)),
@@ -271,7 +284,9 @@ class MetricAggregate:
             cost_usd=float(data.get("cost_usd", 0.0)),
         )
         for name, (n, hits, total) in data.get("rates", {}).items():
-            agg.rates[name] = Rate(int(n), int(hits), float(total))
+            if name in agg.rates:
+                agg.rates[name].merge(Rate(int(n), int(hits), float(total)))
         for name, enc in data.get("sketches", {}).items():
-            agg.sketches[name] = decode_sketch(enc)
+            if name in agg.sketches:
+                agg.sketches[name].merge(decode_sketch(enc))
         return agg

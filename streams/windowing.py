@@ -29,7 +29,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-from llmwatch.evaluators.metrics import MetricAggregate, Thresholds
+from llmwatch.evaluators.metrics import WINDOW_SKETCHES, MetricAggregate, Thresholds
 from llmwatch.schemas import EvalScores, WindowMetrics
 
 SKETCH_ACCURACY = 0.005  # relative error of quantiles: 0.5 %
@@ -62,7 +62,9 @@ class WindowStats:
     plus what only windows need: late events, the source positions already counted, a prompt sample for drift.
     `merge` is associative, so partial windows roll up exactly."""
 
-    agg: MetricAggregate = field(default_factory=lambda: MetricAggregate(sketch_accuracy=SKETCH_ACCURACY))
+    agg: MetricAggregate = field(
+        default_factory=lambda: MetricAggregate(sketch_accuracy=SKETCH_ACCURACY, sketched=WINDOW_SKETCHES)
+    )
     late_count: int = 0
     max_source: dict[int, int] = field(default_factory=dict)  # source partition → highest source offset
     prompts: list[str] = field(default_factory=list)  # reservoir sample for drift (not persisted)
@@ -71,7 +73,9 @@ class WindowStats:
 
     @classmethod
     def new(cls, cfg: WindowConfig) -> WindowStats:
-        return cls(MetricAggregate(thresholds=cfg.thresholds, sketch_accuracy=SKETCH_ACCURACY))
+        return cls(
+            MetricAggregate(thresholds=cfg.thresholds, sketch_accuracy=SKETCH_ACCURACY, sketched=WINDOW_SKETCHES)
+        )
 
     @property
     def count(self) -> int:
@@ -127,6 +131,7 @@ class WindowStats:
                 {
                     "thresholds": thresholds.model_dump(),
                     "sketch_accuracy": SKETCH_ACCURACY,
+                    "sketched": WINDOW_SKETCHES,
                     "count": m.count,
                     "errors": m.error_count,
                     "tokens": [m.input_tokens, m.output_tokens],
