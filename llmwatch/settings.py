@@ -86,7 +86,7 @@ class EvaluatorSettings(BaseModel):
         1.0,
         gt=0,
         le=1,
-        description="Share of events the model-backed evaluators score (embedding toxicity, injection kNN, "
+        description="Share of events the model-backed evaluators score (embedding toxicity, injection heads, "
         "hallucination), picked by a hash of event_id so a replay picks the same ones; the others carry NULL "
         "in those scores and are left out of their rates. PII always runs (redaction needs it).",
     )
