@@ -62,6 +62,10 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
+#: short column headers for the table (the JSON keeps the full names)
+HEADERS = {"flag_rate": "flagged", "recall_at_1pct_fpr": "recall@1%FP", "recall_at_5pct_fpr": "recall@5%FP"}
+
+
 def _print(sections: list[dict[str, Any]]) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -76,7 +80,8 @@ def _print(sections: list[dict[str, Any]]) -> None:
         columns = list(dict.fromkeys(k for row in slices for k in row))
         table = Table(show_edge=False, pad_edge=False)
         for c in columns:
-            table.add_column(c, justify="left" if c in ("slice", "role") else "right")
+            left = c in ("slice", "role")
+            table.add_column(HEADERS.get(c, c), justify="left" if left else "right", no_wrap=not left)
         for row in slices:
             table.add_row(*(_fmt(row.get(c)) for c in columns))
         console.print(table)
