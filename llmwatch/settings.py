@@ -62,8 +62,20 @@ class EvaluatorSettings(BaseModel):
     detoxify_tokenizer: Path | None = Field(None, description="Local tokenizer/config dir for the detoxify model.")
     ner_model: Path | None = Field(None, description="Local spaCy NER model dir; adds PERSON/LOCATION to PII.")
     nli_model: Path | None = Field(None, description="Local NLI cross-encoder dir; groundedness backend.")
-    toxicity_threshold: float = Field(0.5, ge=0, le=1, description="Score above which an event counts as toxic.")
-    injection_threshold: float = Field(0.5, ge=0, le=1, description="Score above which a prompt is an injection.")
+    toxicity_threshold: float = Field(
+        0.6265,
+        ge=0,
+        le=1,
+        description="Toxicity score (a calibrated probability) at or above which a text counts as toxic. The default "
+        "keeps 2 % of benign validation texts flagged (`llmwatch eval train`; figures in docs/evaluators.md).",
+    )
+    injection_threshold: float = Field(
+        0.9264,
+        ge=0,
+        le=1,
+        description="Injection score (a calibrated probability) at or above which an event counts as an injection. "
+        "The default keeps ≤ 2 % of benign validation prompts and documents flagged (docs/evaluators.md).",
+    )
     toxicity_backend: Literal["auto", "detoxify", "profanity"] = Field("auto", description="profanity: light path.")
     injection_backend: Literal["auto", "rules"] = Field("auto", description="rules: light path, no embeddings.")
     hallucination_threshold: float = Field(
@@ -74,7 +86,7 @@ class EvaluatorSettings(BaseModel):
         1.0,
         gt=0,
         le=1,
-        description="Share of events the model-backed evaluators score (embedding toxicity, injection kNN, "
+        description="Share of events the model-backed evaluators score (embedding toxicity, injection heads, "
         "hallucination), picked by a hash of event_id so a replay picks the same ones; the others carry NULL "
         "in those scores and are left out of their rates. PII always runs (redaction needs it).",
     )

@@ -47,7 +47,7 @@ from llmwatch.settings import RolloutSettings, Settings, WorkerSettings, get_set
 
 AGENTS = ["score", "window", "sink", "judge", "controller", "alerter"]
 DEPLOYMENT = "demo"  # the simulated gateway's deployment
-#: all (the default): every evaluator on its default backend (MiniLM ONNX int8 classifiers, kNN and groundedness,
+#: all (the default): every evaluator on its default backend (MiniLM ONNX int8 heads and groundedness,
 #: the embedding cache on, as in production). Measured at 50 req/s on 2 shared cores: the worker used 0.45 of a
 #: core against 0.30 with `light`, with the same lag (max ~560 records, events topic ~70) and drain time, so the
 #: soak runs the real suite. light: the model-free evaluators, for higher rates or slower machines.

@@ -59,7 +59,11 @@ def _progress(show: bool, total: int | None) -> Iterator[Callable[[int], None] |
 @click.option("--batch-size", type=click.IntRange(1, 10_000), default=64, show_default=True)
 @click.option("--progress/--no-progress", default=None, help="Progress bar on stderr (default: for files ≥ 1 MiB).")
 def score(file: Path, output: Path, ids: str | None, batch_size: int, progress: bool | None) -> None:
-    """Score JSON lines (`prompt`, `response`, optional `context`) into one JSON line of scores each.
+    """Score JSON lines (`prompt`, `response`, optional `context`, optional `system`) into one JSON line of scores.
+
+    Each output line has the scores, `thresholds` (the configured threshold per thresholded score) and `flags`
+    (true when the score is >= its threshold, false below, null without a score). `system` is the operator's system
+    prompt: scored for toxicity with the prompt, never as an injection.
 
     Bad lines get an error record ({"line": N, "error": ...}) and make the exit status non-zero.
     """
@@ -67,11 +71,15 @@ def score(file: Path, output: Path, ids: str | None, batch_size: int, progress: 
     from llmwatch.settings import get_settings
 
     chosen = [i.strip() for i in ids.split(",") if i.strip()] if ids else None
-    suite = offline.load_evaluators(get_settings(), chosen)
+    settings = get_settings()
+    suite = offline.load_evaluators(settings, chosen)
+    thresholds = offline.thresholds_of(settings, suite)
     size = None if str(file) == "-" else file.stat().st_size
     show = progress if progress is not None else (size or 0) >= LARGE_BYTES
     with _input(file) as src, _output(output) as dst, _progress(show, size) as advance:
-        summary = offline.score_lines(src, suite, dst, batch_size=batch_size, on_progress=advance)
+        summary = offline.score_lines(
+            src, suite, dst, batch_size=batch_size, on_progress=advance, thresholds=thresholds
+        )
     if summary.failed:
         raise offline.BadLines(f"{summary.failed} of {summary.scored + summary.failed} records are errors (see them)")
 

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from llmwatch.evaluators import injection_rules as ir
+from llmwatch.evaluators.injection import deobfuscate, matching, response
 from llmwatch.evaluators.multiscan import PatternSet, _pattern_symbols, _rewrite, _Shadow
 from llmwatch.sim.events import scenario_events
 from llmwatch.sim.scenarios import SCENARIOS
 
-DATA = Path(ir.__file__).parent / "data"
+DATA = Path(matching.__file__).parents[1] / "data"
 
 
 def _corpus_texts() -> list[str]:
@@ -42,26 +42,26 @@ def _variants(text: str, rng: random.Random) -> list[str]:
 
 def _reference_rules(text: str) -> list[str]:
     """match_rules without the prefilter: every pattern of every rule on the text and each view."""
-    hits = {r.id: r for r in ir._PATTERN_RULES if r.matches(text)}
+    hits = {r.id: r for r in matching._PATTERN_RULES if r.matches(text)}
     obfuscated = False
-    blobs = ir.decode_base64_blobs(text)
-    for view in [*ir.deobfuscated_views(text), *blobs]:
-        for r in ir._PATTERN_RULES:
+    blobs = deobfuscate.decode_base64_blobs(text)
+    for view in [*deobfuscate.deobfuscated_views(text), *blobs]:
+        for r in matching._PATTERN_RULES:
             if r.id not in hits and r.matches(view):
                 hits[r.id] = r
                 obfuscated = True
     if blobs:
-        hits[ir._BASE64.id] = ir._BASE64
+        hits[matching._BASE64.id] = matching._BASE64
     if obfuscated:
-        hits[ir._OBFUSCATION.id] = ir._OBFUSCATION
+        hits[matching._OBFUSCATION.id] = matching._OBFUSCATION
     return list(hits)
 
 
 def test_every_pattern_but_code_point_escapes_is_accelerated() -> None:
-    for ps in (ir._RULE_PATTERNS, ir._SIGNAL_PATTERNS):
+    for ps in (matching._RULE_PATTERNS, response._SIGNAL_PATTERNS):
         escaped = sum(bool(re.search(r"\\[uU]", p.pattern)) for p in ps.patterns)
         assert ps.accelerated == len(ps.patterns) - escaped, "a pattern Hyperscan cannot take runs on every text"
-    assert ir._RULE_PATTERNS.accelerated >= 125
+    assert matching._RULE_PATTERNS.accelerated >= 125
 
 
 def test_rules_and_signals_equal_running_every_pattern() -> None:
@@ -70,11 +70,11 @@ def test_rules_and_signals_equal_running_every_pattern() -> None:
     texts += [v for t in rng.sample(texts, 300) for v in _variants(t, rng)]
     fired = 0
     for text in texts:
-        got = [r.id for r in ir.match_rules(text)]
+        got = [r.id for r in matching.match_rules(text)]
         assert got == _reference_rules(text), text
         fired += bool(got)
-        want = [s.id for s in ir.RESPONSE_SIGNALS if s.matches(text)]
-        assert [s.id for s in ir.response_signals(text)] == want, text
+        want = [s.id for s in response.RESPONSE_SIGNALS if s.matches(text)]
+        assert [s.id for s in response.response_signals(text)] == want, text
     assert fired > 300  # the corpora do exercise the rules
 
 
@@ -89,7 +89,7 @@ def test_rules_and_signals_equal_running_every_pattern() -> None:
     ],
 )
 def test_texts_beyond_ascii_give_the_same_rules(text: str) -> None:
-    assert [r.id for r in ir.match_rules(text)] == _reference_rules(text)
+    assert [r.id for r in matching.match_rules(text)] == _reference_rules(text)
 
 
 @pytest.mark.parametrize(

