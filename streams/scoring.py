@@ -162,5 +162,6 @@ class EventScorer:
             "user_id": redact(ev.user_id) if ev.user_id else ev.user_id,
             "session_id": redact(ev.session_id) if ev.session_id else ev.session_id,
             "attributes": {redact(k): redact(v) for k, v in ev.attributes.items()},
+            **ev.structured_text_mapped(redact),  # messages, system instructions, tool arguments and results
         }
         return ev.model_copy(update=update)
