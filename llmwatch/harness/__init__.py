@@ -12,8 +12,8 @@ from .wait import HarnessError, ProcessDied, WaitTimeout, wait_for
 __all__ = [
     "ChildProcess",
     "GatewayProcess",
-    "IngestProcess",
     "HarnessError",
+    "IngestProcess",
     "ProcessDied",
     "WaitTimeout",
     "WorkerProcess",
