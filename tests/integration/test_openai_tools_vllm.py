@@ -48,8 +48,8 @@ ANSWER = {
 
 @pytest.fixture(scope="module")
 def vllm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """vLLM's OpenAI-compatible server on the tiny model (named and required tool choices need a tool-call parser
-    configured, though structured outputs produce the call: hermes is one that ships with vLLM)."""
+    """vLLM's OpenAI-compatible server on the tiny model. Its server refuses any tool_choice but "none" unless a
+    tool-call parser is enabled (hermes ships with vLLM); forced calls are then made by structured outputs."""
     pytest.importorskip("vllm", reason="vLLM's CPU build is installed by scripts/install.sh")
     base = tmp_path_factory.mktemp("vllm-server")
     model = build_tiny_model(base / "tiny-model")
@@ -65,7 +65,7 @@ def vllm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     command = [
         sys.executable, "-m", "vllm.entrypoints.openai.api_server",
         "--model", str(model), "--served-model-name", "tiny", "--host", "127.0.0.1", "--port", str(port),
-        "--enforce-eager", "--max-model-len", "1024", "--tool-call-parser", "hermes",
+        "--enforce-eager", "--max-model-len", "1024", "--enable-auto-tool-choice", "--tool-call-parser", "hermes",
     ]  # fmt: skip
     log = (base / "vllm.log").open("wb")
     server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
