@@ -25,6 +25,8 @@ from llmwatch.settings import EvaluatorSettings, Settings, WorkerSettings
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
+# Schemas whose every value is bounded (enums, booleans): a random model, constrained, must end them. With free
+# strings or free whitespace (the server's `disable_any_whitespace` removes that) it could write until max_tokens.
 WEATHER = {
     "type": "function",
     "function": {
@@ -32,15 +34,16 @@ WEATHER = {
         "description": "Current weather of a city.",
         "parameters": {
             "type": "object",
-            "properties": {"city": {"type": "string", "maxLength": 12}},
+            "properties": {"city": {"enum": ["Oslo", "Paris", "Lima"]}},
             "required": ["city"],
             "additionalProperties": False,
         },
+        "strict": True,
     },
 }
 ANSWER = {
     "type": "object",
-    "properties": {"answer": {"type": "string", "maxLength": 10}, "confident": {"type": "boolean"}},
+    "properties": {"answer": {"enum": ["yes", "no"]}, "confident": {"type": "boolean"}},
     "required": ["answer", "confident"],
     "additionalProperties": False,
 }
@@ -66,6 +69,7 @@ def vllm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         sys.executable, "-m", "vllm.entrypoints.openai.api_server",
         "--model", str(model), "--served-model-name", "tiny", "--host", "127.0.0.1", "--port", str(port),
         "--enforce-eager", "--max-model-len", "1024", "--enable-auto-tool-choice", "--tool-call-parser", "hermes",
+        "--structured-outputs-config", json.dumps({"disable_any_whitespace": True}),
     ]  # fmt: skip
     log = (base / "vllm.log").open("wb")
     server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)

@@ -276,3 +276,29 @@ def test_event_and_feedback_batches() -> None:
     reply = ingest.feedback(json.dumps({"event_id": ev.event_id, "deployment": "d"}).encode())
     assert isinstance(reply, ErrorResponse) and "thumbs or score" in reply.error.message
     assert len(sink.published) == 2
+
+
+def test_logs_map_operation_records_and_count_the_rest() -> None:
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+        ExportLogsServiceRequest,
+        ExportLogsServiceResponse,
+    )
+    from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+
+    request = ExportLogsServiceRequest()
+    scope_logs = request.resource_logs.add().scope_logs.add()
+    trace, span = bytes.fromhex("0af7651916cd43dd8448eb211c80319c"), bytes.fromhex("b7ad6b7169203331")
+    details = scope_logs.log_records.add(
+        event_name=otlp.OPERATION_EVENT, trace_id=trace, span_id=span, time_unix_nano=1_767_225_600_000_000_000
+    )
+    details.attributes.extend(otlp.new_attributes({k: v for k, v in GENAI.items() if k != "user.id"}))
+    message = scope_logs.log_records.add(event_name="gen_ai.user.message", trace_id=trace, span_id=span)
+    message.body.CopyFrom(AnyValue(string_value="hello"))
+    ingest, sink = _ingest()
+    reply = ingest.logs(request.SerializeToString(), PROTO, None)
+    assert isinstance(reply, Reply)
+    assert not ExportLogsServiceResponse.FromString(reply.body).HasField("partial_success")
+    (event,) = sink.published
+    assert isinstance(event, InferenceEvent)
+    assert (event.trace_id, event.span_id) == ("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331")
+    assert event.input_tokens == 12 and event.prompt.endswith("user: Hi!")
