@@ -9,7 +9,7 @@ Schema 1.1 added the conventions' structured fields beside the flat ones, additi
 system instructions, tool definitions, finish reasons as a list, request parameters, response model and id,
 provider and operation names, the error's type, cached and reasoning token counts, and the trace context. A
 producer may send either form: the flat fields that evaluators and SQL read (`prompt`, `response`,
-`finish_reason`, `error`) are derived from the structured ones when it leaves them empty.
+`finish_reason`, `error`) are derived from the structured ones when it leaves them out.
 """
 
 from __future__ import annotations
@@ -251,12 +251,13 @@ class InferenceEvent(Payload):
     def _derive_flat_fields(self) -> InferenceEvent:
         # The flat fields are what evaluators, windows and SQL read: a producer that sent only the structured form
         # gets them filled here, so both kinds of event are scored the same way.
-        if not self.prompt and (self.input_messages or self.system_instructions):
+        given = self.model_fields_set  # a flat text the producer sent, even empty, is its own
+        if "prompt" not in given and (self.input_messages or self.system_instructions):
             system = [ChatMessage(role="system", parts=self.system_instructions)] if self.system_instructions else []
             self.prompt = flatten([*system, *(self.input_messages or ())])
             if system:
                 self.attributes.setdefault(SYSTEM_CHARS_ATTR, str(len(flatten(system))))
-        if not self.response and self.output_messages:
+        if "response" not in given and self.output_messages:
             self.response = message_text(self.output_messages[0])
         if not self.finish_reasons:
             reasons = [m.finish_reason for m in self.output_messages or () if m.finish_reason]

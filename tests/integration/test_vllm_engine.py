@@ -35,7 +35,7 @@ async def vllm_engine(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory
     from vllm.config.structured_outputs import StructuredOutputsConfig
 
     # no free whitespace in structured outputs: the random tiny model would pad JSON with it until max_tokens
-    structured = StructuredOutputsConfig(disable_any_whitespace=True)
+    structured = StructuredOutputsConfig(backend="xgrammar", disable_any_whitespace=True)
     engine = VllmEngine(
         tiny_model,
         version="tiny-vllm",
