@@ -51,7 +51,7 @@ ANSWER = {
 
 @pytest.fixture(scope="module")
 def vllm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """vLLM's OpenAI-compatible server on the tiny model. Its server refuses any tool_choice but "none" unless a
+    """vLLM's OpenAI-compatible server on the tiny model. The server refuses any tool_choice but "none" unless a
     tool-call parser is enabled (hermes ships with vLLM); forced calls are then made by structured outputs."""
     pytest.importorskip("vllm", reason="vLLM's CPU build is installed by scripts/install.sh")
     base = tmp_path_factory.mktemp("vllm-server")
@@ -64,6 +64,9 @@ def vllm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "VLLM_NO_USAGE_STATS": "1",
         "DO_NOT_TRACK": "1",
         "VLLM_CACHE_ROOT": str(base / "cache"),
+        # forced tool calls as a JSON-schema constraint (which honours disable_any_whitespace), not as the parser's
+        # structural tag (whose JSON allows free whitespace)
+        "VLLM_ENFORCE_STRICT_TOOL_CALLING": "0",
     }
     command = [
         sys.executable, "-m", "vllm.entrypoints.openai.api_server",
