@@ -118,6 +118,7 @@ def _stored(s: Settings, event_id: str) -> tuple[Any, ...] | None:
     return rows[0] if rows else None
 
 
+@pytest.mark.timeout(1800)  # vLLM's server takes 1-6 minutes to start on a busy 2-core machine
 def test_tool_calls_and_json_schema_through_the_gateway_to_vllm(
     vllm_server: str, tools_settings: Settings, tmp_path: Path
 ) -> None:

@@ -150,6 +150,7 @@ ANSWER = {
 
 
 @session_loop
+@pytest.mark.timeout(1800)  # the first test of the module starts the shared engine (minutes on a busy machine)
 async def test_structured_outputs_in_process(gateway_url: str, isolated_topics: Settings) -> None:
     """In-process vLLM honours response_format and forced tool calls with structured-output decoding, and refuses
     tool_choice 'auto' (no tool-call parser in process) with a 400 naming it."""
