@@ -20,8 +20,6 @@ from typing import Any, Literal
 
 from llmwatch.schemas import SYSTEM_CHARS_ATTR, InferenceEvent
 from llmwatch.schemas.base import utcnow
-from llmwatch.schemas.genai import ChatMessage as GenAIMessage
-from llmwatch.schemas.genai import MessagePart, OutputMessage, RequestParams, text_part, tool_call_part
 from llmwatch.settings import GatewaySettings
 
 from .engine_base import (
@@ -572,7 +570,8 @@ class Serving:
         req = call.request
         text = "".join(call.texts)
         finish = {"ok": t.finish_reason or "stop", "error": "error", "cancelled": "cancelled"}[status]
-        output = [OutputMessage(role="assistant", parts=_output_parts(text, call), finish_reason=finish)]
+        # plain dicts: the event validates them in one pass (cheaper than building the models one by one)
+        output = [{"role": "assistant", "parts": _output_parts(text, call), "finish_reason": finish}]
         trace = call.trace
         try:
             event = InferenceEvent(
@@ -650,32 +649,39 @@ def _tool_fields(req: ChatCompletionRequest) -> dict[str, Any]:
     }
 
 
-def _input_messages(call: _Call) -> list[GenAIMessage]:
-    """The request as `gen_ai.input.messages`: text parts, earlier tool calls, tool results."""
+def _input_messages(call: _Call) -> list[dict[str, Any]]:
+    """The request as `gen_ai.input.messages` (schemas.genai.ChatMessage's shape): text, earlier tool calls, results."""
     if not call.generation.messages:
-        return [GenAIMessage(role="user", parts=[text_part(call.generation.prompt)])]
+        return [{"role": "user", "parts": [{"type": "text", "content": call.generation.prompt}]}]
     out = []
     for m in call.generation.messages:
-        parts: list[MessagePart] = []
+        parts: list[dict[str, Any]] = []
         if m.role == "tool":
-            parts.append(MessagePart(type="tool_call_response", id=m.tool_call_id, response=m.content))
+            parts.append({"type": "tool_call_response", "id": m.tool_call_id, "response": m.content})
         elif m.content:
-            parts.append(text_part(m.content))
+            parts.append({"type": "text", "content": m.content})
         for c in m.tool_calls:
             function = c.get("function") or {}
-            parts.append(tool_call_part(c.get("id"), str(function.get("name", "")), function.get("arguments", "")))
-        out.append(GenAIMessage(role=m.role, parts=parts, name=m.name))
+            parts.append(
+                {
+                    "type": "tool_call",
+                    "id": c.get("id"),
+                    "name": function.get("name", ""),
+                    "arguments": function.get("arguments", ""),
+                }
+            )
+        out.append({"role": m.role, "parts": parts, "name": m.name})
     return out
 
 
-def _output_parts(text: str, call: _Call) -> list[MessagePart]:
-    parts = [text_part(text)] if text or not call.tool_calls else []
+def _output_parts(text: str, call: _Call) -> list[dict[str, Any]]:
+    parts = [{"type": "text", "content": text}] if text or not call.tool_calls else []
     for _, c in sorted(call.tool_calls.items()):
-        parts.append(tool_call_part(c.id or None, c.name, "".join(c.arguments)))
+        parts.append({"type": "tool_call", "id": c.id or None, "name": c.name, "arguments": "".join(c.arguments)})
     return parts
 
 
-def _request_params(call: _Call) -> RequestParams:
+def _request_params(call: _Call) -> dict[str, Any]:
     req, gen = call.request, call.generation
     output_type = "text"
     choice: str | None = None
@@ -684,16 +690,16 @@ def _request_params(call: _Call) -> RequestParams:
             output_type = "json"
         tc = req.tool_choice
         choice = tc.function.name if isinstance(tc, NamedToolChoice) else tc
-    return RequestParams(
-        temperature=req.temperature,
-        top_p=req.top_p,
-        max_tokens=gen.max_tokens,
-        seed=req.seed,
-        stop_sequences=list(req.stop_list),
-        stream=req.stream,
-        output_type=output_type,
-        tool_choice=choice,
-    )
+    return {
+        "temperature": req.temperature,
+        "top_p": req.top_p,
+        "max_tokens": gen.max_tokens,
+        "seed": req.seed,
+        "stop_sequences": list(req.stop_list),
+        "stream": req.stream,
+        "output_type": output_type,
+        "tool_choice": choice,
+    }
 
 
 def _latencies(t: Timing) -> tuple[float | None, float | None]:
