@@ -28,12 +28,14 @@ from pydantic import BaseModel, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from llmwatch.errors import ConfigError
+from llmwatch.pricing import ModelPrice
 from llmwatch.settings import Settings
 
-from . import routes
+from . import ingest_routes, routes
 from .engine_base import Engine
 from .engines import EngineSpec, build_engine
 from .gateway_metrics import GatewayMetrics
+from .ingest import Ingest
 from .router import Router, WeightsWatcher
 from .security import Guard
 from .serving import Deployment, EngineSlot, Serving
@@ -69,10 +71,20 @@ class GatewayConfig(BaseModel):
     name = "chat"                   # what clients send as `model`
     baseline = "v1"
     versions = ["v1", "chat-v2"]    # the controller's weights may route among these
+
+    [prices."chat-v2"]              # USD per million tokens: events of chat-v2 get a cost_usd
+    input = 0.5
+    output = 1.5
+    cached_input = 0.25
     """
 
     engines: list[EngineSpec] = Field(min_length=1)
     deployments: list[DeploymentSpec] = Field(default_factory=list)
+    prices: dict[str, ModelPrice] = Field(
+        default_factory=dict,
+        description='USD per million tokens by model version ([prices."v1"] input = 0.5, output = 1.5, '
+        "cached_input = 0.25), on top of LLMWATCH_PRICES.",
+    )
 
 
 def load_config(path: Path) -> GatewayConfig:
@@ -143,6 +155,8 @@ class Gateway:
     metrics: GatewayMetrics = field(init=False)
     #: API keys and rate limits of /v1 (None when neither is configured: nothing is checked)
     guard: Guard | None = field(init=False)
+    #: the ingest routes' logic (settings.gateway.ingest), once the publisher runs
+    ingest: Ingest | None = None
     router: Router | None = None
     slots: dict[str, EngineSlot] = field(default_factory=dict)
     serving: Serving | None = None
@@ -238,6 +252,8 @@ class Gateway:
                 await self._watcher.start(wait_s=0)  # serve at once: /ready waits for the replay, requests don't
                 self._watch_until = time.monotonic() + self.watch_wait_s
                 stack.push_async_callback(self._watcher.stop)
+            if self.settings.gateway.ingest and self.publisher is not None:
+                self.ingest = Ingest(self.settings.gateway, self.publisher.publish, self.publisher.room, self.metrics)
             self.serving = Serving(
                 deployments=deployments,
                 slots=self.slots,
@@ -311,7 +327,8 @@ def build_gateway(
         if publisher_factory is None:
             from .publisher import EventPublisher
 
-            publisher = EventPublisher(settings, max_buffer=settings.gateway.publish_buffer)
+            prices = settings.price_table.merged(config.prices)
+            publisher = EventPublisher(settings, max_buffer=settings.gateway.publish_buffer, prices=prices)
         else:
             publisher = publisher_factory(settings, settings.gateway.publish_buffer)
     return Gateway(
@@ -335,6 +352,11 @@ def create_app(gateway: Gateway) -> FastAPI:
     app = FastAPI(title="llmwatch gateway", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.gateway = gateway
     app.include_router(routes.router)
+    if gateway.settings.gateway.ingest:
+        if gateway.publisher is None:
+            raise ConfigError("the ingest routes need the event publisher (the gateway runs without one)")
+        app.state.ingest_host = gateway
+        app.include_router(ingest_routes.router)
     app.add_exception_handler(RequestValidationError, routes.validation_error)
     app.add_exception_handler(StarletteHTTPException, routes.http_error)
     return app

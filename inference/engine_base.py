@@ -14,11 +14,33 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+#: features a request may need from its engine (an engine lists those it honours in `features`)
+TOOLS = "tools"
+RESPONSE_FORMAT = "response_format"
+
 
 @dataclass(frozen=True)
 class ChatMessage:
     role: str
     content: str
+    #: assistant turns: the tool calls made, in OpenAI's JSON shape ({"id", "type", "function": {"name", "arguments"}})
+    tool_calls: tuple[dict[str, Any], ...] = ()
+    #: tool turns: the call answered
+    tool_call_id: str | None = None
+    name: str | None = None
+
+    def openai(self) -> dict[str, Any]:
+        """This message as OpenAI's chat API takes it."""
+        out: dict[str, Any] = {"role": self.role, "content": self.content}
+        if self.tool_calls:
+            out["tool_calls"] = list(self.tool_calls)
+            if not self.content:
+                out["content"] = None
+        if self.tool_call_id is not None:
+            out["tool_call_id"] = self.tool_call_id
+        if self.name is not None:
+            out["name"] = self.name
+        return out
 
 
 @dataclass(frozen=True)
@@ -34,6 +56,13 @@ class GenerationRequest:
     request_id: str = ""
     #: free-form hints for the simulated engine (scenario, behaviour); real engines ignore them
     hints: dict[str, Any] = field(default_factory=dict)
+    #: tools offered (OpenAI's JSON shape), tool_choice ("auto", "required", "none" or {"type", "function"}),
+    #: parallel_tool_calls and response_format ({"type": "json_schema", "json_schema": {...}}): an engine whose
+    #: `features` lacks TOOLS or RESPONSE_FORMAT never sees a request that uses them (the gateway answers 400)
+    tools: tuple[dict[str, Any], ...] = ()
+    tool_choice: str | dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
+    response_format: dict[str, Any] | None = None
 
     @property
     def text(self) -> str:
@@ -53,6 +82,16 @@ class GenerationRequest:
         return len("\n".join(lead)) if lead else 0
 
 
+@dataclass(frozen=True)
+class ToolCallDelta:
+    """A piece of a tool call as it streams: `index` names the call; id and name come first, arguments in pieces."""
+
+    index: int
+    id: str | None = None
+    name: str | None = None
+    arguments: str = ""
+
+
 @dataclass
 class TokenChunk:
     text: str
@@ -62,10 +101,17 @@ class TokenChunk:
     finish_reason: str | None = None
     input_tokens: int | None = None
     engine_metrics: dict[str, float] = field(default_factory=dict)
+    tool_calls: tuple[ToolCallDelta, ...] = ()
+    #: input tokens served from the engine's prefix cache, and output tokens spent on reasoning (when it says)
+    cached_tokens: int | None = None
+    reasoning_tokens: int | None = None
 
 
 class Engine(Protocol):
-    """An LLM backend serving one or more model versions."""
+    """An LLM backend serving one or more model versions.
+
+    An engine may also have `features`, a frozenset of TOOLS / RESPONSE_FORMAT it honours (none when absent).
+    """
 
     name: str
 
@@ -107,6 +153,11 @@ class UpstreamError(EngineError):
         self.upstream_status = upstream_status
 
 
+def features_of(engine: object) -> frozenset[str]:
+    """What an engine honours beyond plain text generation (TOOLS, RESPONSE_FORMAT)."""
+    return frozenset(getattr(engine, "features", ()))
+
+
 def default_version(model: Path | str) -> str:
     """Version name of a local model when none is configured: its folder name."""
     return Path(model).resolve().name or "model"
@@ -116,7 +167,8 @@ def render_prompt(tokenizer: Any, request: GenerationRequest) -> tuple[str, bool
     """The prompt text, and whether it came from a chat template (then it already has its special tokens)."""
     if request.messages and getattr(tokenizer, "chat_template", None):
         messages = [{"role": m.role, "content": m.content} for m in request.messages]
-        text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        extra = {"tools": list(request.tools)} if request.tools else {}
+        text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True, **extra)
         return str(text), True
     return request.text, False
 
@@ -132,6 +184,8 @@ class Timing:
     input_tokens: int = 0
     finish_reason: str | None = None
     engine_metrics: dict[str, float] = field(default_factory=dict)
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
 
     @property
     def tpot_ms(self) -> float | None:
@@ -152,6 +206,10 @@ async def timed_stream(engine: Engine, request: GenerationRequest, timing: Timin
                 timing.input_tokens = chunk.input_tokens
             if chunk.finish_reason is not None:
                 timing.finish_reason = chunk.finish_reason
+            if chunk.cached_tokens is not None:
+                timing.cached_tokens = chunk.cached_tokens
+            if chunk.reasoning_tokens is not None:
+                timing.reasoning_tokens = chunk.reasoning_tokens
             timing.engine_metrics.update(chunk.engine_metrics)
             yield chunk
     finally:

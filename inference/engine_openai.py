@@ -18,11 +18,14 @@ import httpx
 from pydantic import SecretStr
 
 from .engine_base import (
+    RESPONSE_FORMAT,
+    TOOLS,
     EngineError,
     EngineRequestError,
     EngineUnavailable,
     GenerationRequest,
     TokenChunk,
+    ToolCallDelta,
     UpstreamError,
 )
 
@@ -61,9 +64,14 @@ def _error_message(body: bytes) -> str:
 
 
 class OpenAIEngine:
-    """Serves the upstream's model ids as model versions (`models`, or what /v1/models lists)."""
+    """Serves the upstream's model ids as model versions (`models`, or what /v1/models lists).
+
+    Tools, tool_choice, parallel_tool_calls and response_format go to the upstream as the client sent them; the
+    upstream's tool-call deltas stream back as they come.
+    """
 
     name = "openai"
+    features = frozenset({TOOLS, RESPONSE_FORMAT})
 
     def __init__(
         self,
@@ -175,7 +183,15 @@ class OpenAIEngine:
         if request.seed is not None:
             body["seed"] = request.seed
         if request.messages:
-            body["messages"] = [{"role": m.role, "content": m.content} for m in request.messages]
+            body["messages"] = [m.openai() for m in request.messages]
+            if request.tools:
+                body["tools"] = list(request.tools)
+            if request.tool_choice is not None:
+                body["tool_choice"] = request.tool_choice
+            if request.parallel_tool_calls is not None:
+                body["parallel_tool_calls"] = request.parallel_tool_calls
+            if request.response_format is not None:
+                body["response_format"] = request.response_format
             return "/v1/chat/completions", body
         body["prompt"] = request.prompt
         return "/v1/completions", body
@@ -220,15 +236,22 @@ class OpenAIEngine:
             for choice in obj.get("choices") or []:
                 finish = choice.get("finish_reason") or finish
                 text, is_token = _choice_text(choice)
-                if is_token:
+                calls = _tool_call_deltas(choice)
+                if is_token or calls:
                     counted += 1
-                    yield TokenChunk(text=text, tokens=1)
+                    yield TokenChunk(text=text, tokens=1, tool_calls=calls)
         final = TokenChunk(text="", tokens=0, finish_reason=finish or "stop")
         if usage:
             final.input_tokens = int(usage.get("prompt_tokens") or 0)
             reported = usage.get("completion_tokens")
             if reported is not None:
                 final.tokens = int(reported) - counted
+            details = usage.get("prompt_tokens_details") or {}
+            if isinstance(details, dict) and details.get("cached_tokens") is not None:
+                final.cached_tokens = int(details["cached_tokens"])
+            details = usage.get("completion_tokens_details") or {}
+            if isinstance(details, dict) and details.get("reasoning_tokens") is not None:
+                final.reasoning_tokens = int(details["reasoning_tokens"])
         yield final
 
 
@@ -243,6 +266,28 @@ def _choice_text(choice: dict[str, Any]) -> tuple[str, bool]:
     if content is None or (delta.get("role") and content == ""):
         return "", False
     return str(content), True
+
+
+def _tool_call_deltas(choice: dict[str, Any]) -> tuple[ToolCallDelta, ...]:
+    """The tool-call pieces of a streamed chat choice (OpenAI's `delta.tool_calls`)."""
+    delta = choice.get("delta") or {}
+    calls = delta.get("tool_calls") if isinstance(delta, dict) else None
+    if not calls:
+        return ()
+    out = []
+    for i, call in enumerate(calls):
+        if not isinstance(call, dict):
+            continue
+        function = call.get("function") or {}
+        out.append(
+            ToolCallDelta(
+                index=int(call.get("index", i)),
+                id=call.get("id"),
+                name=function.get("name"),
+                arguments=str(function.get("arguments") or ""),
+            )
+        )
+    return tuple(out)
 
 
 def from_spec(spec: EngineSpec) -> OpenAIEngine:

@@ -10,6 +10,7 @@ guard.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import tempfile
@@ -20,11 +21,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .engine_base import (
+    RESPONSE_FORMAT,
+    TOOLS,
     EngineError,
     EngineRequestError,
     EngineUnavailable,
     GenerationRequest,
     TokenChunk,
+    ToolCallDelta,
     default_version,
     render_prompt,
 )
@@ -69,10 +73,58 @@ def request_metrics(metrics: Any, generated: int) -> dict[str, float]:
     return out
 
 
+def structured_output(request: GenerationRequest) -> tuple[dict[str, Any] | None, str | None]:
+    """The structured-output constraint a request needs (StructuredOutputsParams' keyword arguments) and, when it
+    forces tool calls, the mode ("named": one call of that tool, the output is its arguments; "required": a JSON
+    list of {"name", "parameters"}). Tools the model may call or not (`auto`) need vLLM's model-specific tool
+    parser, which only vLLM's OpenAI server has: refused with a 400, never ignored."""
+    choice = request.tool_choice
+    if request.tools and choice != "none":
+        if isinstance(choice, dict):
+            name = (choice.get("function") or {}).get("name")
+            tool = next((t for t in request.tools if t.get("function", {}).get("name") == name), None)
+            if tool is None:
+                raise EngineRequestError(f"tool_choice names {name!r}, which is not in tools", param="tool_choice")
+            return {"json": tool["function"].get("parameters") or {"type": "object"}}, "named"
+        if choice == "required":
+            options = [
+                {
+                    "type": "object",
+                    "properties": {
+                        "name": {"const": t["function"]["name"]},
+                        "parameters": t["function"].get("parameters") or {"type": "object"},
+                    },
+                    "required": ["name", "parameters"],
+                }
+                for t in request.tools
+            ]
+            schema: dict[str, Any] = {"type": "array", "minItems": 1, "items": {"anyOf": options}}
+            if request.parallel_tool_calls is False:
+                schema["maxItems"] = 1
+            return {"json": schema}, "required"
+        raise EngineRequestError(
+            "engine 'vllm' (in-process) can force a tool call (tool_choice 'required' or a named tool) but has no "
+            "tool-call parser for tool_choice 'auto': serve the model with vLLM's OpenAI server behind an 'openai' "
+            "engine for that",
+            param="tool_choice",
+        )
+    fmt = request.response_format or {}
+    if fmt.get("type") == "json_schema":
+        return {"json": (fmt.get("json_schema") or {}).get("schema") or {"type": "object"}}, None
+    if fmt.get("type") == "json_object":
+        return {"json_object": True}, None
+    return None, None
+
+
 class VllmEngine:
-    """One model, one model version, served by vLLM's AsyncLLM in this process."""
+    """One model, one model version, served by vLLM's AsyncLLM in this process.
+
+    response_format (JSON schema or object) and forced tool calls are honoured with vLLM's structured-output
+    decoding: the answer follows the schema whatever the model's quality.
+    """
 
     name = "vllm"
+    features = frozenset({TOOLS, RESPONSE_FORMAT})
 
     def __init__(
         self,
@@ -138,8 +190,9 @@ class VllmEngine:
         if request.model_version != self.version:
             raise EngineRequestError(f"engine 'vllm' serves {self.version!r}, not {request.model_version!r}")
         from vllm import SamplingParams
-        from vllm.sampling_params import RequestOutputKind
+        from vllm.sampling_params import RequestOutputKind, StructuredOutputsParams
 
+        constraint, tool_mode = structured_output(request)
         try:
             params = SamplingParams(
                 max_tokens=request.max_tokens,
@@ -148,9 +201,18 @@ class VllmEngine:
                 stop=list(request.stop) or None,
                 seed=request.seed,
                 output_kind=RequestOutputKind.DELTA,
+                structured_outputs=StructuredOutputsParams(**constraint) if constraint else None,
             )
         except ValueError as e:
             raise EngineRequestError(f"invalid sampling parameters: {e}") from e
+        if tool_mode is not None:
+            async for chunk in _as_tool_calls(self._generate(request, params), request, tool_mode):
+                yield chunk
+            return
+        async for chunk in self._generate(request, params):
+            yield chunk
+
+    async def _generate(self, request: GenerationRequest, params: Any) -> AsyncIterator[TokenChunk]:
         text, _templated = render_prompt(self._tokenizer, request)
         request_id = request.request_id or uuid.uuid4().hex
         generated = 0
@@ -176,6 +238,48 @@ class VllmEngine:
             if type(e).__name__ == "EngineDeadError":
                 self._llm = None
             raise EngineError(f"vLLM failed: {type(e).__name__}: {e}") from e
+
+
+async def _as_tool_calls(
+    chunks: AsyncIterator[TokenChunk], request: GenerationRequest, mode: str
+) -> AsyncIterator[TokenChunk]:
+    """The constrained output as tool calls: a named tool's arguments stream as they come; a `required` list is
+    parsed once complete (its JSON holds the names)."""
+    if mode == "named":
+        name = (request.tool_choice or {}).get("function", {}).get("name")  # type: ignore[union-attr]
+        opened = False
+        async for chunk in chunks:
+            delta = ToolCallDelta(index=0, arguments=chunk.text)
+            if not opened and (chunk.tokens or chunk.finish_reason):
+                delta = ToolCallDelta(index=0, id=f"call_{uuid.uuid4().hex[:24]}", name=name, arguments=chunk.text)
+                opened = True
+            chunk.tool_calls, chunk.text = (delta,), ""
+            if chunk.finish_reason == "stop":
+                chunk.finish_reason = "tool_calls"
+            yield chunk
+        return
+    text: list[str] = []
+    async for chunk in chunks:
+        text.append(chunk.text)
+        chunk.text = ""
+        if chunk.finish_reason is not None:
+            try:
+                calls = json.loads("".join(text))
+            except ValueError:
+                calls = []  # cut short (max_tokens): no complete call to report
+            chunk.tool_calls = tuple(
+                ToolCallDelta(
+                    index=i,
+                    id=f"call_{uuid.uuid4().hex[:24]}",
+                    name=str(c.get("name")),
+                    arguments=json.dumps(c.get("parameters"), separators=(",", ":")),
+                )
+                for i, c in enumerate(calls if isinstance(calls, list) else [])
+                if isinstance(c, dict)
+            )
+            if chunk.tool_calls and chunk.finish_reason == "stop":
+                chunk.finish_reason = "tool_calls"
+        yield chunk
 
 
 def from_spec(spec: EngineSpec) -> VllmEngine:

@@ -67,11 +67,19 @@ class _Children:
 
 
 class GatewayMetrics:
-    """Request, latency and token metrics of one gateway."""
+    """Request, latency and token metrics of one gateway (and the ingest routes' record counts)."""
 
     def __init__(self, publisher: Callable[[], Any] | None = None) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
+        self.ingest = Counter(
+            "llmwatch_ingest_records",
+            "Ingested records by signal (traces, logs, events, feedback) and outcome (accepted: published; not_llm: "
+            "spans that are not LLM calls, dropped; rejected: LLM spans that are not valid events; invalid: bodies "
+            "refused with a 400; busy: refused with a 503 for room).",
+            ["signal", "outcome"],
+            registry=r,
+        )
         self.requests = Counter(
             "llmwatch_gateway_requests",
             "Requests by outcome (ok, error, cancelled, invalid, not_found, unavailable).",
@@ -115,6 +123,10 @@ class GatewayMetrics:
         )
         if publisher is not None:
             r.register(_PublisherCollector(publisher))
+
+    def ingested(self, signal: str, outcome: str, n: int) -> None:
+        if n:
+            self.ingest.labels(signal, outcome).inc(n)
 
     def rejected(self, endpoint: str, status: str, deployment: str = "-") -> None:
         self.requests.labels(endpoint, deployment, "-", status).inc()

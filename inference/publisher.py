@@ -27,6 +27,7 @@ from aiokafka.errors import KafkaError as AioKafkaError
 from aiokafka.errors import KafkaTimeoutError, ProducerClosed
 
 from llmwatch.errors import ConfigError
+from llmwatch.pricing import PriceTable
 from llmwatch.schemas import Feedback, InferenceEvent
 from llmwatch.settings import Settings
 
@@ -72,12 +73,15 @@ class EventPublisher:
         max_backoff_s: float = 5.0,
         stall_s: float = 5.0,
         client_id: str = "llmwatch-publisher",
+        prices: PriceTable | None = None,
     ) -> None:
         if max_buffer < 1:
             raise ValueError("max_buffer must be at least 1")
         self.max_buffer = max_buffer
         self.stats = PublisherStats()
         self._settings = settings
+        #: fills cost_usd of events with token counts and no cost (settings.prices unless given)
+        self.prices = prices if prices is not None else settings.price_table
         self._topics: dict[type, str] = {InferenceEvent: settings.topics.events, Feedback: settings.topics.feedback}
         self._producer_kwargs: dict[str, object] = {
             **settings.kafka_client_kwargs(),
@@ -115,6 +119,8 @@ class EventPublisher:
         topic = self._topics.get(type(payload))
         if topic is None:
             raise TypeError(f"EventPublisher publishes InferenceEvent or Feedback, not {type(payload).__name__}")
+        if self.prices and isinstance(payload, InferenceEvent):
+            payload = self.prices.apply(payload)
         with self._lock:
             if self._closing or self.stats.queued >= self.max_buffer:
                 self.stats.dropped += 1
@@ -142,6 +148,10 @@ class EventPublisher:
     @property
     def queue_depth(self) -> int:
         return self.stats.queued
+
+    def room(self) -> int:
+        """How many more events `publish` would accept now (0 once stopping): a batch checks before it starts."""
+        return 0 if self._closing else max(self.max_buffer - self.stats.queued, 0)
 
     # --- lifecycle ----------------------------------------------------------------------------------
 

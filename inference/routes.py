@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Receive, Scope, Send
 
 from .protocol import ChatCompletionRequest, CompletionRequest, ErrorResponse, LlmwatchInfo
-from .serving import Serving, SSEStream
+from .serving import Serving, SSEStream, TraceParent
 
 router = APIRouter()
 RequestT = TypeVar("RequestT", ChatCompletionRequest, CompletionRequest)
@@ -68,6 +68,7 @@ def _headers(info: LlmwatchInfo | None) -> dict[str, str]:
     if info is None:
         return {}
     return {
+        "x-request-id": info.event_id,
         "x-llmwatch-event-id": info.event_id,
         "x-llmwatch-model-version": info.model_version,
         "x-llmwatch-variant": info.variant,
@@ -178,7 +179,8 @@ async def chat_completions(request: Request) -> Response:
     req = await _parse(request, ChatCompletionRequest, "chat")
     if isinstance(req, ErrorResponse):
         return reply(req)
-    return reply(await _unless_gone(request, _serving(request).chat(req)))
+    trace = TraceParent.parse(request.headers.get("traceparent"))
+    return reply(await _unless_gone(request, _serving(request).chat(req, trace)))
 
 
 @router.post("/v1/completions", openapi_extra=_schema(CompletionRequest))
@@ -189,13 +191,20 @@ async def completions(request: Request) -> Response:
     req = await _parse(request, CompletionRequest, "completions")
     if isinstance(req, ErrorResponse):
         return reply(req)
-    return reply(await _unless_gone(request, _serving(request).completion(req)))
+    trace = TraceParent.parse(request.headers.get("traceparent"))
+    return reply(await _unless_gone(request, _serving(request).completion(req, trace)))
 
 
 @router.get("/v1/models")
 async def models(request: Request) -> Response:
     denied = _denied(request)
     return denied if denied is not None else reply(_serving(request).models())
+
+
+@router.get("/v1/models/{model_id:path}")
+async def model(request: Request, model_id: str) -> Response:
+    denied = _denied(request)
+    return denied if denied is not None else reply(_serving(request).model(model_id))
 
 
 @router.get("/health")

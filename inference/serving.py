@@ -16,13 +16,24 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from llmwatch.schemas import SYSTEM_CHARS_ATTR, InferenceEvent
 from llmwatch.schemas.base import utcnow
 from llmwatch.settings import GatewaySettings
 
-from .engine_base import ChatMessage, Engine, EngineError, GenerationRequest, Timing, TokenChunk, timed_stream
+from .engine_base import (
+    RESPONSE_FORMAT,
+    TOOLS,
+    ChatMessage,
+    Engine,
+    EngineError,
+    GenerationRequest,
+    Timing,
+    TokenChunk,
+    features_of,
+    timed_stream,
+)
 from .gateway_metrics import GatewayMetrics
 from .protocol import (
     ChatChoice,
@@ -31,14 +42,19 @@ from .protocol import (
     ChatCompletionRequest,
     ChatCompletionResponse,
     ChatDelta,
+    ChatMessageIn,
     ChatMessageOut,
     CompletionChoice,
     CompletionRequest,
     CompletionResponse,
     ErrorResponse,
+    FunctionCallOut,
     LlmwatchInfo,
     ModelCard,
     ModelList,
+    NamedToolChoice,
+    ToolCallDelta,
+    ToolCallOut,
     Usage,
 )
 from .router import Route, Router, UnknownDeployment
@@ -49,6 +65,42 @@ Endpoint = Literal["chat", "completions"]
 EngineState = Literal["starting", "ready", "failed", "stopped"]
 #: engine_metrics keys the event takes as its own latencies (the engine measured closer to the model)
 PREFERRED_KEYS = ("ttft_ms", "tpot_ms")
+
+
+@dataclass(frozen=True)
+class TraceParent:
+    """The W3C trace context a client sent (`traceparent: 00-<trace id>-<parent span id>-<flags>`)."""
+
+    trace_id: str
+    parent_span_id: str
+
+    @classmethod
+    def parse(cls, header: str | None) -> TraceParent | None:
+        """None for an absent or malformed header (the W3C spec says to ignore it then, never to fail)."""
+        if not header:
+            return None
+        parts = header.strip().lower().split("-")
+        if len(parts) < 4 or len(parts[0]) != 2 or parts[0] == "ff":
+            return None
+        trace_id, span_id = parts[1], parts[2]
+        if len(trace_id) != 32 or len(span_id) != 16 or not _is_hex(trace_id + span_id):
+            return None
+        if trace_id == "0" * 32 or span_id == "0" * 16:
+            return None
+        return cls(trace_id, span_id)
+
+
+def _is_hex(text: str) -> bool:
+    return all(c in "0123456789abcdef" for c in text)
+
+
+@dataclass
+class _ToolCall:
+    """A tool call being assembled from its streamed pieces."""
+
+    id: str = ""
+    name: str = ""
+    arguments: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -94,8 +146,18 @@ class _Call:
     arrived: datetime
     timing: Timing
     fallback_from: str | None = None
+    trace: TraceParent | None = None
     texts: list[str] = field(default_factory=list)
+    tool_calls: dict[int, _ToolCall] = field(default_factory=dict)
     done: bool = False
+
+    def add(self, chunk: TokenChunk) -> None:
+        self.texts.append(chunk.text)
+        for d in chunk.tool_calls:
+            call = self.tool_calls.setdefault(d.index, _ToolCall())
+            call.id = call.id or d.id or ""
+            call.name = call.name or d.name or ""
+            call.arguments.append(d.arguments)
 
     @property
     def event_id(self) -> str:
@@ -163,12 +225,24 @@ class Serving:
     def models(self) -> ModelList:
         return ModelList(data=[ModelCard(id=name) for name in sorted(self.deployments)])
 
-    async def chat(self, req: ChatCompletionRequest) -> ChatCompletionResponse | SSEStream | ErrorResponse:
-        messages = tuple(ChatMessage(role=m.role, content=m.text) for m in req.messages)
-        return await self._serve("chat", req, prompt="", messages=messages)  # type: ignore[return-value]
+    def model(self, name: str) -> ModelCard | ErrorResponse:
+        """One deployment's card (`GET /v1/models/{id}`), or OpenAI's 404."""
+        if name in self.deployments:
+            return ModelCard(id=name)
+        return ErrorResponse.of(404, f"The model '{name}' does not exist", param="model", code="model_not_found")
 
-    async def completion(self, req: CompletionRequest) -> CompletionResponse | SSEStream | ErrorResponse:
-        return await self._serve("completions", req, prompt=req.prompt_text, messages=())  # type: ignore[return-value]
+    async def chat(
+        self, req: ChatCompletionRequest, trace: TraceParent | None = None
+    ) -> ChatCompletionResponse | SSEStream | ErrorResponse:
+        messages = tuple(_engine_message(m) for m in req.messages)
+        return await self._serve("chat", req, prompt="", messages=messages, trace=trace)  # type: ignore[return-value]
+
+    async def completion(
+        self, req: CompletionRequest, trace: TraceParent | None = None
+    ) -> CompletionResponse | SSEStream | ErrorResponse:
+        return await self._serve(  # type: ignore[return-value]
+            "completions", req, prompt=req.prompt_text, messages=(), trace=trace
+        )
 
     def hash_id(self, value: str | None) -> str | None:
         """Keyed hash of a user or session id: stable per salt, never reversible to the raw id."""
@@ -185,6 +259,7 @@ class Serving:
         *,
         prompt: str,
         messages: tuple[ChatMessage, ...],
+        trace: TraceParent | None = None,
     ) -> ChatCompletionResponse | CompletionResponse | SSEStream | ErrorResponse:
         timing = Timing()
         arrived = utcnow()
@@ -193,6 +268,11 @@ class Serving:
             return resolved
         deployment, max_tokens, user_id, route, fallback_from = resolved
         slot = self.slots.get(route.model_version)
+        if slot is not None and isinstance(req, ChatCompletionRequest):
+            refused = self._refuse_unsupported(req, slot.engine, route.model_version)
+            if refused is not None:
+                self._metrics.rejected(endpoint, "invalid", deployment.name)
+                return refused
         generation = GenerationRequest(
             model_version=route.model_version,
             prompt=prompt,
@@ -204,6 +284,7 @@ class Serving:
             seed=req.seed,
             request_id=uuid.uuid4().hex,
             hints=dict(req.hints or {}),
+            **(_tool_fields(req) if isinstance(req, ChatCompletionRequest) else {}),
         )
         call = _Call(
             endpoint=endpoint,
@@ -219,6 +300,7 @@ class Serving:
             arrived=arrived,
             timing=timing,
             fallback_from=fallback_from,
+            trace=trace,
         )
         self._metrics.in_flight.inc()
         unavailable = self._unavailable(route.model_version, slot)
@@ -265,6 +347,24 @@ class Serving:
             route = Route(deployment.baseline, "baseline", None)
         return deployment, max_tokens, user_id, route, fallback_from
 
+    @staticmethod
+    def _refuse_unsupported(req: ChatCompletionRequest, engine: Engine, version: str) -> ErrorResponse | None:
+        """A 400 naming the field when the request needs what its engine cannot do (never a silent drop)."""
+        have = features_of(engine)
+        for feature, used, param in (
+            (TOOLS, req.uses_tools, "tools"),
+            (RESPONSE_FORMAT, req.uses_response_format, "response_format"),
+        ):
+            if used and feature not in have:
+                return ErrorResponse.of(
+                    400,
+                    f"'{param}' is not supported by engine '{engine.name}' serving model version '{version}' "
+                    f"(engines that honour it: openai, vllm)",
+                    param=param,
+                    code="unsupported_parameter",
+                )
+        return None
+
     def _unavailable(self, version: str, slot: EngineSlot | None) -> ErrorResponse | None:
         if slot is None:
             return ErrorResponse.of(500, f"no engine serves model version {version!r}", code="no_engine")
@@ -278,7 +378,7 @@ class Serving:
     async def _collect(self, call: _Call) -> ChatCompletionResponse | CompletionResponse | ErrorResponse:
         try:
             async for chunk in timed_stream(call.engine, call.generation, call.timing):
-                call.texts.append(chunk.text)
+                call.add(chunk)
         except asyncio.CancelledError:
             self._finish(call, "cancelled")
             raise
@@ -315,7 +415,7 @@ class Serving:
         try:
             chunk = first
             while chunk is not None:
-                call.texts.append(chunk.text)
+                call.add(chunk)
                 if tail:
                     yield head + tail
                     head = tail = ""
@@ -348,10 +448,15 @@ class Serving:
         text = "".join(call.texts)
         finish = call.timing.finish_reason or "stop"
         if call.endpoint == "chat":
+            calls = [
+                ToolCallOut(id=c.id, function=FunctionCallOut(name=c.name, arguments="".join(c.arguments)))
+                for _, c in sorted(call.tool_calls.items())
+            ]
+            message = ChatMessageOut(content=text or (None if calls else ""), tool_calls=calls or None)
             return ChatCompletionResponse(
                 id=f"chatcmpl-{call.event_id}",
                 model=call.deployment.name,
-                choices=[ChatChoice(message=ChatMessageOut(content=text), finish_reason=finish)],
+                choices=[ChatChoice(message=message, finish_reason=finish)],
                 usage=call.usage,
                 llmwatch=call.info,
             )
@@ -365,7 +470,19 @@ class Serving:
 
     def _chunk(self, call: _Call, chunk: TokenChunk) -> str:
         if call.endpoint == "chat":
-            delta = ChatDelta(content=chunk.text) if chunk.text or chunk.tokens else ChatDelta()
+            if chunk.tool_calls:
+                deltas = [
+                    ToolCallDelta(
+                        index=d.index,
+                        id=d.id,
+                        type="function" if d.id else None,
+                        function=FunctionCallOut(name=d.name, arguments=d.arguments),
+                    )
+                    for d in chunk.tool_calls
+                ]
+                delta = ChatDelta(content=chunk.text or None, tool_calls=deltas)
+            else:
+                delta = ChatDelta(content=chunk.text) if chunk.text or chunk.tokens else ChatDelta()
             return self._chat_chunk(call, delta, chunk.finish_reason)
         choice = CompletionChoice(text=chunk.text, finish_reason=chunk.finish_reason)
         return CompletionResponse(
@@ -451,6 +568,11 @@ class Serving:
                 attributes[f"engine.{key}"] = f"{value:.6g}"
         cost = metrics.get("cost_usd", metrics.get("sim_cost_usd"))
         req = call.request
+        text = "".join(call.texts)
+        finish = {"ok": t.finish_reason or "stop", "error": "error", "cancelled": "cancelled"}[status]
+        # plain dicts: the event validates them in one pass (cheaper than building the models one by one)
+        output = [{"role": "assistant", "parts": _output_parts(text, call), "finish_reason": finish}]
+        trace = call.trace
         try:
             event = InferenceEvent(
                 event_id=call.event_id,
@@ -464,7 +586,7 @@ class Serving:
                 user_id=call.user_id,
                 session_id=call.session_id,
                 prompt=call.generation.text,
-                response="".join(call.texts),
+                response=text,
                 context=req.context,
                 input_tokens=t.input_tokens,
                 output_tokens=max(t.output_tokens, 0),
@@ -473,12 +595,29 @@ class Serving:
                 e2e_ms=t.e2e_ms,
                 status=status,
                 error=error.error.message[:2000] if error is not None else None,
-                finish_reason={"ok": t.finish_reason or "stop", "error": "error", "cancelled": "cancelled"}[status],
+                finish_reason=finish,
                 engine=call.engine.name,
                 simulated=bool(getattr(call.engine, "simulated", False)),
                 source=self._settings.source,
                 cost_usd=cost if cost is not None and cost >= 0 else None,
                 attributes=attributes,
+                operation_name="chat" if call.endpoint == "chat" else "text_completion",
+                provider_name=call.engine.name,
+                response_model=call.model_version,
+                response_id=f"{'chatcmpl' if call.endpoint == 'chat' else 'cmpl'}-{call.event_id}",
+                input_messages=_input_messages(call),
+                output_messages=output,
+                tool_definitions=[d.model_dump(exclude_none=True) for d in req.tools]
+                if isinstance(req, ChatCompletionRequest) and req.tools
+                else None,
+                finish_reasons=[finish],
+                request_params=_request_params(call),
+                error_type=error.error.type if error is not None else None,
+                cached_input_tokens=t.cached_tokens,
+                reasoning_tokens=t.reasoning_tokens,
+                trace_id=trace.trace_id if trace is not None else None,
+                span_id=call.event_id[:16] if trace is not None and _is_hex(call.event_id[:16]) else None,
+                parent_span_id=trace.parent_span_id if trace is not None else None,
             )
         except ValueError as e:  # a bug in our accounting must not fail the client's request
             log.error("could not build the InferenceEvent of %s: %s", call.event_id, e)
@@ -490,6 +629,77 @@ class Serving:
             accepted = False
         if not accepted:
             self.publish_refused += 1
+
+
+def _engine_message(m: ChatMessageIn) -> ChatMessage:
+    calls = tuple(c.model_dump() for c in m.tool_calls or ())
+    return ChatMessage(role=m.role, content=m.text, tool_calls=calls, tool_call_id=m.tool_call_id, name=m.name)
+
+
+def _tool_fields(req: ChatCompletionRequest) -> dict[str, Any]:
+    """The tool and format fields of a chat request, in OpenAI's JSON shape, for GenerationRequest."""
+    choice = req.tool_choice
+    return {
+        "tools": tuple(t.model_dump(exclude_none=True) for t in req.tools or ()),
+        "tool_choice": choice.model_dump() if isinstance(choice, NamedToolChoice) else choice,
+        "parallel_tool_calls": req.parallel_tool_calls,
+        "response_format": req.response_format.model_dump(by_alias=True, exclude_none=True)
+        if req.response_format is not None
+        else None,
+    }
+
+
+def _input_messages(call: _Call) -> list[dict[str, Any]]:
+    """The request as `gen_ai.input.messages` (schemas.genai.ChatMessage's shape): text, earlier tool calls, results."""
+    if not call.generation.messages:
+        return [{"role": "user", "parts": [{"type": "text", "content": call.generation.prompt}]}]
+    out = []
+    for m in call.generation.messages:
+        parts: list[dict[str, Any]] = []
+        if m.role == "tool":
+            parts.append({"type": "tool_call_response", "id": m.tool_call_id, "response": m.content})
+        elif m.content:
+            parts.append({"type": "text", "content": m.content})
+        for c in m.tool_calls:
+            function = c.get("function") or {}
+            parts.append(
+                {
+                    "type": "tool_call",
+                    "id": c.get("id"),
+                    "name": function.get("name", ""),
+                    "arguments": function.get("arguments", ""),
+                }
+            )
+        out.append({"role": m.role, "parts": parts, "name": m.name})
+    return out
+
+
+def _output_parts(text: str, call: _Call) -> list[dict[str, Any]]:
+    parts = [{"type": "text", "content": text}] if text or not call.tool_calls else []
+    for _, c in sorted(call.tool_calls.items()):
+        parts.append({"type": "tool_call", "id": c.id or None, "name": c.name, "arguments": "".join(c.arguments)})
+    return parts
+
+
+def _request_params(call: _Call) -> dict[str, Any]:
+    req, gen = call.request, call.generation
+    output_type = "text"
+    choice: str | None = None
+    if isinstance(req, ChatCompletionRequest):
+        if req.uses_response_format:
+            output_type = "json"
+        tc = req.tool_choice
+        choice = tc.function.name if isinstance(tc, NamedToolChoice) else tc
+    return {
+        "temperature": req.temperature,
+        "top_p": req.top_p,
+        "max_tokens": gen.max_tokens,
+        "seed": req.seed,
+        "stop_sequences": list(req.stop_list),
+        "stream": req.stream,
+        "output_type": output_type,
+        "tool_choice": choice,
+    }
 
 
 def _latencies(t: Timing) -> tuple[float | None, float | None]:

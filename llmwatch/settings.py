@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from llmwatch.pricing import ModelPrice, PriceTable
+
 
 def _xdg(var: str, fallback: str) -> Path:
     return Path(os.environ.get(var) or Path.home() / fallback)
@@ -219,6 +221,9 @@ class GatewaySettings(BaseModel):
         0.0, ge=0, allow_inf_nan=False, description="Requests/s per API key (per client IP without keys); 0: off."
     )
     rate_limit_burst: int = Field(20, ge=1, description="Requests a client may send at once before the rate applies.")
+    ingest: bool = Field(
+        False, description="Also serve the ingest routes: OTLP /v1/traces and /v1/logs, /v1/events, /v1/feedback."
+    )
 
 
 class RolloutSettings(BaseModel):
@@ -303,6 +308,15 @@ class Settings(BaseSettings):
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
     rollout: RolloutSettings = Field(default_factory=RolloutSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
+    prices: dict[str, ModelPrice] = Field(
+        {},
+        description="USD per million tokens by model version, applied to events with tokens and no cost; JSON: "
+        '{"v1": {"input": 0.5, "output": 1.5, "cached_input": 0.25}}.',
+    )
+
+    @property
+    def price_table(self) -> PriceTable:
+        return PriceTable(self.prices)
 
     @field_validator("kafka")
     @classmethod

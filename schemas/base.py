@@ -14,7 +14,8 @@ from typing import Annotated, Any, ClassVar, Self
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 SCHEMA_MAJOR = 1
-SCHEMA_VERSION = f"{SCHEMA_MAJOR}.0"
+#: 1.1: InferenceEvent gained the GenAI conventions' structured fields (schemas/events.py); nothing was removed.
+SCHEMA_VERSION = f"{SCHEMA_MAJOR}.1"
 #: Largest record llmwatch writes (a score carrying a large redacted event): every topic's max.message.bytes
 #: (schemas/registry.py), and the producers' bound.
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024

@@ -49,7 +49,7 @@ def build_scorer(settings: Settings) -> EventScorer:
         redactor = redact
     suite = load_suite(settings)
     log.info("scoring with %s", ", ".join(sorted(set(suite.names.values()))) or "no evaluators")
-    scorer = EventScorer(suite, redactor)
+    scorer = EventScorer(suite, redactor, settings.price_table)
     warm_up(scorer)
     return scorer
 

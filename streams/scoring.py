@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from llmwatch.evaluators.base import SKIPPED, EvaluatorSuite
+from llmwatch.pricing import PriceTable
 from llmwatch.schemas import EvalScores, InferenceEvent
 
 from .decode import Decoded, Rejected, decode
@@ -99,10 +100,11 @@ def stored_rows(s: EvalScores) -> StoredRows:
 class EventScorer:
     """Scores events and returns EvalScores that carry the (redacted) event for storage."""
 
-    def __init__(self, suite: EvaluatorSuite, redactor: Redactor | None) -> None:
+    def __init__(self, suite: EvaluatorSuite, redactor: Redactor | None, prices: PriceTable | None = None) -> None:
         self.suite = suite
         self.redactor = redactor
         self.names = suite.names
+        self.prices = prices or PriceTable()  # costs events that came with tokens and no cost, whoever wrote them
 
     def score(self, events: Sequence[InferenceEvent]) -> list[EvalScores]:
         results = self.suite.score_batch(events) if events else []
@@ -119,6 +121,7 @@ class EventScorer:
         return out
 
     def _assemble(self, ev: InferenceEvent, result: dict[str, Any]) -> EvalScores:
+        ev = self.prices.apply(ev)
         stored = self._redacted(ev, result)
         if result.get("pii_partial"):  # analysts must know detection there may have missed a phone number
             stored = stored.model_copy(update={"attributes": {**stored.attributes, PII_SCAN_ATTRIBUTE: "partial"}})
@@ -162,5 +165,6 @@ class EventScorer:
             "user_id": redact(ev.user_id) if ev.user_id else ev.user_id,
             "session_id": redact(ev.session_id) if ev.session_id else ev.session_id,
             "attributes": {redact(k): redact(v) for k, v in ev.attributes.items()},
+            **ev.structured_text_mapped(redact),  # messages, system instructions, tool arguments and results
         }
         return ev.model_copy(update=update)

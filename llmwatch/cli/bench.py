@@ -11,6 +11,7 @@ import click
 BENCHES = {
     "evaluators": "llmwatch.bench.evaluators",
     "gateway": "llmwatch.bench.gateway",
+    "ingest": "llmwatch.bench.ingest",
     "pipeline": "llmwatch.bench.pipeline",
     "canary": "llmwatch.bench.canary",
     "soak": "llmwatch.bench.soak",

@@ -26,6 +26,12 @@ import click
     help="TOML/JSON file with [[engines]] and [[deployments]]; overrides --engine/--model/--upstream.",
 )
 @click.option("--no-publish", is_flag=True, help="Do not publish events to Kafka (no /ready Kafka check).")
+@click.option(
+    "--ingest/--no-ingest",
+    default=None,
+    help="Also serve the ingest routes (OTLP /v1/traces, /v1/logs; /v1/events, /v1/feedback); "
+    "default: LLMWATCH_GATEWAY__INGEST.",
+)
 @click.option("--access-log/--no-access-log", default=False, help="uvicorn's per-request log lines.")
 def serve(
     engine: str | None,
@@ -36,6 +42,7 @@ def serve(
     port: int | None,
     config: Path | None,
     no_publish: bool,
+    ingest: bool | None,
     access_log: bool,
 ) -> None:
     """OpenAI-compatible inference gateway: /v1/chat/completions, /v1/completions, /health, /ready, /metrics."""
@@ -53,6 +60,7 @@ def serve(
         "host": host,
         "port": port,
         "config": config,
+        "ingest": ingest,
     }
     gateway_settings = settings.gateway.model_copy(update={k: v for k, v in overrides.items() if v is not None})
     settings = settings.model_copy(update={"gateway": gateway_settings})

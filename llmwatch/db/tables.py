@@ -26,6 +26,7 @@ from llmwatch.schemas import (
     TrafficWeights,
     WindowMetrics,
 )
+from llmwatch.schemas.genai import RequestParams
 
 
 class Table(StrEnum):
@@ -110,6 +111,28 @@ def _json_or_none(v: Any) -> str | None:
     return None if v is None else v.model_dump_json()
 
 
+def _json_list(v: list[Any] | None) -> str:
+    """A list of models or dicts as JSON text; '' when absent (the column's default)."""
+    if not v:
+        return ""
+    return json.dumps([x.model_dump(mode="json", exclude_none=True) if hasattr(x, "model_dump") else x for x in v])
+
+
+def _tool_calls(e: InferenceEvent) -> str:
+    calls = e.tool_calls
+    return json.dumps([c.model_dump() for c in calls]) if calls else ""
+
+
+def _param(name: str) -> Column:
+    """request_<name>: one request parameter (None when the event has no parameters or the caller gave none)."""
+    default: Any = [] if name == "stop_sequences" else None
+
+    def get(e: InferenceEvent) -> Any:
+        return default if e.request_params is None else getattr(e.request_params, name)
+
+    return derived(f"request_{name}", get, "request_params")
+
+
 _SCHEMA = col("schema_version")
 
 _EVENTS = TableSpec(
@@ -143,6 +166,25 @@ _EVENTS = TableSpec(
         col("cost_usd"),
         col("attributes"),
         _SCHEMA,
+        # schema 1.1 (migration 0012)
+        col("operation_name"),
+        col("provider_name"),
+        col("response_model"),
+        col("response_id"),
+        col("system_instructions", _json_list),
+        col("input_messages", _json_list),
+        col("output_messages", _json_list),
+        col("tool_definitions", _json_list),
+        derived("tool_calls", _tool_calls, "output_messages"),
+        derived("tool_names", lambda e: [c.name for c in e.tool_calls], "output_messages"),
+        col("finish_reasons"),
+        *(_param(name) for name in RequestParams.model_fields),
+        col("error_type"),
+        col("cached_input_tokens"),
+        col("reasoning_tokens"),
+        col("trace_id"),
+        col("span_id"),
+        col("parent_span_id"),
     ),
 )
 

@@ -4,7 +4,7 @@ exercise the commands a user runs. No product module imports it."""
 
 from .clickhouse import landed_counts, landing_report, query_rows, query_scalar
 from .kafka import produce, produce_sync, read_partitions
-from .processes import ChildProcess, GatewayProcess, WorkerProcess, free_port, settings_env
+from .processes import ChildProcess, GatewayProcess, IngestProcess, WorkerProcess, free_port, settings_env
 from .procstats import cpu_seconds, metric_sums, parse_metrics, rss_mb
 from .run import delete_run_topics, private_run, run_settings
 from .wait import HarnessError, ProcessDied, WaitTimeout, wait_for
@@ -13,6 +13,7 @@ __all__ = [
     "ChildProcess",
     "GatewayProcess",
     "HarnessError",
+    "IngestProcess",
     "ProcessDied",
     "WaitTimeout",
     "WorkerProcess",

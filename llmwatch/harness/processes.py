@@ -49,6 +49,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
             if value is None:
                 continue
             env[f"LLMWATCH_{section.upper()}__{key.upper()}"] = _env_value(value)
+    if settings.prices:
+        env["LLMWATCH_PRICES"] = _env_value(settings.prices)
     for key, value in settings:
         if key.startswith(("kafka_", "clickhouse_")) and value is not None:
             env[f"LLMWATCH_{key.upper()}"] = _env_value(value)
@@ -60,10 +62,18 @@ def _env_value(value: Any) -> str:
     if isinstance(value, SecretStr):
         return value.get_secret_value()
     if isinstance(value, (list, dict, bool)):
-        return json.dumps(value)
+        return json.dumps(value, default=_json_default)
     if isinstance(value, BaseModel):
         return value.model_dump_json()
     return str(value)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    raise TypeError(f"{type(value).__name__} cannot go into an environment variable")
 
 
 class ChildProcess:
@@ -204,3 +214,15 @@ class GatewayProcess(ChildProcess):
 
     def metrics(self) -> str:
         return httpx.get(f"{self.url}/metrics", timeout=5, trust_env=False).text
+
+
+class IngestProcess(GatewayProcess):
+    """`llmwatch ingest` (the OTLP/HTTP receiver and JSON ingestion) on a known port."""
+
+    name = "the ingest service"
+
+    def __init__(self, settings: Settings, log_path: Path, *, port: int | None = None, **kwargs: Any) -> None:
+        super().__init__(settings, log_path, port=port, args=(), **kwargs)
+
+    def command(self) -> list[str]:
+        return ["ingest", "--host", "127.0.0.1", "--port", str(self.port)]

@@ -32,7 +32,16 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 async def vllm_engine(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[VllmEngine]:
-    engine = VllmEngine(tiny_model, version="tiny-vllm", cache_root=tmp_path_factory.mktemp("vllm-cache"))
+    from vllm.config.structured_outputs import StructuredOutputsConfig
+
+    # no free whitespace in structured outputs: the random tiny model would pad JSON with it until max_tokens
+    structured = StructuredOutputsConfig(backend="xgrammar", disable_any_whitespace=True)
+    engine = VllmEngine(
+        tiny_model,
+        version="tiny-vllm",
+        cache_root=tmp_path_factory.mktemp("vllm-cache"),
+        engine_args={"structured_outputs_config": structured},
+    )
     await engine.start()
     yield engine
     await engine.stop()
@@ -118,3 +127,60 @@ async def test_plain_request_and_a_cancelled_stream(gateway_url: str, isolated_t
     assert events[plain_id].finish_reason == "length"
     assert (events[cancelled_id].status, events[cancelled_id].finish_reason) == ("cancelled", "cancelled")
     assert events[cancelled_id].output_tokens < 1000
+
+
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"enum": ["Oslo", "Paris", "Lima"]}},
+            "required": ["city"],
+            "additionalProperties": False,
+        },
+    },
+}
+ANSWER = {
+    "type": "object",
+    "properties": {"answer": {"enum": ["yes", "no"]}, "confident": {"type": "boolean"}},
+    "required": ["answer", "confident"],
+    "additionalProperties": False,
+}
+
+
+@session_loop
+@pytest.mark.timeout(1800)  # the first test of the module starts the shared engine (minutes on a busy machine)
+async def test_structured_outputs_in_process(gateway_url: str, isolated_topics: Settings) -> None:
+    """In-process vLLM honours response_format and forced tool calls with structured-output decoding, and refuses
+    tool_choice 'auto' (no tool-call parser in process) with a 400 naming it."""
+    import jsonschema
+
+    messages = [{"role": "user", "content": "weather in Oslo?"}]
+    forced = {"type": "function", "function": {"name": "get_weather"}}
+    async with httpx.AsyncClient(base_url=gateway_url, timeout=120) as client:
+        fmt = {"type": "json_schema", "json_schema": {"name": "answer", "schema": ANSWER}}
+        answer = await client.post(
+            "/v1/chat/completions",
+            json={"model": "chat", "messages": messages, "response_format": fmt, "max_tokens": 60, "temperature": 0},
+        )
+        assert answer.status_code == 200, answer.text
+        jsonschema.validate(json.loads(answer.json()["choices"][0]["message"]["content"]), ANSWER)
+        call = await client.post(
+            "/v1/chat/completions",
+            json={"model": "chat", "messages": messages, "tools": [WEATHER], "tool_choice": forced,
+                  "max_tokens": 60, "temperature": 0},
+        )  # fmt: skip
+        assert call.status_code == 200, call.text
+        choice = call.json()["choices"][0]
+        assert choice["finish_reason"] == "tool_calls"
+        (tool_call,) = choice["message"]["tool_calls"]
+        assert tool_call["function"]["name"] == "get_weather"
+        jsonschema.validate(json.loads(tool_call["function"]["arguments"]), WEATHER["function"]["parameters"])
+        auto = await client.post(
+            "/v1/chat/completions", json={"model": "chat", "messages": messages, "tools": [WEATHER], "max_tokens": 8}
+        )
+        assert auto.status_code == 400 and auto.json()["error"]["param"] == "tool_choice"
+    event_id = call.json()["llmwatch"]["event_id"]
+    event = (await events_on(isolated_topics, {event_id}))[event_id]
+    assert [c.name for c in event.tool_calls] == ["get_weather"] and event.finish_reasons == ["tool_calls"]

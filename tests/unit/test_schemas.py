@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import jsonschema
 import pytest
 
 from llmwatch.schemas import (
     PAYLOADS,
+    SYSTEM_CHARS_ATTR,
     Alert,
     CanaryVerdict,
     ControlCommand,
@@ -23,6 +25,7 @@ from llmwatch.schemas import (
     TrafficWeights,
     WindowMetrics,
 )
+from llmwatch.schemas.events import otel_attributes
 from llmwatch.schemas.export import export_json_schemas
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -196,8 +199,15 @@ def test_dead_letter_keeps_raw_bytes_and_true_size() -> None:
 
 def test_event_documents_otel_attributes() -> None:
     props = InferenceEvent.model_json_schema()["properties"]
-    assert props["input_tokens"]["otel"] == "gen_ai.usage.input_tokens"
-    assert props["ttft_ms"]["otel"] == "gen_ai.server.time_to_first_token"
+    # in `$comment`, the annotation JSON Schema reserves for this (ajv's strict mode refuses unknown keywords)
+    assert props["input_tokens"]["$comment"] == "otel: gen_ai.usage.input_tokens"
+    assert props["ttft_ms"]["$comment"] == "otel: gen_ai.server.time_to_first_token"
+    mapping = otel_attributes(InferenceEvent)
+    assert mapping["provider_name"] == "gen_ai.provider.name" and "engine" not in mapping
+    assert mapping["finish_reasons"] == "gen_ai.response.finish_reasons" and "finish_reason" not in mapping
+    assert mapping["error_type"] == "error.type" and "error" not in mapping
+    assert mapping["input_messages"] == "gen_ai.input.messages"
+    assert not any("otel" in prop for prop in props.values())
     required_fields = {
         "event_id",
         "ts",
@@ -235,3 +245,78 @@ def test_json_schema_export_is_valid(tmp_path) -> None:
     del bad["model"]
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(bad, event_schema)
+
+
+def test_docs_name_every_event_field_and_its_attribute() -> None:
+    docs = (Path(__file__).parents[2] / "docs" / "schemas.md").read_text()
+    for name in InferenceEvent.model_fields:
+        assert f"`{name}`" in docs, name
+    for attr in otel_attributes(InferenceEvent).values():
+        if " " not in attr:  # attribute names, not notes such as "(span start time)"
+            assert f"`{attr}`" in docs, attr
+
+
+def test_flat_fields_are_derived_from_structured_ones() -> None:
+    ev = InferenceEvent(
+        deployment="d",
+        model="m",
+        system_instructions=[{"type": "text", "content": "Be brief."}],
+        input_messages=[{"role": "user", "parts": [{"type": "text", "content": "Weather in Paris?"}]}],
+        output_messages=[
+            {
+                "role": "assistant",
+                "parts": [{"type": "tool_call", "id": "call_1", "name": "weather", "arguments": {"city": "Paris"}}],
+                "finish_reason": "tool_calls",
+            }
+        ],
+        error_type="TimeoutError",
+    )
+    assert ev.prompt == "system: Be brief.\nuser: Weather in Paris?"
+    assert ev.attributes[SYSTEM_CHARS_ATTR] == str(len("system: Be brief."))  # the trusted lead, as the gateway sets
+    assert ev.response == ""
+    assert ev.finish_reasons == ["tool_calls"] and ev.finish_reason == "tool_calls"
+    assert ev.error == "TimeoutError"
+    assert [(c.id, c.name, json.loads(c.arguments)) for c in ev.tool_calls] == [
+        ("call_1", "weather", {"city": "Paris"})
+    ]
+
+
+def test_flat_fields_win_and_old_events_read_the_same() -> None:
+    old = {"deployment": "d", "model": "m", "prompt": "p", "response": "r", "finish_reason": "length"}
+    ev = InferenceEvent.decode({**old, "schema_version": "1.0"})
+    assert (ev.prompt, ev.response, ev.finish_reason, ev.finish_reasons) == ("p", "r", "length", ["length"])
+    assert ev.input_messages is None and ev.trace_id is None and ev.cached_input_tokens == 0
+    given = InferenceEvent(
+        **old,
+        input_messages=[{"role": "user", "parts": [{"type": "text", "content": "other"}]}],
+        finish_reasons=["stop"],
+    )
+    assert (given.prompt, given.finish_reason, given.finish_reasons) == ("p", "length", ["stop"])
+
+
+def test_trace_context_is_checked() -> None:
+    ev = InferenceEvent(
+        deployment="d", model="m", trace_id="0AF7651916CD43DD8448EB211C80319C", span_id="b7ad6b7169203331"
+    )
+    assert ev.trace_id == "0af7651916cd43dd8448eb211c80319c"
+    with pytest.raises(SchemaError, match="trace_id"):
+        InferenceEvent.decode({"deployment": "d", "model": "m", "trace_id": "not-hex"})
+
+
+def test_structured_text_is_mapped_for_redaction() -> None:
+    ev = InferenceEvent(
+        deployment="d",
+        model="m",
+        input_messages=[{"role": "user", "parts": [{"type": "text", "content": "mail bob@example.com"}]}],
+        output_messages=[
+            {
+                "role": "assistant",
+                "parts": [{"type": "tool_call", "name": "send", "arguments": {"to": "bob@example.com"}}],
+            }
+        ],
+    )
+    update = ev.structured_text_mapped(lambda t: t.replace("bob@example.com", "<EMAIL>"))
+    stored = ev.model_copy(update=update)
+    assert "bob@example.com" not in stored.model_dump_json(include=set(update))  # the prompt is redacted apart
+    assert "<EMAIL>" in (stored.input_messages[0].parts[0].content or "")
+    assert stored.tool_calls[0].name == "send" and "<EMAIL>" in stored.tool_calls[0].arguments
