@@ -11,10 +11,9 @@ never replaced.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any, Protocol, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
-
-from llmwatch.schemas import InferenceEvent
 
 _PER = 1_000_000
 
@@ -36,6 +35,24 @@ class ModelPrice(BaseModel):
         return ((input_tokens - cached) * self.input + cached * cached_rate + output_tokens * self.output) / _PER
 
 
+class Priced(Protocol):
+    """What pricing reads of an event (an InferenceEvent; a protocol, so settings, which hold the table, need not
+    import the schemas)."""
+
+    model_version: str
+    response_model: str | None
+    model: str
+    input_tokens: int
+    output_tokens: int
+    cached_input_tokens: int
+    cost_usd: float | None
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self: ...
+
+
+E = TypeVar("E", bound=Priced)
+
+
 class PriceTable:
     """model version → ModelPrice; `apply` fills `cost_usd` where it is missing."""
 
@@ -49,13 +66,13 @@ class PriceTable:
         """This table with `other`'s entries on top (a gateway config over the settings)."""
         return PriceTable({**self.prices, **other})
 
-    def price_of(self, event: InferenceEvent) -> ModelPrice | None:
+    def price_of(self, event: Priced) -> ModelPrice | None:
         for key in (event.model_version, event.response_model, event.model):
             if key is not None and key in self.prices:
                 return self.prices[key]
         return None
 
-    def cost(self, event: InferenceEvent) -> float | None:
+    def cost(self, event: Priced) -> float | None:
         """The cost of `event` at these prices (None: no price for it, or no tokens to price)."""
         if not (event.input_tokens or event.output_tokens):
             return None
@@ -64,7 +81,7 @@ class PriceTable:
             return None
         return price.cost(event.input_tokens, event.output_tokens, event.cached_input_tokens)
 
-    def apply(self, event: InferenceEvent) -> InferenceEvent:
+    def apply(self, event: E) -> E:
         """`event` with its cost filled in when it has token counts, no cost, and a price; else `event` itself."""
         if event.cost_usd is not None or not self.prices:
             return event
