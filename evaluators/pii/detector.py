@@ -18,11 +18,14 @@ from presidio_analyzer import AnalyzerEngine, RecognizerRegistry, RecognizerResu
 from presidio_analyzer.nlp_engine import NlpEngine, NoOpNlpEngine, SpacyNlpEngine
 from presidio_analyzer.predefined_recognizers import SpacyRecognizer
 
-from .phones import PHONE_SCAN_CHARS, phone_windows
+from llmwatch.settings import PII_PHONE_REGIONS
+
+from .phones import PHONE_SCAN_CHARS
 from .recognizers import (
     NER_ENTITIES,
     PATTERN_ENTITIES,
     SCORE_THRESHOLD,
+    PhoneNumberRecognizer,
     PrefixContextEnhancer,
     pattern_recognizers,
     rejected,
@@ -127,10 +130,11 @@ class PiiDetector:
         prefilter: bool = True,
         cache_size: int = 4096,
         phone_scan_chars: int = PHONE_SCAN_CHARS,
+        phone_regions: tuple[str, ...] = PII_PHONE_REGIONS,
     ) -> None:
         nlp = load_ner(ner_model) if ner_model else None
-        self._phone_budget = phone_scan_chars
-        recognizers = pattern_recognizers(phone_scan_chars)
+        recognizers = pattern_recognizers(phone_scan_chars, tuple(phone_regions))
+        self._phones = next(r for r in recognizers if isinstance(r, PhoneNumberRecognizer)).finder
         engine: NlpEngine
         if nlp is None:
             engine = NoOpNlpEngine(models=[{"lang_code": "en", "model_name": "none"}])
@@ -172,10 +176,14 @@ class PiiDetector:
         results = self._analyzer.analyze(text, language="en", entities=wanted)
         results = resolve_overlaps([r for r in results if not rejected(text, r)])
         entities = (Entity(r.entity_type, r.start, r.end, text[r.start : r.end], r.score) for r in results)
-        unscanned = phone_windows(text, self._phone_budget)[1] if "PHONE_NUMBER" in wanted else []
+        unscanned = self._phones.runs(text)[1] if "PHONE_NUMBER" in wanted else []
         return Scan(tuple(sorted(entities, key=lambda e: (e.start, e.end))), tuple(unscanned))
 
 
 def detector_from(settings: Any) -> PiiDetector:
     """The detector the settings describe (`settings.eval`)."""
-    return PiiDetector(settings.eval.ner_model, phone_scan_chars=settings.eval.pii_phone_scan_chars)
+    return PiiDetector(
+        settings.eval.ner_model,
+        phone_scan_chars=settings.eval.pii_phone_scan_chars,
+        phone_regions=tuple(settings.eval.pii_phone_regions),
+    )

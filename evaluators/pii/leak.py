@@ -17,9 +17,14 @@ from .recognizers import DIGIT_TYPES
 def normalise(entity_type: str, value: str) -> str:
     """The form in which two writings of one value compare equal (`+1 (212) 555-0147` ~ `212.555.0147`)."""
     if entity_type == "PHONE_NUMBER":
+        written = value.strip().lstrip("(")
+        number = digits(written)
+        for idd in ("00", "011"):  # dialled with an international prefix: the same number as with "+"
+            if not written.startswith("+") and number.startswith(idd) and len(number) > 8:
+                written = "+" + number[len(idd) :]
         try:
-            region = None if value.lstrip().startswith("+") else "US"
-            return str(phonenumbers.parse(value, region).national_number)
+            region = None if written.startswith("+") else "US"
+            return str(phonenumbers.parse(written, region).national_number)
         except phonenumbers.NumberParseException:
             return digits(value).lstrip("0")
     if entity_type in DIGIT_TYPES:

@@ -13,26 +13,26 @@ import ipaddress
 import re
 from collections.abc import Callable
 
-import phonenumbers
 import tldextract
 from phonenumbers.phonenumberutil import _VALID_PUNCTUATION
-from presidio_analyzer import EntityRecognizer, RecognizerResult
+from presidio_analyzer import AnalysisExplanation, EntityRecognizer, RecognizerResult
 from presidio_analyzer.context_aware_enhancers import ContextAwareEnhancer
 from presidio_analyzer.nlp_engine import NlpArtifacts
 from presidio_analyzer.predefined_recognizers import (
-    CreditCardRecognizer,
     CryptoRecognizer,
     EmailRecognizer,
     IbanRecognizer,
     IpRecognizer,
     MacAddressRecognizer,
-    PhoneRecognizer,
     UkNinoRecognizer,
     UsItinRecognizer,
     UsSsnRecognizer,
 )
 
-from .phones import PHONE_MIN_DIGITS, PHONE_SCAN_CHARS, digits, phone_runs, phone_windows
+from llmwatch.settings import PII_PHONE_REGIONS
+
+from .cards import find_cards
+from .phones import LONG_PHONE_RUN, PHONE_MAX_DIGITS, PHONE_SCAN_CHARS, PhoneFinder, digits
 
 #: What the offline default reports: structured identifiers with a fixed format, most with a checksum.
 #: Left out as too noisy on LLM traffic: dates, URLs, UUIDs, US bank/passport/driver-licence numbers.
@@ -64,6 +64,12 @@ DENY_CONTEXT = frozenset({
     "build", "version", "ver", "release", "firmware", "commit", "timestamp", "epoch", "unix",
     "chapter", "section", "clause", "appendix", "figure", "table", "step",
 })
+#: Words that, nearer to the number than any word above, say it is personal data after all ("order paid with
+#: card ...", "ticket holder's phone ...").
+CONFIRM_CONTEXT = frozenset({
+    "phone", "telephone", "tel", "mobile", "cell", "fax", "call", "contact", "card", "visa", "mastercard", "amex",
+    "credit", "debit", "ssn", "itin",
+})
 # fmt: on
 _DENY_TYPES = frozenset({"PHONE_NUMBER", "US_SSN", "US_ITIN", "IP_ADDRESS"})
 _WORD = re.compile(r"[^\W\d_]+")
@@ -89,8 +95,8 @@ TEXT_TESTS: tuple[tuple[str, Callable[[str], object]], ...] = (
     ("CRYPTO", re.compile(r"[13]\w{25}").search),
 )
 DIGIT_TESTS: tuple[tuple[str, Callable[[str], object]], ...] = (
-    ("PHONE_NUMBER", phone_runs),
-    ("CREDIT_CARD", re.compile(r"\d{4}[- ]?\d{3,4}[- ]?\d{3,4}[- ]?\d{3}").search),
+    ("PHONE_NUMBER", LONG_PHONE_RUN.search),
+    ("CREDIT_CARD", re.compile(r"[0-9](?:[ \u00a0-]?[0-9]){11}").search),
     ("US_SSN", re.compile(r"\d{3}[- .]?\d{2}[- .]?\d{4}|\d{5}-\d{4}|\d{3}-\d{6}").search),
     ("US_ITIN", re.compile(r"9\d{2}[- ]?\d{2}[- ]?\d{4}").search),
     ("UK_NINO", re.compile(r"\d{2} ?\d{2} ?\d{2}").search),
@@ -110,60 +116,24 @@ def triggered(text: str) -> set[str]:
     return found
 
 
-class FastPhoneRecognizer(PhoneRecognizer):
-    """presidio's phone recognizer (libphonenumber, region by region) made cheap enough for every event.
+class _SpanRecognizer(EntityRecognizer):
+    """A presidio recognizer around a finder written here (no patterns of presidio's own)."""
 
-    libphonenumber rescans the whole text once per region, and most of its time goes to parsing digit runs
-    that are no number at all. Here each long digit run is matched in a small window around it, regions
-    stop at the first that reads the whole run as a number (the others could only add parts of it), dates
-    and runs a valid card or IBAN covers are skipped, and CA is left out of presidio's regions (NANP: it
-    finds exactly what US finds).
-    """
+    ENTITY: str
 
-    REGIONS = ("US", "GB", "IN", "DE", "FR", "BR", "IL")
+    def __init__(self) -> None:
+        super().__init__(supported_entities=[self.ENTITY], name=type(self).__name__, supported_language="en")
 
-    def __init__(self, budget: int = PHONE_SCAN_CHARS) -> None:
-        super().__init__(supported_regions=self.REGIONS)
-        self.budget = budget  # window characters parsed per text; runs past it are left to the caller to mask
-        # A long run that a card or IBAN (checksum, score 1.0) covers loses any overlap with a phone anyway.
-        self._claimers: tuple[EntityRecognizer, ...] = (CreditCardRecognizer(), IbanRecognizer())
+    def load(self) -> None:  # nothing to load
+        pass
 
-    def _claimed(self, window: str, start: int, end: int) -> bool:
-        return any(
-            r.start <= start and r.end >= end
-            for claimer in self._claimers
-            for r in claimer.analyze(window, claimer.supported_entities)
-        )
-
-    def analyze(
-        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
-    ) -> list[RecognizerResult]:
-        found: list[RecognizerResult] = []
-        for run, lo, hi in phone_windows(text, self.budget)[0]:
-            window = text[lo:hi]
-            if len(digits(run.group())) >= 13 and self._claimed(window, run.start() - lo, run.end() - lo):
-                continue
-            for region in self.supported_regions:
-                whole = False
-                for m in phonenumbers.PhoneNumberMatcher(window, region, leniency=self.leniency):
-                    start, end = m.start + lo, m.end + lo
-                    if end <= run.start() or start >= run.end():
-                        continue  # a neighbour's: its own window finds it whole
-                    if len(digits(m.raw_string)) < PHONE_MIN_DIGITS:
-                        continue  # a short piece of the run ("030000" of "00000 030000"): no phone alone
-                    whole = whole or (start <= run.start() and end >= run.end())
-                    found.append(self._result(start, end, region))
-                if whole:
-                    break
-        return EntityRecognizer.remove_duplicates(found)
-
-    def _result(self, start: int, end: int, region: str) -> RecognizerResult:
+    def _result(self, start: int, end: int, score: float, explanation: str) -> RecognizerResult:
         return RecognizerResult(
-            entity_type=self.supported_entities[0],
+            entity_type=self.ENTITY,
             start=start,
             end=end,
-            score=self.SCORE,
-            analysis_explanation=self._get_analysis_explanation(region),
+            score=score,
+            analysis_explanation=AnalysisExplanation(type(self).__name__, score, textual_explanation=explanation),
             recognition_metadata={
                 RecognizerResult.RECOGNIZER_NAME_KEY: self.name,
                 RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
@@ -171,12 +141,64 @@ class FastPhoneRecognizer(PhoneRecognizer):
         )
 
 
+class PhoneNumberRecognizer(_SpanRecognizer):
+    """Phone numbers in every region's international and national formats (phones.PhoneFinder)."""
+
+    ENTITY = "PHONE_NUMBER"
+
+    def __init__(self, regions: tuple[str, ...] = PII_PHONE_REGIONS, budget: int = PHONE_SCAN_CHARS) -> None:
+        self.finder = PhoneFinder(regions, budget)
+        super().__init__()
+
+    def analyze(
+        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
+    ) -> list[RecognizerResult]:
+        found, _ = self.finder.find(text)
+        return [self._result(m.start, m.end, m.score, f"phone number ({m.region})") for m in found]
+
+
+class CardRecognizer(_SpanRecognizer):
+    """Payment card numbers: a network's IIN range and length, and the Luhn digit (cards.find_cards)."""
+
+    ENTITY = "CREDIT_CARD"
+
+    def analyze(
+        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
+    ) -> list[RecognizerResult]:
+        return [self._result(m.start, m.end, 1.0, f"{m.network} card") for m in find_cards(text)]
+
+
+#: Top-level names reserved for tests, examples, documentation and private networks (RFC 2606, RFC 6761, RFC 6762,
+#: RFC 8375, ICANN's .internal), and the private names companies use (.corp, .lan, .home): not in the public
+#: suffix list, yet an address there is someone's address (jane.doe@corp.example).
+RESERVED_TLDS = frozenset(
+    {
+        "example",
+        "test",
+        "invalid",
+        "localhost",
+        "local",
+        "internal",
+        "arpa",
+        "corp",
+        "lan",
+        "home",
+        "intranet",
+        "private",
+        "localdomain",
+    }
+)
+
+
 class OfflineEmailRecognizer(EmailRecognizer):
-    """Validates the domain against tldextract's bundled suffix list, never a fetched one."""
+    """Validates the domain against tldextract's bundled suffix list, never a fetched one, and accepts the reserved
+    and private top-level names."""
 
     _extract = tldextract.TLDExtract(cache_dir=None, suffix_list_urls=(), fallback_to_snapshot=True)
 
     def validate_result(self, pattern_text: str) -> bool:
+        if pattern_text.rsplit(".", 1)[-1].lower() in RESERVED_TLDS:
+            return True
         return self._extract(pattern_text).fqdn != ""
 
 
@@ -213,11 +235,13 @@ class PrefixContextEnhancer(ContextAwareEnhancer):
         return raw_results
 
 
-def pattern_recognizers(phone_budget: int = PHONE_SCAN_CHARS) -> list[EntityRecognizer]:
+def pattern_recognizers(
+    phone_budget: int = PHONE_SCAN_CHARS, phone_regions: tuple[str, ...] = PII_PHONE_REGIONS
+) -> list[EntityRecognizer]:
     return [
         OfflineEmailRecognizer(),
-        FastPhoneRecognizer(phone_budget),
-        CreditCardRecognizer(),
+        PhoneNumberRecognizer(phone_regions, phone_budget),
+        CardRecognizer(),
         IbanRecognizer(),
         UsSsnRecognizer(),
         UsItinRecognizer(),
@@ -241,15 +265,87 @@ def _not_personal_ip(value: str) -> bool:
     return ip.is_loopback or ip.is_unspecified  # the local machine or no address: no one in particular
 
 
+#: Words between a label and its number that say nothing ("order number is 123", "your ticket no. 45").
+_FILLER = frozenset(
+    {
+        "no",
+        "nr",
+        "nº",
+        "num",
+        "number",
+        "is",
+        "was",
+        "are",
+        "the",
+        "a",
+        "an",
+        "of",
+        "for",
+        "your",
+        "our",
+        "my",
+        "his",
+        "her",
+        "their",
+        "this",
+        "that",
+        "new",
+        "old",
+    }
+)
+
+
+#: The labels that deny a card number (a checksum and an issuer range are strong evidence; only an id that
+#: carries a check digit of its own can pass both).
+CARD_DENY_CONTEXT = frozenset(
+    {
+        "ean",
+        "gtin",
+        "upc",
+        "isbn",
+        "imei",
+        "iccid",
+        "sku",
+        "tracking",
+        "serial",
+        "order",
+        "invoice",
+        "transaction",
+        "txn",
+        "ref",
+        "reference",
+    }
+)
+
+
+def denied(text: str, start: int, deny: frozenset[str] = DENY_CONTEXT) -> bool:
+    """Whether the word that labels the number (the nearest word before it, fillers skipped) says it is something
+    else: an order, a ticket, a version. Only the label counts: a deny word further back is just prose."""
+    for word in reversed(words_before(text, start, 4)):
+        if word in _FILLER:
+            continue
+        return word in deny and word not in CONFIRM_CONTEXT
+    return False
+
+
+def _version_ip(text: str, start: int) -> bool:
+    """Chrome/97.0.5113.229, rv:1.9.7.20: a product version in a user agent, not an address."""
+    return text[max(0, start - 3) : start].lower() == "rv:" or (
+        start >= 2 and text[start - 1] == "/" and text[start - 2].isalpha()
+    )
+
+
 def rejected(text: str, r: RecognizerResult) -> bool:
     """Whether a recognizer's match is no PII after all: negative context, impossible or dummy values."""
     value = text[r.start : r.end]
-    if r.entity_type in _DENY_TYPES and not DENY_CONTEXT.isdisjoint(words_before(text, r.start, 3)):
+    if r.entity_type == "CREDIT_CARD" and denied(text, r.start, CARD_DENY_CONTEXT):
         return True
+    if r.entity_type in _DENY_TYPES and not value.lstrip("(").startswith("+") and denied(text, r.start):
+        return True  # (a number written with its country code is a phone whatever the word before it)
     if r.entity_type == "US_SSN" and digits(value).startswith("9"):
         return True  # the SSA never issues area numbers 900-999 (that range is the ITIN's)
     if r.entity_type in {"PHONE_NUMBER", "US_SSN"} and _placeholder_digits(digits(value)):
         return True
-    if r.entity_type == "PHONE_NUMBER" and len(digits(value).lstrip("0")) > 15:
-        return True  # E.164 numbers have at most 15 digits: a longer run is a card, an account, an id
-    return r.entity_type == "IP_ADDRESS" and _not_personal_ip(value)
+    if r.entity_type == "PHONE_NUMBER" and len(digits(value).lstrip("0")) > PHONE_MAX_DIGITS + 1:
+        return True  # E.164 numbers have at most 15 digits (16 with a trunk 0 or 1): a longer run is an id
+    return r.entity_type == "IP_ADDRESS" and (_not_personal_ip(value) or _version_ip(text, r.start))
