@@ -107,8 +107,7 @@ class EvaluatorSettings(BaseModel):
         default_factory=lambda: list(PII_PHONE_REGIONS),
         description="Regions (ISO 3166-1 alpha-2, JSON list) whose national phone formats PII detection reads, "
         "numbers written without a country code; numbers written with one (+49 …, 0049 …) are read for every "
-        "region. A bare run of digits counts as a phone only when it is a valid number of one of these regions. "
-        f"Default: {','.join(PII_PHONE_REGIONS)}.",
+        "region. A bare run of digits counts as a phone only when it is a valid number of one of these regions.",
     )
 
     @field_validator("pii_phone_regions")

@@ -335,6 +335,15 @@ def _version_ip(text: str, start: int) -> bool:
     )
 
 
+def _inside_a_longer_number(text: str, start: int, end: int) -> bool:
+    """978-84-7561-986-6: the SSN-shaped middle of a longer hyphenated number (an ISBN, an order id)."""
+    after = text[end : end + 2]
+    before = text[max(0, start - 2) : start]
+    return (len(after) == 2 and after[0] in "-./" and after[1].isdigit()) or (
+        len(before) == 2 and before[1] in "-./" and before[0].isdigit()
+    )
+
+
 def rejected(text: str, r: RecognizerResult) -> bool:
     """Whether a recognizer's match is no PII after all: negative context, impossible or dummy values."""
     value = text[r.start : r.end]
@@ -342,6 +351,8 @@ def rejected(text: str, r: RecognizerResult) -> bool:
         return True
     if r.entity_type in _DENY_TYPES and not value.lstrip("(").startswith("+") and denied(text, r.start):
         return True  # (a number written with its country code is a phone whatever the word before it)
+    if r.entity_type in {"US_SSN", "US_ITIN"} and _inside_a_longer_number(text, r.start, r.end):
+        return True
     if r.entity_type == "US_SSN" and digits(value).startswith("9"):
         return True  # the SSA never issues area numbers 900-999 (that range is the ITIN's)
     if r.entity_type in {"PHONE_NUMBER", "US_SSN"} and _placeholder_digits(digits(value)):
