@@ -98,8 +98,8 @@ class EvaluatorSettings(BaseModel):
     pii_phone_scan_chars: int = Field(
         32 * 1024,
         ge=0,
-        description="Characters per text the PII phone recognizer (libphonenumber, ~40 µs each) parses, counted over "
-        "the windows around phone-like digit runs: a bound on the time a digit-heavy text costs. Runs past it are "
+        description="Characters of phone-like digit runs per text the PII phone recognizer reads (libphonenumber's "
+        "metadata, ~5-20 µs each): a bound on the time a digit-heavy text costs. Runs past it are "
         "stored masked as `<UNSCANNED>` and the event gets the attribute `llmwatch.pii_scan=partial`; every other "
         "PII type is still searched in the whole text.",
     )

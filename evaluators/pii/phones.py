@@ -16,7 +16,8 @@ reaches libphonenumber. Each run is then read once:
    (`LLMWATCH_EVAL__PII_PHONE_REGIONS`, after removing that region's trunk prefix) and it is written like one:
    grouped with spaces, dashes, slashes or parentheses, or dots in phone groups (`212.555.0147`, `06.12.34.56.78`,
    never `168.978.746` or `10.0.19041.1234`). A bare run of digits is an id more often than a phone: it counts
-   only when libphonenumber calls it a valid number of a default region, or a phone word comes just before it.
+   only when a phone word comes just before it, or it is a valid number of a default region written the way that
+   region writes it (with its trunk prefix, or as ten NANP digits or an 11-digit-plus mobile without one).
 5. The leniency: no window glued to letters (`ORD-12345678`, `Chrome/97.0.5113.229`), after a currency sign or
    before a unit (`12 345 678 km`, `USD 1 234 567`), in thousands groups (`1 234 567`, `120 000 000`) or shaped
    like a US SSN (left to that recognizer).
@@ -44,6 +45,8 @@ from llmwatch.settings import PII_PHONE_REGIONS
 PHONE_MIN_DIGITS = 7
 #: E.164: a country code and national number together hold at most 15 digits.
 PHONE_MAX_DIGITS = 15
+#: The most digits a written phone number holds: E.164's 15 and an international prefix (011).
+_WINDOW_MAX_DIGITS = PHONE_MAX_DIGITS + 3
 #: Characters of phone-like runs read per text (see the module docstring).
 PHONE_SCAN_CHARS = 32 * 1024
 
@@ -179,16 +182,19 @@ class PhoneFinder:
         piece = text[start:end]
         if len(digits(piece)) < PHONE_MIN_DIGITS or _card_shaped(piece):
             return
-        # chunk boundaries: positions in the piece where whitespace separates two groups
-        chunks = _chunks(piece)
+        chunks = _chunks(piece)  # groups joined without whitespace
+        counts = [len(digits(piece[a:b])) for a, b in chunks]
         i = 0
         while i < len(chunks):
+            # the windows from chunk i that can still be one number (a long run costs linear time, not quadratic)
+            last, total = i, counts[i]
+            while last + 1 < len(chunks) and total + counts[last + 1] <= _WINDOW_MAX_DIGITS:
+                last += 1
+                total += counts[last]
             match = None
-            for j in range(len(chunks) - 1, i - 1, -1):
-                lo, hi = start + chunks[i][0], start + chunks[j][1]
-                if lo == start + chunks[0][0] and i == 0:
-                    lo = start  # keep a leading "+" or "("
-                match = self._read_window(text, lo, hi)
+            for j in range(last, i - 1, -1):
+                lo = start if i == 0 else start + chunks[i][0]  # (a leading "+" or "(" stays with the first)
+                match = self._read_window(text, lo, start + chunks[j][1])
                 if match is not None:
                     break
             if match is None:
@@ -200,7 +206,7 @@ class PhoneFinder:
     def _read_window(self, text: str, start: int, end: int) -> PhoneMatch | None:
         window = text[start:end]
         number = digits(window)
-        if not PHONE_MIN_DIGITS <= len(number) <= PHONE_MAX_DIGITS + 3:  # + an international prefix
+        if not PHONE_MIN_DIGITS <= len(number) <= _WINDOW_MAX_DIGITS:
             return None
         if text[start] == "(" and ")" not in window:
             start, window = start + 1, window[1:]
@@ -259,8 +265,9 @@ class PhoneFinder:
 
     def _bare(self, number: str, start: int, stop: int, labelled: bool) -> PhoneMatch | None:
         """A run of digits and nothing else. After a phone word: any possible number. Else a valid number of a
-        default region written nationally with its trunk prefix (0…, or 1… in the NANP), or a valid ten-digit
-        NANP number: ids, counts and timestamps are bare digits far more often than phones are."""
+        default region written as that region writes it: with its trunk prefix (0…, 8…, 1… in the NANP), or without
+        one where that is its national form (`_untrunked`). Ids, counts and timestamps are bare digits far more
+        often than phones are."""
         if _looks_like_a_date(number):
             return None
         if labelled:
@@ -270,8 +277,7 @@ class PhoneFinder:
             return None  # (ten digits from 1: a Unix time in seconds, 2001-2033)
         for region in self.regions:
             national = _national_part(number, region)
-            nanp = region.code in _NANP and len(national) == 10
-            if not (nanp or (region.trunk and national != number) or len(number) >= 10):
+            if national == number and len(number) < 10:
                 continue
             if len(national) not in region.lengths or not region.pattern.fullmatch(national):
                 continue
@@ -279,9 +285,22 @@ class PhoneFinder:
                 parsed = phonenumbers.parse(number, region.code)
             except phonenumbers.NumberParseException:
                 continue
-            if phonenumbers.is_valid_number_for_region(parsed, region.code):
+            if not phonenumbers.is_valid_number_for_region(parsed, region.code):
+                continue
+            if national != number or self._untrunked(parsed, number, region.code):
                 return PhoneMatch(start, stop, 0.5, region.code)
         return None
+
+    @staticmethod
+    def _untrunked(parsed: phonenumbers.PhoneNumber, number: str, region: str) -> bool:
+        """A valid number written without a trunk prefix that its region writes that way too: ten NANP digits, or an
+        eleven-digit-plus mobile number (Chinese, Brazilian). Shorter ones and other regions' ten digits are left
+        out: random ten-digit ids are valid Mexican or Italian numbers one time in three."""
+        if digits(phonenumbers.format_number(parsed, _NATIONAL)) != number:
+            return False
+        if region in _NANP:
+            return len(number) == 10
+        return len(number) >= 11 and phonenumbers.number_type(parsed) == phonenumbers.PhoneNumberType.MOBILE
 
     def _possible(self, number: str) -> str | None:
         """The first default region for which `number` (written nationally) has a possible length."""
@@ -291,6 +310,7 @@ class PhoneFinder:
         return None
 
 
+_NATIONAL = phonenumbers.PhoneNumberFormat.NATIONAL
 _NANP = frozenset({"US", "CA"})
 
 

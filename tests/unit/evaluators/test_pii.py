@@ -335,6 +335,18 @@ def test_phone_scan_stops_at_its_budget_and_the_rest_is_masked(monkeypatch: pyte
     assert pii.PiiEvaluator(detector).score("call (212) 555-0147", "")["pii_partial"] is False
 
 
+def test_a_long_run_within_the_budget_costs_linear_time() -> None:
+    """A run just under the scan budget (thousands of groups) is read window by window from each group: bounded by
+    the digits one number can hold, not by the run's length."""
+    import time
+
+    run = " ".join(f"{i % 90 + 10}" for i in range(10_000))  # 30 KiB, one run of two-digit groups
+    started = time.perf_counter()
+    scan = det.PiiDetector(cache_size=0).scan(f"numbers: {run}")
+    assert time.perf_counter() - started < 20.0  # ~1 s here; quadratic would be hours
+    assert not scan.partial
+
+
 def test_unscanned_runs_swallow_what_they_overlap() -> None:
     """A stored copy never keeps part of an unscanned run: an entity overlapping it is masked with it."""
     text = "card 4111 1111 1111 1111 0000000 end"
