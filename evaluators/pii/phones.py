@@ -252,8 +252,8 @@ class PhoneFinder:
         labelled = _phone_word_before(text, start)
         if len(groups) == 1:
             return self._bare(number, start, stop, labelled)
-        if groups == [3, 2, 4] and "-" in window:
-            return None  # an SSN's shape: the SSN recognizer reads those
+        if groups == [3, 2, 4]:
+            return None  # an SSN's shape (536-90-4399, 055 43 7933): the SSN recognizer reads those
         if _isbn(window, number):
             return None
         if not labelled and (_dotted(window) is False or _thousands(window, groups)):
