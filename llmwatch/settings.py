@@ -44,6 +44,23 @@ class TopicNames(BaseModel):
     dlq: str = "llm.dlq"
 
 
+# fmt: off
+#: The regions whose national phone formats (numbers written without a country code) PII detection reads by default
+#: (evaluators/pii/phones.py); numbers written with one are read for every region whatever this holds. Ordered by
+#: how often a region's numbers are expected: the first that reads a number names it.
+PII_PHONE_REGIONS: tuple[str, ...] = (
+    "US", "CA", "GB", "IE", "AU", "NZ", "IN", "PK", "BD", "LK", "NP", "PH", "SG", "MY", "ID", "TH", "VN",
+    "CN", "HK", "TW", "JP", "KR",
+    "DE", "AT", "CH", "LI", "LU", "FR", "BE", "NL", "ES", "PT", "IT", "GR", "CY", "MT",
+    "DK", "NO", "SE", "FI", "IS", "EE", "LV", "LT", "PL", "CZ", "SK", "HU", "RO", "BG", "SI", "HR", "BA", "RS",
+    "MK", "AL", "UA", "RU", "BY", "MD", "TR", "GE", "AM", "AZ", "KZ", "UZ",
+    "IL", "PS", "JO", "LB", "SA", "AE", "QA", "KW", "EG", "MA", "DZ", "TN", "IR", "IQ",
+    "NG", "GH", "KE", "ET", "ZA", "TZ", "UG",
+    "MX", "BR", "AR", "CL", "CO", "PE", "VE", "EC",
+)
+# fmt: on
+
+
 class EvaluatorSettings(BaseModel):
     """Evaluator models and thresholds (`LLMWATCH_EVAL__<FIELD>`)."""
 
@@ -95,11 +112,26 @@ class EvaluatorSettings(BaseModel):
     pii_phone_scan_chars: int = Field(
         32 * 1024,
         ge=0,
-        description="Characters per text the PII phone recognizer (libphonenumber, ~40 µs each) parses, counted over "
-        "the windows around phone-like digit runs: a bound on the time a digit-heavy text costs. Runs past it are "
+        description="Characters of phone-like digit runs per text the PII phone recognizer reads (libphonenumber's "
+        "metadata, ~5-20 µs each): a bound on the time a digit-heavy text costs. Runs past it are "
         "stored masked as `<UNSCANNED>` and the event gets the attribute `llmwatch.pii_scan=partial`; every other "
         "PII type is still searched in the whole text.",
     )
+    pii_phone_regions: list[str] = Field(
+        default_factory=lambda: list(PII_PHONE_REGIONS),
+        description="Regions (ISO 3166-1 alpha-2, JSON list) whose national phone formats PII detection reads, "
+        "numbers written without a country code; numbers written with one (+49 …, 0049 …) are read for every "
+        "region. A bare run of digits counts as a phone only when it is a valid number of one of these regions.",
+    )
+
+    @field_validator("pii_phone_regions")
+    @classmethod
+    def _regions_are_codes(cls, value: list[str]) -> list[str]:
+        codes = [v.strip().upper() for v in value]
+        bad = [v for v in codes if len(v) != 2 or not v.isalpha()]
+        if bad or not codes:
+            raise ValueError(f"phone regions are two-letter ISO 3166-1 codes, at least one; got {bad or value}")
+        return codes
 
 
 class WorkerSettings(BaseModel):

@@ -14,6 +14,8 @@ from llmwatch.settings import Settings
 def _default(field: FieldInfo) -> str:
     if field.default_factory is not None:
         name = getattr(field.default_factory, "__name__", "")
+        if name == "<lambda>" and isinstance(value := field.default_factory(), list):  # type: ignore[call-arg]
+            return f"`{','.join(map(str, value))}` (JSON list)"
         return {
             "default_data_dir": "`$XDG_DATA_HOME/llmwatch` (~/.local/share/llmwatch)",
             "default_cache_dir": "`$XDG_CACHE_HOME/llmwatch` (~/.cache/llmwatch)",
@@ -39,8 +41,6 @@ def _rows(model: type[BaseModel], prefix: str) -> list[str]:
         default = _default(field)
         if default == "(see below)" and isinstance(ann, type) and issubclass(ann, BaseModel):
             default = ""
-        if name == "enabled":
-            default = "`toxicity,pii,injection,hallucination` (JSON list)"
         rows.append(f"| `{prefix}{name.upper()}` | {_type(field)} | {default} | {field.description or ''} |")
     return rows
 

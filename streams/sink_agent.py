@@ -101,14 +101,14 @@ async def write_batch(
 
 def _redacted_dead_letters(payloads: list[Payload]) -> list[Payload]:
     """Dead letters hold raw input: the table gets redacted copies, the llm.dlq topic keeps the raw bytes."""
-    from llmwatch.evaluators.pii import redact_dead_letter
+    from llmwatch.evaluators.pii.sinks import redact_dead_letter
 
     return [redact_dead_letter(p) if isinstance(p, DeadLetter) else p for p in payloads]
 
 
 def _redacted_feedback(payloads: list[Payload]) -> list[Payload]:
     """Feedback comments are free text a user typed: the table gets redacted copies, the topic keeps the original."""
-    from llmwatch.evaluators.pii import redact_feedback
+    from llmwatch.evaluators.pii.sinks import redact_feedback
 
     return [redact_feedback(p) if isinstance(p, Feedback) else p for p in payloads]
 

@@ -29,6 +29,7 @@ import phonenumbers
 import pytest
 
 from llmwatch.evaluators import pii, redaction
+from llmwatch.evaluators.pii import sinks
 from llmwatch.harness import WorkerProcess, produce_sync, query_scalar, read_partitions, wait_for
 from llmwatch.schemas import DeadLetter, Feedback, InferenceEvent, utcnow
 from llmwatch.settings import EvaluatorSettings, Settings, WorkerSettings
@@ -413,7 +414,7 @@ def test_dead_letter_copy_for_tables_is_redacted() -> None:
     left half-written, the true size kept; the record on the DLQ topic is untouched (raw bytes, for replay)."""
     corpus = Corpus(seed=SEED + 2)
     email, card, phone = corpus.email(), corpus.card(), corpus.phone()
-    pad = "x" * (pii.DEAD_LETTER_KEEP_CHARS - 19)  # '{"prompt": "' + pad + " ": the cut is 6 digits into the card
+    pad = "x" * (sinks.DEAD_LETTER_KEEP_CHARS - 19)  # '{"prompt": "' + pad + " ": the cut is 6 digits into the card
     raw = f'{{"prompt": "{pad} {card} \xff mail {email}'.encode("utf-8", "surrogateescape") + b"\xff\xfe"
     record = DeadLetter.of(
         raw=raw,
@@ -425,12 +426,12 @@ def test_dead_letter_copy_for_tables_is_redacted() -> None:
         error_type="schema",
         stage="score",
     )
-    stored = pii.redact_dead_letter(record)
+    stored = sinks.redact_dead_letter(record)
     text = stored.raw().decode()
     assert stored.raw_size == len(raw) and record.raw() == raw  # the topic's copy keeps every byte
-    assert len(text) <= pii.DEAD_LETTER_KEEP_CHARS + 1 and text.endswith("…")
+    assert len(text) <= sinks.DEAD_LETTER_KEEP_CHARS + 1 and text.endswith("…")
     assert card[:6] not in text  # not even the first digits of the card the cut split
-    assert raw.decode("utf-8", "replace")[: pii.DEAD_LETTER_KEEP_CHARS].endswith(card[:6])  # (the cut is there)
+    assert raw.decode("utf-8", "replace")[: sinks.DEAD_LETTER_KEEP_CHARS].endswith(card[:6])  # (the cut is there)
     assert email not in stored.reason and "<EMAIL_ADDRESS>" in stored.reason
     assert stored.key_b64 is not None and phone not in _b64_text(stored.key_b64)
 
@@ -444,7 +445,7 @@ def test_dead_letter_copy_for_tables_is_redacted() -> None:
         error_type="encoding",
         stage="score",
     )
-    text = pii.redact_dead_letter(short).raw().decode()
+    text = sinks.redact_dead_letter(short).raw().decode()
     assert email not in text and re.sub(r"\D", "", card) not in re.sub(r"\D", "", text), text
     assert "<EMAIL_ADDRESS>" in text and "<CREDIT_CARD>" in text
 
