@@ -117,6 +117,33 @@ def toxicity_section(settings: Any, split: str) -> Section:
     return classifier_section("toxicity", ev.name, settings.eval.toxicity_threshold, split, rows, scores)
 
 
+@section("pii")
+def pii_section(settings: Any, split: str) -> Section:
+    """Redaction recall per PII type (the value gone from the redacted text) and the share of clean texts flagged,
+    on the generated PII set (evaluators/data/pii, evaluators/pii/quality.py)."""
+    from .pii.detector import PiiDetector
+    from .pii.quality import redaction_report
+
+    r = redaction_report(split, PiiDetector(cache_size=0, phone_regions=tuple(settings.eval.pii_phone_regions)))
+    summary: dict[str, Any] = {f"recall_{t}": v["recall"] for t, v in r["recall"].items()}
+    summary |= {"clean_n": r["clean"]["n"], "clean_flag_rate": r["clean"]["flag_rate"]}
+    slices = [
+        {"slice": t, "role": "redaction", "label": 1, "n": v["n"], "recall": v["recall"]}
+        for t, v in r["recall"].items()
+    ]
+    slices += [
+        {
+            "slice": kind,
+            "role": "clean",
+            "label": 0,
+            "n": v["n"],
+            "flag_rate": _r(v["flagged"] / v["n"] if v["n"] else None),
+        }
+        for kind, v in r["clean"]["by_kind"].items()
+    ]
+    return {"evaluator": "pii", "backend": r["backend"], "split": split, "summary": summary, "slices": slices}
+
+
 def report(settings: Any, ids: Sequence[str], split: str = "test") -> list[Section]:
     unknown = [i for i in ids if i not in SECTIONS]
     if unknown:

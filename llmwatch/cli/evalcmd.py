@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-DEFAULT_REPORTED = ("injection", "toxicity")
+DEFAULT_REPORTED = ("injection", "toxicity", "pii")
 
 
 def _ids(value: str | None, default: tuple[str, ...]) -> list[str]:
@@ -33,7 +33,8 @@ def eval_group() -> None:
     help="Also write the report as JSON to this file ('-': stdout, and no table).",
 )
 def report(ids: str | None, split: str, json_out: Path | None) -> None:
-    """Per evaluator and per slice of its set: AUC, recall at 1 % and 5 % false positives, flag rates.
+    """Per evaluator and per slice of its set: AUC, recall at 1 % and 5 % false positives, flag rates; for PII,
+    redaction recall per type and the share of clean texts flagged.
 
     Scores come from the evaluators as configured (LLMWATCH_EVAL__*), flags at their configured thresholds (>=).
     """

@@ -101,3 +101,13 @@ def test_classifier_section_by_hand() -> None:
     by = {(r["slice"], r["role"]): r for r in out["slices"]}
     assert by[("question", "user")]["flag_rate"] == 1.0 and by[("document", "context")]["flag_rate"] == 0.0
     assert by[("attack", "user")]["flag_rate"] == 0.5
+
+
+def test_pii_section_reports_redaction_recall_and_clean_flags() -> None:
+    """`llmwatch eval report` carries PII's figures as a section like the classifiers' (the floors themselves are
+    guarded in test_pii_quality.py)."""
+    [pii] = report(Settings(), ["pii"], "validation")
+    assert pii["evaluator"] == "pii" and pii["split"] == "validation"
+    assert {"recall_CREDIT_CARD", "recall_PHONE_NUMBER", "clean_flag_rate"} <= set(pii["summary"])
+    kinds = {(s["role"], s["slice"]) for s in pii["slices"]}
+    assert ("redaction", "CREDIT_CARD") in kinds and ("clean", "decimal") in kinds
