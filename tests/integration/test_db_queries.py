@@ -121,8 +121,29 @@ def _verdicts() -> list[CanaryVerdict]:
             result="fail",
             **common,
             metrics=[
-                MetricVerdict(metric="ttft", result="pass", p_value=0.4),
-                MetricVerdict(metric="toxicity", result="fail", critical=True, baseline_value=0.1, canary_value=0.3),
+                MetricVerdict(
+                    metric="ttft",
+                    result="pass",
+                    p_value=1.0,
+                    margin=0.03,
+                    baseline_n=400,
+                    canary_n=100,
+                    baseline_value=0.05,
+                    canary_value=0.04,
+                    reason="PASS: share above baseline p95 …",
+                ),
+                MetricVerdict(
+                    metric="toxicity",
+                    result="fail",
+                    critical=True,
+                    baseline_value=0.1,
+                    canary_value=0.3,
+                    p_value=0.0004,
+                    margin=0.0,
+                    baseline_n=400,
+                    canary_n=100,
+                    reason="HIGH: toxicity rate: canary 30.00% vs baseline 10.00% (fail margin +0.00%, pass margin …",
+                ),
             ],
         ),
     ]
@@ -171,11 +192,12 @@ def check_p95_ttft_hourly(rows: Rows) -> None:
     ]
     # The roll-up counts the replayed slice (60, 70, 80 ms) once in `events` but twice in the latency samples,
     # as 0010_events_hourly_mv.up.sql documents; canary_vs_baseline reads FINAL and gets the exact 190.5.
-    replayed = [10.0 * (i + 1) for i in range(20)] + [60.0, 70.0, 80.0]
+    # Latencies are sampled from ok requests (migration 0042): v1's one error (10 ms) is left out.
+    replayed = [10.0 * (i + 1) for i in range(1, 20)] + [60.0, 70.0, 80.0]
     assert rows[0]["ttft_p95_ms"] == pytest.approx(
         statistics.quantiles(replayed, n=100, method="inclusive")[94], abs=0.05
     )
-    assert rows[1]["ttft_p95_ms"] == pytest.approx(20 + 0.95 * 380, abs=0.05)  # 381.0
+    assert rows[1]["ttft_p95_ms"] == pytest.approx(100 + 0.95 * 300, abs=0.05)  # ok ones: 100..400 ms
     assert rows[1]["error_rate"] == pytest.approx(0.2)
 
 
@@ -199,8 +221,11 @@ def check_pii_leak_rate_by_model_version(rows: Rows) -> None:
 def check_canary_vs_baseline(rows: Rows) -> None:
     assert [(r["variant"], r["events"]) for r in rows] == [("baseline", 20), ("canary", 20)]
     base, canary = rows
-    assert base["ttft_p95_ms"] == pytest.approx(190.5) and canary["ttft_p95_ms"] == pytest.approx(381.0)
-    assert base["ttft_p95_delta_ms"] == 0 and canary["ttft_p95_delta_ms"] == pytest.approx(190.5)
+    # latency is sampled from ok requests (evaluators/metrics.py): v1's ok ttfts are 20..200 ms (19), v2's 100..400
+    assert base["ttft_p95_ms"] == pytest.approx(20 + 0.95 * 18 * 10) and canary["ttft_p95_ms"] == pytest.approx(
+        100 + 0.95 * 15 * 20
+    )
+    assert base["ttft_p95_delta_ms"] == 0 and canary["ttft_p95_delta_ms"] == pytest.approx(385.0 - 191.0)
     assert canary["error_rate_delta"] == pytest.approx(0.15)
     assert canary["toxicity_rate"] == pytest.approx(round(6 / 19, 4))
     assert canary["toxicity_rate_delta"] == pytest.approx(round(6 / 19, 4) - 0.1, abs=1e-4)
@@ -213,7 +238,10 @@ def check_dlq_reasons(rows: Rows) -> None:
         ("llm.inference.events", "score", 2, 20),
         ("llm.eval.scores", "sink", 1, 10),
     ]
-    assert rows[0]["latest_reason"] == "field 'ts': invalid"
+    # every reason of the group, not only the latest (one per line, most frequent, then latest, first)
+    assert rows[0]["distinct_reasons"] == 2
+    assert rows[0]["reasons"] == "1 × field 'ts': invalid\n1 × field 'model': missing"
+    assert rows[1]["reasons"] == "1 × TYPE_MISMATCH"
     assert rows[0]["first_seen"] == T0 and rows[0]["last_seen"] == T0 + timedelta(minutes=5)
 
 
@@ -228,13 +256,22 @@ def check_weight_history(rows: Rows) -> None:
 
 def check_canary_metric_results(rows: Rows) -> None:
     assert len(rows) == 4
-    assert (rows[0]["verdict"], rows[0]["metric"], rows[0]["metric_result"], rows[0]["critical"]) == (
+    fail, passed = rows[0], rows[1]
+    assert (fail["verdict"], fail["metric"], fail["metric_result"], fail["critical"]) == (
         "fail",
         "toxicity",
         "fail",
         True,
     )
-    assert (rows[0]["baseline_value"], rows[0]["canary_value"]) == (0.1, 0.3)
+    assert (fail["baseline"], fail["canary"], fail["difference"]) == (0.1, 0.3, 0.2)
+    # a margin of 0 reads as what it is, in the column and in the judge's reason
+    assert fail["fail_margin"] == "any rise" and "fail margin: any rise" in fail["reason"]
+    assert fail["p_worse"] == 0.0004 and fail["decided_by"] == "p_worse below the judge's alpha"
+    # a pass is not a p-value's doing: the row says which rule decided it
+    assert (passed["metric"], passed["metric_result"], passed["fail_margin"]) == ("ttft", "pass", "+3.00 points")
+    assert passed["decided_by"] == "confidence bound within the pass margin" and passed["p_worse"] == 1.0
+    assert rows[2]["decided_by"] == "no data in an arm" and rows[2]["p_worse"] is None  # vd1: no counts
+    assert "helper" not in " ".join(fail)
 
 
 def check_feedback_by_model_version(rows: Rows) -> None:
@@ -257,8 +294,47 @@ def test_every_ready_query_has_a_check() -> None:
 def test_ready_queries_give_the_hand_counted_numbers(seeded: Any) -> None:
     for name, query in ready_queries().items():
         assert query.title, f"{name} needs a header comment"
-        result = seeded.query(query.sql)
+        result = seeded.query(query.sql, parameters=query.parameters())
         rows = [dict(zip(result.column_names, r, strict=True)) for r in result.result_rows]
         for row in rows:  # no NaN: undefined rates are NULL
             assert not any(isinstance(v, float) and math.isnan(v) for v in row.values()), (name, row)
         CHECKS[name](rows)
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "expect"),
+    [
+        ("canary_metric_results", {"verdict_id": "vd1"}, lambda rows: {r["verdict_id"] for r in rows} == {"vd1"}),
+        ("canary_metric_results", {"verdicts": 1}, lambda rows: {r["verdict_id"] for r in rows} == {"vd2"}),
+        ("canary_metric_results", {"deployment": "other"}, lambda rows: rows == []),
+        ("canary_vs_baseline", {"hours": 1}, lambda rows: rows == []),  # the events are 2 hours old
+        (
+            "canary_vs_baseline",
+            {"deployment": "chat", "toxicity_threshold": 0.95},
+            lambda rows: rows[1]["toxicity_rate"] == 0,
+        ),
+        ("p95_ttft_hourly", {"hours": 1}, lambda rows: rows == []),
+        ("p95_ttft_hourly", {"deployment": "chat"}, lambda rows: len(rows) == 2),
+        ("weight_history", {"deployment": "other"}, lambda rows: rows == []),
+        ("dlq_reasons", {"hours": 1}, lambda rows: rows == []),
+        ("dlq_reasons", {"hours": 5}, lambda rows: sum(r["records"] for r in rows) == 3),
+        ("pii_leak_rate_by_model_version", {"deployment": "chat", "hours": 5}, lambda rows: len(rows) == 2),
+        ("toxicity_rate_by_prompt_version", {"toxicity_threshold": 0.95}, lambda rows: rows[0]["toxic_responses"] == 0),
+        ("toxicity_rate_by_prompt_version", {"hours": 1, "deployment": "chat"}, lambda rows: rows == []),
+        ("feedback_by_model_version", {"hours": 1}, lambda rows: rows == []),
+        ("feedback_by_model_version", {"deployment": "chat"}, lambda rows: len(rows) == 2),
+    ],
+)
+def test_ready_query_parameters_change_the_answer(seeded: Any, name: str, params: dict[str, Any], expect: Any) -> None:
+    query = ready_queries()[name]
+    result = seeded.query(query.sql, parameters=query.parameters(overrides=params))
+    rows = [dict(zip(result.column_names, r, strict=True)) for r in result.result_rows]
+    assert expect(rows), (name, params, rows)
+
+
+def test_every_ready_query_parameter_is_exercised() -> None:
+    """Each declared parameter is set by a case above (a parameter nothing tests may not do what it says)."""
+    cases = test_ready_query_parameters_change_the_answer.pytestmark[0].args[1]  # type: ignore[attr-defined]
+    covered = {(name, p) for name, params, _ in cases for p in params}
+    declared = {(q.name, p) for q in ready_queries().values() for p in q.params}
+    assert declared <= covered, declared - covered

@@ -392,3 +392,31 @@ async def test_alerter_publishes_and_notifies_once_per_episode(serve: Any) -> No
         ("ttft_p95_high", "resolved"),
     ]
     await n.stop()
+
+
+def test_every_query_annotation_is_a_command_that_runs() -> None:
+    """The `query` annotation names a real ready query (or command) and only parameters that query declares."""
+    import shlex
+
+    import click
+
+    from llmwatch.cli import cli
+    from llmwatch.db.ready import ready_queries
+    from llmwatch.streams.alerting import QUERIES
+
+    queries = ready_queries()
+    for rule, template in QUERIES.items():
+        words = shlex.split(template.format(deployment="d", verdict_id="v"))
+        assert words[0] == "llmwatch", rule
+        if words[1:3] == ["db", "ready"]:
+            query = queries[words[3]]
+            params = dict(w.split("=", 1) for w in words[4:] if w != "--param")
+            query.parameters(overrides=params)  # raises for a parameter the query does not declare
+        else:
+            cmd: click.Command = cli
+            for word in words[1:]:
+                if not isinstance(cmd, click.Group):
+                    break
+                sub = cmd.get_command(click.Context(cmd), word)
+                assert sub is not None, (rule, word)
+                cmd = sub
