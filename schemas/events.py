@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .base import Payload, UTCDateTime, utcnow
 
@@ -27,6 +27,23 @@ MAX_TOKENS = 2**32 - 1
 #: attribute: the prompt's first N characters are the operator's system/developer messages (trusted text).
 #: Injection scoring reads only what follows; a producer that does not set it has its whole prompt scanned.
 SYSTEM_CHARS_ATTR = "llmwatch.system_chars"
+
+
+class PiiFindings(BaseModel):
+    """What a producer that redacts at source (LLMWATCH_REDACT_AT_SOURCE) found in the raw texts before it replaced
+    each value by its type's placeholder: the score agent takes these for the event's PII scores, since a leak
+    (a value in the response the prompt did not hold) cannot be told from placeholders."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    prompt: dict[str, int] = Field(default_factory=dict, description="Entity type → values found in the prompt.")
+    response: dict[str, int] = Field(default_factory=dict, description="Entity type → values found in the response.")
+    leak: bool | None = Field(
+        False, description="The response held a value (normalised) that the prompt did not; None: not known."
+    )
+    partial: bool = Field(False, description="A text had more phone-like digits than the scan budget.")
+    failed: bool = Field(False, description="The scan failed: the texts were withheld, the PII scores are unknown.")
+    scanner: str = Field("", max_length=100, description="Evaluator id@version that scanned, e.g. 'pii@1'.")
 
 
 class InferenceEvent(Payload):
@@ -124,6 +141,11 @@ class InferenceEvent(Payload):
     source: str = Field("unknown", max_length=200, description="Service that emitted the event.")
     cost_usd: float | None = Field(None, ge=0, allow_inf_nan=False)
     attributes: dict[str, str] = Field(default_factory=dict, description="Free-form string labels.")
+    redacted_at_source: PiiFindings | None = Field(
+        None,
+        description="Set by a producer that redacted the event's texts before publishing (LLMWATCH_REDACT_AT_SOURCE): "
+        "the PII found in the raw texts. Unset: the texts are as the service saw them.",
+    )
 
     @field_validator("context", mode="before")
     @classmethod

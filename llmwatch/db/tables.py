@@ -144,6 +144,9 @@ _EVENTS = TableSpec(
         col("attributes"),
         _SCHEMA,
     ),
+    # a producer's PII findings (redaction at source) become the event's scores in eval_scores; the stored event
+    # says so in attributes['llmwatch.redaction']
+    elsewhere=("redacted_at_source",),
 )
 
 _SCORES = TableSpec(
