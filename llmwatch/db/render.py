@@ -53,6 +53,16 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def _human(value: Any) -> str:
+    """A cell as people read it: times as ClickHouse prints them (`2026-12-07 02:03:20.271`, UTC), NULL spelled."""
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is not None and value.utcoffset() != dt.timedelta(0):
+            return value.isoformat()
+        text = value.strftime("%Y-%m-%d %H:%M:%S")
+        return text + f".{value.microsecond // 1000:03d}" if value.microsecond else text
+    return "NULL" if value is None else _cell(value)
+
+
 def _objects(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
     return [{c: jsonable(v) for c, v in zip(columns, row, strict=False)} for row in rows]
 
@@ -100,7 +110,7 @@ def natural_width(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> int:
     widths = [len(c) for c in columns]
     for row in rows:
         for i, v in enumerate(row[: len(widths)]):
-            text = "NULL" if v is None else _cell(v)
+            text = _human(v)
             widths[i] = max(widths[i], max((len(line) for line in text.splitlines()), default=0))
     return sum(widths) + 3 * len(widths) + 1
 
@@ -109,7 +119,7 @@ def print_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], console: 
     console = console or Console()
     table = Table(*columns, show_lines=False, header_style="bold")
     for row in rows:
-        table.add_row(*("[dim]NULL[/dim]" if v is None else escape(_cell(v)) for v in row))
+        table.add_row(*("[dim]NULL[/dim]" if v is None else escape(_human(v)) for v in row))
     if columns:
         console.print(table)
     console.print(_count(rows))
@@ -123,7 +133,7 @@ def print_vertical(columns: Sequence[str], rows: Sequence[Sequence[Any]], consol
         head = f"Row {n}:"
         console.print(f"[bold]{head}[/bold]\n{'─' * len(head)}", highlight=False)
         for c, v in zip(columns, row, strict=False):
-            value = "[dim]NULL[/dim]" if v is None else escape(_cell(v)).replace("\n", "\n" + " " * pad)
+            value = "[dim]NULL[/dim]" if v is None else escape(_human(v)).replace("\n", "\n" + " " * pad)
             console.print(f"{escape(c + ':'):{pad}}{value}", highlight=False, soft_wrap=True)
         console.print()
     if not rows and columns:

@@ -324,9 +324,14 @@ class Demo:
         deploy/alertmanager/alertmanager.yml, its receivers pointed at a receiver in this process; the alerter
         posts to it. Without the binary the demo runs on and the report says so."""
         from llmwatch.harness import gotools
-        from llmwatch.harness.alertmanager import AlertmanagerProcess, Receiver, local_config
 
         binary = gotools.tool_path("alertmanager", self.settings.cache_dir)
+        try:
+            from llmwatch.harness.alertmanager import AlertmanagerProcess, Receiver, local_config
+        except ImportError as e:  # PyYAML (the dev extra) reads the config
+            self.alertmanager_note = f"No Alertmanager ran: {e}"
+            self.say(self.alertmanager_note)
+            return self.settings
         if not binary.is_file():
             self.alertmanager_note = (
                 f"No Alertmanager ran: none is built here ({binary}). `python3 -m llmwatch.harness.gotools "
@@ -441,7 +446,7 @@ class Demo:
     def _finish(
         self, worker: Any, since: dt.datetime, finish: Finish, driver: TrafficDriver, wall: float
     ) -> DemoResult:
-        from llmwatch.db.render import print_table
+        from llmwatch.db.render import print_auto
 
         from .report import Period, build_report, run_ready_queries
 
@@ -507,7 +512,7 @@ class Demo:
             if r.error:
                 self.console.print(f"[red]{r.error}[/red]", highlight=False)
             else:
-                print_table(r.columns, r.rows[:10], self.console)
+                print_auto(r.columns, r.rows[:10], self.console)
         message = finish.message if not finish.ok else ("; ".join(outcome.problems) or "story outcomes met")
         return DemoResult(ok, message, report, outcome, self.run_dir, time.monotonic() - wall, list(self.story.log))
 

@@ -37,7 +37,7 @@ SELECT
         concat(multiIf(m.direction = 'decrease', '-', m.direction = 'either', '±', '+'),
                toDecimalString(100 * m.margin, 2), ' points')
     )                                                       AS fail_margin,
-    if(m.baseline_n = 0 OR m.canary_n = 0, NULL, round(m.p_value, 6)) AS p_worse,
+    if(m.baseline_n = 0 OR m.canary_n = 0, NULL, m.p_value) AS p_worse,
     multiIf(
         m.baseline_n = 0 OR m.canary_n = 0, 'no data in an arm',
         m.result = 'fail', 'p_worse below the judge''s alpha',
