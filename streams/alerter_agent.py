@@ -134,7 +134,7 @@ class Notifier:
         self._repost: asyncio.Task[None] | None = None
         self.sent = Counter(
             "llmwatch_alert_notifications_total",
-            "Webhook deliveries by target and outcome (delivered, failed, dropped)",
+            "Alert deliveries by target (alertmanager, webhook, slack) and outcome (delivered, failed, dropped)",
             ["target", "outcome"],
             registry=registry or CollectorRegistry(),
         )
