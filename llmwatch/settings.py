@@ -285,9 +285,6 @@ class AlertSettings(BaseModel):
     webhook_backoff_max_s: float = Field(30.0, gt=0, description="Cap of the exponential back-off between attempts.")
     queue_size: int = Field(1000, ge=1, description="Notifications waiting for delivery; then the oldest is dropped.")
 
-    def team_of(self, deployment: str) -> str | None:
-        return self.teams.get(deployment, self.teams.get("*"))
-
 
 #: Old names of settings that moved, (old section, old field) → (new section, new field); still read, with a warning.
 MOVED_SETTINGS: dict[tuple[str, str], tuple[str, str]] = {
