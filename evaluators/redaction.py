@@ -8,12 +8,14 @@ and nothing maps it back to the value, so a stored row cannot be un-redacted. Re
 from __future__ import annotations
 
 import string
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from itertools import pairwise
 from typing import Protocol
 
 from presidio_anonymizer import AnonymizerEngine
 from presidio_anonymizer.entities import OperatorConfig, RecognizerResult
+
+from llmwatch.schemas import InferenceEvent
 
 
 class Span(Protocol):
@@ -84,3 +86,25 @@ def _replace_disjoint(text: str, spans: Sequence[Span]) -> str:
         at, last_type = span.end, span.type
     parts.append(text[at:])
     return "".join(parts)
+
+
+def redact_event_texts(
+    ev: InferenceEvent, redact: Callable[[str], str], *, prompt: str | None = None, response: str | None = None
+) -> InferenceEvent:
+    """`ev` with every free-text field it carries redacted: the texts (`prompt`/`response` when the caller already
+    redacted them), the RAG context, the error, the attributes (keys too), and the user/session ids (hashed by
+    contract, but a producer may send an email; a hex hash holds no entity, so redaction leaves it as it is), and the
+    GenAI structured fields (messages, system instructions, tool arguments and results).
+    One list of those fields for the sink (streams/scoring.py) and for producers that redact at source."""
+    return ev.model_copy(
+        update={
+            "prompt": prompt if prompt is not None else redact(ev.prompt),
+            "response": response if response is not None else redact(ev.response),
+            "context": [redact(c) for c in ev.context] if ev.context else ev.context,
+            "error": redact(ev.error) if ev.error else ev.error,
+            "user_id": redact(ev.user_id) if ev.user_id else ev.user_id,
+            "session_id": redact(ev.session_id) if ev.session_id else ev.session_id,
+            "attributes": {redact(k): redact(v) for k, v in ev.attributes.items()},
+            **ev.structured_text_mapped(redact),  # messages, system instructions, tool arguments and results
+        }
+    )

@@ -9,6 +9,11 @@ each refusal, so the counters always add up:
 
 Delivery is at least once: an event whose delivery failed transiently is retried, and may then land twice;
 downstream tables dedup on event_id.
+
+With `LLMWATCH_REDACT_AT_SOURCE=true` every payload is redacted before it is sent (evaluators/source_redaction.py):
+prompts, responses and the other free-text fields lose their PII, and each event carries the PII findings of its
+raw texts. Redaction runs in the sender, in a worker thread and in batches, never in `publish`, so the request path
+still only appends to the buffer; the raw payload exists only in this process's memory.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import time
 from collections import deque
 from dataclasses import asdict, dataclass
 from functools import partial
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError as AioKafkaError
@@ -56,6 +62,21 @@ class _Item:
     topic: str
     key: bytes
     payload: Publishable
+    ready: bool = True  # False: still to be redacted before it may be sent
+
+
+#: Payloads redacted in one hop to the redaction thread.
+REDACT_BATCH = 64
+
+
+def _source_redactor(settings: Settings) -> Any:
+    try:
+        from llmwatch.evaluators.source_redaction import SourceRedactor
+    except ImportError as e:
+        raise ConfigError(
+            f"LLMWATCH_REDACT_AT_SOURCE needs the PII evaluator here: pip install 'llmwatch[evaluators]' ({e})"
+        ) from e
+    return SourceRedactor.from_settings(settings)
 
 
 class EventPublisher:
@@ -108,6 +129,8 @@ class EventPublisher:
         self._stopped = False
         self._last_progress = time.monotonic()
         self.last_error: str | None = None
+        self.redact_at_source = settings.redact_at_source
+        self._redactor: Any = None  # built in start() when redact_at_source
 
     # --- the caller's side ------------------------------------------------------------------------
 
@@ -125,7 +148,7 @@ class EventPublisher:
             if self._closing or self.stats.queued >= self.max_buffer:
                 self.stats.dropped += 1
                 return False
-            self._waiting.append(_Item(topic, payload.event_id.encode(), payload))
+            self._waiting.append(_Item(topic, payload.event_id.encode(), payload, ready=not self.redact_at_source))
             self.stats.accepted += 1
             self.stats.queued += 1
         if self._loop is None or _running_loop() is self._loop:
@@ -159,6 +182,8 @@ class EventPublisher:
         """Start the background sender; Kafka being down is not an error (events buffer until it is back)."""
         if self._task is None:
             _check_compression(self._producer_kwargs["compression_type"])  # fail here, not in the background
+            if self.redact_at_source and self._redactor is None:  # fail here too: no redactor, nothing is sent
+                self._redactor = await asyncio.to_thread(_source_redactor, self._settings)
             self._closing = self._stopped = False
             self._loop = asyncio.get_running_loop()
             self._task = asyncio.create_task(self._run(), name="llmwatch-publisher")
@@ -231,6 +256,8 @@ class EventPublisher:
             if item is None:
                 await self._wake.wait()
                 continue
+            if not item.ready:
+                item = await self._redact(item)
             try:
                 future = await producer.send(item.topic, value=item.payload.encode(), key=item.key)
             except (KafkaTimeoutError, ProducerClosed, OSError) as e:
@@ -244,6 +271,30 @@ class EventPublisher:
                 continue
             backoff = 0.1
             future.add_done_callback(partial(self._delivered, item))
+
+    async def _redact(self, item: _Item) -> _Item:
+        """`item` redacted, and up to REDACT_BATCH - 1 more waiting ones with it (put back at the front, ready), in
+        the redaction thread so that the event loop keeps serving."""
+        with self._lock:
+            more: list[_Item] = []
+            while self._waiting and not self._waiting[0].ready and len(more) < REDACT_BATCH - 1:
+                more.append(self._waiting.popleft())
+        done = await asyncio.to_thread(self._redact_items, [item, *more])
+        with self._lock:
+            self._waiting.extendleft(reversed(done[1:]))
+        return done[0]
+
+    def _redact_items(self, items: list[_Item]) -> list[_Item]:
+        out = []
+        for it in items:
+            p = it.payload
+            try:
+                safe = self._redactor.event(p) if isinstance(p, InferenceEvent) else self._redactor.feedback(p)
+            except Exception as e:  # the redactors withhold what they cannot redact; this is the last guard
+                log.warning("publisher: redacting %s failed (%s); its texts are withheld", it.key.decode(), e)
+                safe = self._redactor.withheld(p)
+            out.append(_Item(it.topic, it.key, safe, ready=True))
+        return out
 
     async def _connect(self) -> AIOKafkaProducer:
         backoff = 0.1

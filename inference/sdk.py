@@ -46,7 +46,7 @@ class LlmwatchClient:
 
     def start(self) -> LlmwatchClient:
         self._thread.start()
-        self._call(self.publisher.start()).result(timeout=10)
+        self._call(self.publisher.start()).result(timeout=120)  # with redaction at source: loads the PII detector
         return self
 
     def emit(self, payload: InferenceEvent | Feedback) -> bool:

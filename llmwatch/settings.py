@@ -6,13 +6,14 @@ descriptions short and true, they are the documentation.
 
 from __future__ import annotations
 
+import logging
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from llmwatch.pricing import ModelPrice, PriceTable
@@ -218,8 +219,6 @@ class WorkerSettings(BaseModel):
     sink_within_s: float = Field(0.5, gt=0, description="Longest wait before a partial batch is written.")
     sink_retry_max_s: float = Field(30.0, gt=0, description="Cap of the exponential back-off between insert retries.")
     commit_interval_s: float = Field(1.0, gt=0, description="Kafka offset commit interval.")
-    alert_webhook: str | None = Field(None, description="Alertmanager-compatible webhook URL for alerts.")
-    slack_webhook: str | None = Field(None, description="Slack incoming-webhook URL for alerts.")
 
     @property
     def compression_type(self) -> str | None:
@@ -286,6 +285,42 @@ class RolloutSettings(BaseModel):
 class AlertSettings(BaseModel):
     """Alert rules and delivery (`LLMWATCH_ALERTS__<FIELD>`); a threshold left empty turns its rule off."""
 
+    alertmanager_url: str | None = Field(
+        None,
+        description="Alertmanager's base URL (e.g. `http://alertmanager:9093`): the alerter posts its alerts to its v2 "
+        "API (`/api/v2/alerts`), where routes, grouping, inhibition and silences apply.",
+    )
+    alertmanager_resend_s: float = Field(
+        60.0,
+        gt=0,
+        description="Firing alerts are posted to Alertmanager again this often, each time with `endsAt` 4 × this "
+        "later: one the alerter stops confirming (it stopped) resolves by itself, as Prometheus' alerts do.",
+    )
+    event_alert_s: float = Field(
+        3600.0,
+        gt=0,
+        description="How long Alertmanager keeps firing an alert that reports an event with no condition to clear "
+        "it (the controller's rollback and silence alerts): their `endsAt`.",
+    )
+    webhook: str | None = Field(
+        None,
+        description="A webhook that takes Alertmanager's receiver JSON (version 4), one POST per notification; was "
+        "`LLMWATCH_WORKER__ALERT_WEBHOOK` (still read).",
+    )
+    slack_webhook: str | None = Field(
+        None, description="Slack incoming-webhook URL; was `LLMWATCH_WORKER__SLACK_WEBHOOK` (still read)."
+    )
+    teams: dict[str, str] = Field(
+        default_factory=dict,
+        description='deployment → the `team` label of its alerts, for routing (JSON, e.g. `{"support-bot": '
+        '"support", "*": "ml-platform"}`; `*` names the team of every other deployment).',
+    )
+    runbook_url: str = Field(
+        "docs/operators.md",
+        description="Where docs/operators.md is served: an alert's `runbook_url` annotation is this plus "
+        "`#<alertname>`.",
+    )
+
     ttft_p95_ms: float | None = Field(2000.0, gt=0, description="Window p95 time to first token above this fires.")
     error_rate: float | None = Field(0.05, ge=0, le=1, description="Window error rate above this fires.")
     pii_leak_rate: float | None = Field(0.01, ge=0, le=1, description="Window PII-leak rate above this fires.")
@@ -298,6 +333,13 @@ class AlertSettings(BaseModel):
     webhook_attempts: int = Field(6, ge=1, description="POST attempts per notification before it is dropped.")
     webhook_backoff_max_s: float = Field(30.0, gt=0, description="Cap of the exponential back-off between attempts.")
     queue_size: int = Field(1000, ge=1, description="Notifications waiting for delivery; then the oldest is dropped.")
+
+
+#: Old names of settings that moved, (old section, old field) → (new section, new field); still read, with a warning.
+MOVED_SETTINGS: dict[tuple[str, str], tuple[str, str]] = {
+    ("worker", "alert_webhook"): ("alerts", "webhook"),
+    ("worker", "slack_webhook"): ("alerts", "slack_webhook"),
+}
 
 
 class Settings(BaseSettings):
@@ -349,6 +391,46 @@ class Settings(BaseSettings):
     @property
     def price_table(self) -> PriceTable:
         return PriceTable(self.prices)
+
+    # --- privacy -------------------------------------------------------------------------------
+    redact_at_source: bool = Field(
+        False,
+        description="Producers (gateway, SDK, ingest) redact PII from prompts, responses and every other free-text "
+        "field before they publish, so no raw PII reaches Kafka; each event carries the PII findings of its raw "
+        "texts (types, counts, leak), so PII metrics still count (docs/security.md). Needs the evaluators extra.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved(cls, data: Any) -> Any:
+        """Settings that moved keep working under their old names (`LLMWATCH_WORKER__ALERT_WEBHOOK`); the new
+        name wins when both are set."""
+        if not isinstance(data, dict):
+            return data
+        for (old_section, old), (new_section, new) in MOVED_SETTINGS.items():
+            section = data.get(old_section)
+            if isinstance(section, BaseModel):
+                section = section.model_dump()  # a section passed as a model: nothing moved lives there any more
+            if not isinstance(section, dict) or section.get(old) is None:
+                continue
+            section = dict(section)
+            value = section.pop(old)
+            data = {**data, old_section: section}
+            target = data.get(new_section)
+            if isinstance(target, BaseModel):
+                target = target.model_dump()
+            target = dict(target or {})
+            if target.get(new) is None:
+                target[new] = value
+                logging.getLogger(__name__).warning(
+                    "LLMWATCH_%s__%s is now LLMWATCH_%s__%s (the old name still works)",
+                    old_section.upper(),
+                    old.upper(),
+                    new_section.upper(),
+                    new.upper(),
+                )
+            data[new_section] = target
+        return data
 
     @field_validator("kafka")
     @classmethod

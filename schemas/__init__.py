@@ -4,7 +4,7 @@ from .alerts import Alert
 from .base import SCHEMA_VERSION, Payload, SchemaError, UTCDateTime, utcnow
 from .canary import CanaryVerdict, ControlCommand, ExperimentSpec, MetricVerdict, TrafficWeights
 from .dlq import DeadLetter
-from .events import SYSTEM_CHARS_ATTR, Feedback, InferenceEvent
+from .events import SYSTEM_CHARS_ATTR, Feedback, InferenceEvent, PiiFindings
 from .registry import PAYLOADS, TopicSpec, topic_registry
 from .scores import EvalScores
 from .windows import WindowMetrics
@@ -23,6 +23,7 @@ __all__ = [
     "InferenceEvent",
     "MetricVerdict",
     "Payload",
+    "PiiFindings",
     "SchemaError",
     "TopicSpec",
     "TrafficWeights",

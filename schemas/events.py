@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .base import Payload, UTCDateTime, utcnow
 from .genai import (
@@ -65,6 +65,23 @@ _SPAN_ID = r"^[0-9a-f]{16}$"
 #: attribute: the prompt's first N characters are the operator's system/developer messages (trusted text).
 #: Injection scoring reads only what follows; a producer that does not set it has its whole prompt scanned.
 SYSTEM_CHARS_ATTR = "llmwatch.system_chars"
+
+
+class PiiFindings(BaseModel):
+    """What a producer that redacts at source (LLMWATCH_REDACT_AT_SOURCE) found in the raw texts before it replaced
+    each value by its type's placeholder: the score agent takes these for the event's PII scores, since a leak
+    (a value in the response the prompt did not hold) cannot be told from placeholders."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    prompt: dict[str, int] = Field(default_factory=dict, description="Entity type → values found in the prompt.")
+    response: dict[str, int] = Field(default_factory=dict, description="Entity type → values found in the response.")
+    leak: bool | None = Field(
+        False, description="The response held a value (normalised) that the prompt did not; None: not known."
+    )
+    partial: bool = Field(False, description="A text had more phone-like digits than the scan budget.")
+    failed: bool = Field(False, description="The scan failed: the texts were withheld, the PII scores are unknown.")
+    scanner: str = Field("", max_length=100, description="Evaluator id@version that scanned, e.g. 'pii@1'.")
 
 
 class InferenceEvent(Payload):
@@ -235,6 +252,11 @@ class InferenceEvent(Payload):
     )
     parent_span_id: str | None = Field(
         None, pattern=_SPAN_ID, description="Span id of the caller's span.", json_schema_extra=_otel("parent_span_id")
+    )
+    redacted_at_source: PiiFindings | None = Field(
+        None,
+        description="Set by a producer that redacted the event's texts before publishing (LLMWATCH_REDACT_AT_SOURCE): "
+        "the PII found in the raw texts. Unset: the texts are as the service saw them.",
     )
 
     @field_validator("context", mode="before")

@@ -4,11 +4,17 @@
   them in `alerts`) with labels.source = "alerter"; input offsets are released once those sends are durable.
 - Alerts raised elsewhere (the controller's rollback and silence alerts) are read back from llm.alerts and
   passed on to the receivers, deduplicated against the alerter's own (one page per deployment and rule).
-- Delivery (`Notifier`) is a bounded queue drained by a background task: an Alertmanager-compatible webhook
-  (settings.worker.alert_webhook) and a Slack-compatible one (slack_webhook), POSTed with httpx and retried with
-  exponential back-off. The stream never waits for a receiver; a full queue drops its oldest notification
-  (counted), and the alerts table still holds every alert. Delivery is best effort, like Alertmanager's.
-- Dedup state is in memory: run the alerter in one worker; a restart may notify a still-firing alert again.
+- Delivery (`Notifier`) is a bounded queue drained by a background task, POSTed with httpx and retried with
+  exponential back-off, to any of: Alertmanager's v2 API (settings.alerts.alertmanager_url), a webhook that takes
+  Alertmanager's receiver JSON (alerts.webhook), a Slack incoming webhook (alerts.slack_webhook). The stream never
+  waits for a receiver; a full queue drops its oldest notification (counted), and the alerts table still holds
+  every alert. Delivery is best effort, like Alertmanager's.
+- Alertmanager keeps an alert firing until its `endsAt`: the alerter posts each firing alert again every
+  `alertmanager_resend_s` with `endsAt` pushed 4 × that ahead (as Prometheus does), and posts it with the time it
+  cleared once its condition clears. Alertmanager dedups the re-posts (one notification per group and
+  repeat_interval); alerts raised elsewhere (events) are posted once, firing for `event_alert_s`.
+- Dedup state is in memory: run the alerter in one worker; a restart may notify a still-firing alert again, and
+  an alert whose condition cleared while the alerter was down resolves in Alertmanager at its `endsAt`.
 """
 
 from __future__ import annotations
@@ -18,8 +24,8 @@ import contextlib
 import logging
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -33,8 +39,11 @@ from .alerting import (
     SOURCE,
     AlertBook,
     Condition,
+    Decor,
     WindowRuleBook,
     alertmanager_payload,
+    labels_and_annotations,
+    postable_alert,
     slack_payload,
     verdict_conditions,
     window_rules,
@@ -49,9 +58,58 @@ STAGE = "alerter"
 
 @dataclass(frozen=True)
 class Target:
-    name: str  # "alertmanager" | "slack"
+    """A receiver that gets one POST per notification, its body rendered from the alert."""
+
+    name: str  # "webhook" | "slack"
     url: str
-    render: Callable[[Alert], dict[str, Any]]
+    render: Callable[[Alert], Any]
+
+    def body(self, alert: Alert, now: datetime) -> Any:
+        return self.render(alert)
+
+
+@dataclass
+class AlertmanagerTarget:
+    """Alertmanager's v2 API: `POST {url}/api/v2/alerts` with a list of postable alerts.
+
+    Keeps the alerts it reported firing (by fingerprint) so that `repost` can confirm them before their `endsAt`,
+    and so that an alert whose labels changed (a new canary version failing) first resolves the old label set."""
+
+    base_url: str
+    resend_s: float
+    event_s: float
+    decor: Decor
+    name: str = "alertmanager"
+    firing: dict[str, tuple[Alert, dict[str, str]]] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return self.base_url.rstrip("/") + "/api/v2/alerts"
+
+    def _until(self, now: datetime) -> datetime:
+        return now + timedelta(seconds=4 * self.resend_s)
+
+    def body(self, alert: Alert, now: datetime) -> list[dict[str, Any]]:
+        out = []
+        if alert.labels.get("source") != SOURCE:  # an event raised elsewhere: no condition will clear it
+            return [postable_alert(alert, alert.starts_at + timedelta(seconds=self.event_s), self.decor)]
+        labels = labels_and_annotations(alert, self.decor)[0]
+        before = self.firing.pop(alert.fingerprint, None)
+        if before is not None and before[1] != labels:  # the same alert now names other labels: end the old one
+            out.append(postable_alert(before[0], now, self.decor))
+        if alert.status == "firing":
+            self.firing[alert.fingerprint] = (alert, labels)
+            out.append(postable_alert(alert, self._until(now), self.decor))
+        else:
+            out.append(postable_alert(alert, alert.ends_at or now, self.decor))
+        return out
+
+    def repost_body(self, now: datetime) -> list[dict[str, Any]]:
+        """Every alert still firing, with `endsAt` pushed on (empty when none fires)."""
+        return [postable_alert(a, self._until(now), self.decor) for a, _ in self.firing.values()]
+
+
+AnyTarget = Target | AlertmanagerTarget
 
 
 class Notifier:
@@ -62,7 +120,7 @@ class Notifier:
 
     def __init__(
         self,
-        targets: list[Target],
+        targets: list[AnyTarget],
         cfg: AlertSettings,
         *,
         registry: CollectorRegistry | None = None,
@@ -73,9 +131,10 @@ class Notifier:
         self.backoff_base_s = backoff_base_s
         self.queue: asyncio.Queue[Alert] = asyncio.Queue(maxsize=cfg.queue_size)
         self._task: asyncio.Task[None] | None = None
+        self._repost: asyncio.Task[None] | None = None
         self.sent = Counter(
             "llmwatch_alert_notifications_total",
-            "Webhook deliveries by target and outcome (delivered, failed, dropped)",
+            "Alert deliveries by target (alertmanager, webhook, slack) and outcome (delivered, failed, dropped)",
             ["target", "outcome"],
             registry=registry or CollectorRegistry(),
         )
@@ -83,18 +142,23 @@ class Notifier:
     def start(self) -> None:
         if self._task is None and self.targets:
             self._task = asyncio.create_task(self._run(), name="llmwatch-alert-notifier")
+        managers = [t for t in self.targets if isinstance(t, AlertmanagerTarget)]
+        if self._repost is None and managers:
+            self._repost = asyncio.create_task(self._reposts(managers), name="llmwatch-alert-repost")
 
     def cancel(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            self._task = None
+        for task in (self._task, self._repost):
+            if task is not None:
+                task.cancel()
+        self._task = self._repost = None
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        tasks, self._task, self._repost = [self._task, self._repost], None, None
+        for task in tasks:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
     def enqueue(self, alert: Alert) -> None:
         """Never blocks: when the queue is full the oldest waiting notification is dropped."""
@@ -118,39 +182,67 @@ class Notifier:
             while True:
                 alert = await self.queue.get()
                 try:
-                    await asyncio.gather(*(self._deliver(client, t, alert) for t in self.targets))
+                    now = utcnow()
+                    await asyncio.gather(*(self._deliver(client, t, t.body(alert, now), alert) for t in self.targets))
                 finally:
                     self.queue.task_done()
 
-    async def _deliver(self, client: httpx.AsyncClient, target: Target, alert: Alert) -> bool:
-        body = target.render(alert)
-        for attempt in range(1, self.cfg.webhook_attempts + 1):
+    async def _reposts(self, managers: list[AlertmanagerTarget]) -> None:
+        """Confirm firing alerts to Alertmanager before their `endsAt` passes."""
+        async with httpx.AsyncClient(timeout=self.cfg.webhook_timeout_s) as client:
+            while True:
+                await asyncio.sleep(min(t.resend_s for t in managers))
+                now = utcnow()
+                for target in managers:
+                    body = target.repost_body(now)
+                    if body:
+                        await self._deliver(client, target, body, None, attempts=1, count=False)
+
+    async def _deliver(
+        self,
+        client: httpx.AsyncClient,
+        target: AnyTarget,
+        body: Any,
+        alert: Alert | None,
+        *,
+        attempts: int | None = None,
+        count: bool = True,
+    ) -> bool:
+        """POST `body` with retries; `count=False` (re-posts) leaves the delivery counters alone."""
+        attempts = attempts or self.cfg.webhook_attempts
+        what = f"{alert.deployment}/{alert.rule}" if alert is not None else "firing alerts (re-post)"
+        for attempt in range(1, attempts + 1):
             try:
                 r = await client.post(target.url, json=body)
                 if r.is_success:
-                    self.sent.labels(target=target.name, outcome="delivered").inc()
+                    if count:
+                        self.sent.labels(target=target.name, outcome="delivered").inc()
                     return True
-                why = f"HTTP {r.status_code}"
+                why = f"HTTP {r.status_code}: {r.text[:200]}"
                 if 400 <= r.status_code < 500 and r.status_code not in (408, 429):
-                    attempt = self.cfg.webhook_attempts  # refused: no retry
+                    attempt = attempts  # refused: no retry
             except httpx.HTTPError as e:
                 why = repr(e)
-            if attempt >= self.cfg.webhook_attempts:
-                log.warning("alert %s/%s to %s not delivered: %s", alert.deployment, alert.rule, target.name, why)
+            if attempt >= attempts:
+                log.warning("alert %s to %s not delivered: %s", what, target.name, why)
                 break
             delay = min(self.cfg.webhook_backoff_max_s, self.backoff_base_s * 2 ** (attempt - 1))
             await asyncio.sleep(delay * (0.5 + random.random() / 2))  # jitter: receivers recovering get no herd
-        self.sent.labels(target=target.name, outcome="failed").inc()
+        if count:
+            self.sent.labels(target=target.name, outcome="failed").inc()
         return False
 
 
-def targets_from(settings: Settings) -> list[Target]:
-    w = settings.worker
-    out: list[Target] = []
-    if w.alert_webhook:
-        out.append(Target("alertmanager", w.alert_webhook, lambda a: alertmanager_payload([a])))
-    if w.slack_webhook:
-        out.append(Target("slack", w.slack_webhook, slack_payload))
+def targets_from(settings: Settings) -> list[AnyTarget]:
+    a = settings.alerts
+    decor = Decor.of(a)
+    out: list[AnyTarget] = []
+    if a.alertmanager_url:
+        out.append(AlertmanagerTarget(a.alertmanager_url, a.alertmanager_resend_s, a.event_alert_s, decor))
+    if a.webhook:
+        out.append(Target("webhook", a.webhook, lambda alert: alertmanager_payload([alert], decor=decor)))
+    if a.slack_webhook:
+        out.append(Target("slack", a.slack_webhook, slack_payload))
     return out
 
 
@@ -171,6 +263,7 @@ class Alerter:
         )
         self.publish = publish
         self.notifier = notifier
+        self.decor = Decor.of(a)
 
     async def on_verdict(self, v: CanaryVerdict, now: datetime | None = None) -> list[Alert]:
         return await self._observe(verdict_conditions(v), now or utcnow())
@@ -193,6 +286,9 @@ class Alerter:
             alert = self.book.observe(c, now)
             if alert is None:
                 continue
+            team = self.decor.team(alert.deployment)
+            if team:  # stored with the alert: the alerts table says who was paged
+                alert = alert.model_copy(update={"labels": {**alert.labels, "team": team}})
             result = self.publish(alert)
             if asyncio.iscoroutine(result):
                 await result

@@ -6,7 +6,8 @@
   caused it, and awaited (acks=all) before the input's offset is released: a crash replays the input, never
   loses a move. The sink stores the topic in `traffic_weights`: that table is the audit.
 - A timer applies the silence timeouts (hold, then roll back). Alert intents become Alert payloads on
-  llm.alerts (labels.source = "controller"); the alerter delivers them.
+  llm.alerts (labels.source = "controller"); the alerter delivers them. Not `canary_failed`: the alerter raises
+  that one itself from the same fail verdict (and resolves it), so one rollback is one alert.
 - One controller per cluster: commands (one partition) and verdicts must reach the same machines. Run it in
   one worker, or alone with `llmwatch controller` (its own consumer group) and without it in the workers.
 """
@@ -34,6 +35,8 @@ from .rollout import Decision, RolloutConfig, RolloutMachine
 log = logging.getLogger(__name__)
 STAGE = "controller"
 SOURCE = "controller"
+#: Alert intents the controller leaves to the alerter, which raises them from the verdicts it reads too.
+RAISED_BY_ALERTER = frozenset({"canary_failed"})
 
 Send = Callable[[str, str, bytes], Awaitable[None]]  # (topic role, key, value), returns once durable
 
@@ -123,7 +126,7 @@ class Controller:
             await self.send("weights", w.deployment, w.encode())
             self.unsent.discard(w.deployment)
             log.info("controller: %s seq %d %s %s (%s): %s", w.deployment, w.seq, w.state, w.weights, cause, w.reason)
-        if d.alert is not None:
+        if d.alert is not None and d.alert.rule not in RAISED_BY_ALERTER:
             alert = d.alert.to_alert(utcnow()).model_copy(update={"labels": _alert_labels(d)})
             await self.send("alerts", alert.deployment, alert.encode())
         return d

@@ -24,6 +24,8 @@ Redactor = Callable[[str], str]
 _SCORE_FIELDS = set(EvalScores.model_fields) - {"event", "evaluators", "schema_version"}
 #: Stored event attribute set when the PII scan of its prompt or response was partial (over the phone budget).
 PII_SCAN_ATTRIBUTE = "llmwatch.pii_scan"
+#: Stored event attribute set when the producer redacted the texts before publishing (LLMWATCH_REDACT_AT_SOURCE).
+REDACTION_ATTRIBUTE = "llmwatch.redaction"
 
 
 @dataclass(frozen=True)
@@ -122,7 +124,11 @@ class EventScorer:
 
     def _assemble(self, ev: InferenceEvent, result: dict[str, Any]) -> EvalScores:
         ev = self.prices.apply(ev)
+        if ev.redacted_at_source is not None:  # the producer scanned the raw texts: its findings are the scores
+            result = _with_source_findings(ev, result)
         stored = self._redacted(ev, result)
+        if ev.redacted_at_source is not None:
+            stored = stored.model_copy(update={"attributes": {**stored.attributes, REDACTION_ATTRIBUTE: "source"}})
         if result.get("pii_partial"):  # analysts must know detection there may have missed a phone number
             stored = stored.model_copy(update={"attributes": {**stored.attributes, PII_SCAN_ATTRIBUTE: "partial"}})
         fields = {k: v for k, v in result.items() if k in _SCORE_FIELDS}
@@ -149,22 +155,27 @@ class EventScorer:
         )
 
     def _redacted(self, ev: InferenceEvent, result: dict[str, Any]) -> InferenceEvent:
-        """Every free-text field the event carries to storage, redacted: the texts, the RAG context, the error,
-        the attributes, and the user/session ids (hashed by contract, but a producer may send an email; a hex hash
-        holds no entity, so redaction leaves it as it is)."""
+        """Every free-text field the event carries to storage, redacted (evaluators/redaction.py lists them)."""
         if self.redactor is None:
             return ev
-        redact = self.redactor
-        prompt = result.get("redacted_prompt")
-        response = result.get("redacted_response")
-        update = {
-            "prompt": prompt if prompt is not None else redact(ev.prompt),
-            "response": response if response is not None else redact(ev.response),
-            "context": [redact(c) for c in ev.context] if ev.context else ev.context,
-            "error": redact(ev.error) if ev.error else ev.error,
-            "user_id": redact(ev.user_id) if ev.user_id else ev.user_id,
-            "session_id": redact(ev.session_id) if ev.session_id else ev.session_id,
-            "attributes": {redact(k): redact(v) for k, v in ev.attributes.items()},
-            **ev.structured_text_mapped(redact),  # messages, system instructions, tool arguments and results
-        }
-        return ev.model_copy(update=update)
+        from llmwatch.evaluators.redaction import redact_event_texts
+
+        return redact_event_texts(
+            ev, self.redactor, prompt=result.get("redacted_prompt"), response=result.get("redacted_response")
+        )
+
+
+def _with_source_findings(ev: InferenceEvent, result: dict[str, Any]) -> dict[str, Any]:
+    """The PII scores of an event redacted at source: the producer's findings on the raw texts, not a scan of the
+    placeholders (which keep the types but not the values a leak is decided on). Only where the PII evaluator
+    runs here, so the row's evaluators map stays true; its texts are stored as they came (already redacted)."""
+    if "pii_prompt" not in result or ev.redacted_at_source is None:
+        return result
+    from llmwatch.evaluators.source_redaction import source_pii_scores
+
+    return {
+        **result,
+        **source_pii_scores(ev.redacted_at_source),
+        "redacted_prompt": ev.prompt,
+        "redacted_response": ev.response,
+    }

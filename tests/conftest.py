@@ -12,6 +12,7 @@ import dataclasses
 import re
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -75,3 +76,22 @@ def isolated_topics(kafka_settings: Settings, request: pytest.FixtureRequest) ->
     test = re.sub(r"[^a-zA-Z0-9_-]+", "_", request.node.name)[:60]
     with private_run(kafka_settings, f"test.{test}") as settings:
         yield settings
+
+
+@pytest.fixture(scope="session")
+def go_tool(pytestconfig: pytest.Config) -> Callable[[str], Path]:
+    """go_tool("promtool" | "amtool" | "alertmanager") -> the binary, built from its Go module the first time
+    (minutes: promtool ~12 on 2 cores; scripts/install.sh builds them before the tests) and cached under
+    LLMWATCH_CACHE_DIR/go-tools. The build's progress is printed past pytest's capture."""
+    from llmwatch.harness import gotools
+
+    reporter = pytestconfig.pluginmanager.get_plugin("terminalreporter")
+
+    def say(message: str) -> None:
+        if reporter is not None:
+            reporter.write_line(f"[go-tools] {message}")
+
+    def get(name: str) -> Path:
+        return gotools.ensure(name, Settings().cache_dir, say=say)
+
+    return get

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import textwrap
 import threading
 from typing import Any
 
@@ -11,7 +12,12 @@ import click
 from llmwatch.errors import ClickHouseError
 from llmwatch.settings import get_settings
 
-FORMATS = click.Choice(["table", "csv", "json"])
+FORMATS = click.Choice(["auto", "table", "vertical", "csv", "tsv", "json", "jsonl"])
+FORMAT_HELP = (
+    "auto: a table when it fits the terminal, else one record per block (vertical); table and vertical force one; "
+    "csv, tsv (TSVWithNames) and json (ClickHouse's JSON: meta, data, rows) name the columns even with no row; "
+    "jsonl: one object per row."
+)
 
 
 @click.group("db")
@@ -78,12 +84,22 @@ def status() -> None:
 
 def _run_query(sql: str, fmt: str, parameters: dict[str, Any] | None = None) -> None:
     from llmwatch.db.owner import open_query_client
-    from llmwatch.db.render import print_table, to_csv, to_json
+    from llmwatch.db.queries import described
+    from llmwatch.db.render import print_auto, print_table, print_vertical, to_csv, to_json, to_jsonl, to_tsv
 
     client = open_query_client(get_settings())
+    types: list[str] | None = None
     try:
         result = client.query(sql, parameters=parameters or None)
         columns, rows = list(result.column_names), list(result.result_rows)
+        if not columns or fmt == "json":
+            try:  # an empty result comes back without column names (chDB): the query's plan has them
+                names_types = described(client, sql, parameters)
+            except Exception:  # not a query (SHOW, DESCRIBE …): nothing to describe
+                names_types = []
+            if names_types and (not columns or len(names_types) == len(columns)):
+                columns = columns or [n for n, _ in names_types]
+                types = [t for _, t in names_types]
     except ClickHouseError:
         raise
     except Exception as e:
@@ -91,16 +107,24 @@ def _run_query(sql: str, fmt: str, parameters: dict[str, Any] | None = None) -> 
     finally:
         client.close()
     if fmt == "json":
-        click.echo(to_json(columns, rows))
+        click.echo(to_json(columns, rows, types))
+    elif fmt == "jsonl":
+        click.echo(to_jsonl(columns, rows), nl=False)
     elif fmt == "csv":
         click.echo(to_csv(columns, rows), nl=False)
-    else:
+    elif fmt == "tsv":
+        click.echo(to_tsv(columns, rows), nl=False)
+    elif fmt == "vertical":
+        print_vertical(columns, rows)
+    elif fmt == "table":
         print_table(columns, rows)
+    else:
+        print_auto(columns, rows)
 
 
 @group.command("query")
 @click.argument("sql")
-@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
+@click.option("--format", "fmt", type=FORMATS, default="auto", show_default=True, help=FORMAT_HELP)
 def query(sql: str, fmt: str) -> None:
     """Run SQL and print the result (through the holder's endpoint, read-only, when a worker holds the db)."""
     _run_query(sql, fmt)
@@ -118,7 +142,7 @@ def _param(values: tuple[str, ...]) -> dict[str, str]:
 
 @group.command("ready")
 @click.argument("name", required=False)
-@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
+@click.option("--format", "fmt", type=FORMATS, default="auto", show_default=True, help=FORMAT_HELP)
 @click.option(
     "--param",
     "params",
@@ -133,8 +157,15 @@ def ready(name: str | None, fmt: str, params: tuple[str, ...]) -> None:
     queries = ready_queries()
     if name is None:
         for q in queries.values():
-            params = "; ".join(f"--param {p.name}=… ({p.type}, default {p.default})" for p in q.params.values())
-            click.echo(f"{q.name:40} {q.title}" + (f" [{params}]" if params else ""))
+            click.echo(q.name)
+            for line in textwrap.wrap(q.title, 100):
+                click.secho(f"    {line}", bold=True)
+            for line in textwrap.wrap(q.description, 100):
+                click.echo(f"    {line}")
+            for p in q.params.values():
+                head = f"    --param {p.name}=…  {p.type}, default {p.default}" + (f": {p.about}" if p.about else "")
+                click.echo(textwrap.fill(head, 104, subsequent_indent=" " * 8))
+            click.echo()
         return
     if name not in queries:
         raise click.BadParameter(f"no ready query {name!r}; known: {', '.join(queries)}", param_hint="NAME")

@@ -24,6 +24,16 @@ def rows(client: Any, sql: str, parameters: Mapping[str, Any] | None = None) -> 
     return [tuple(r) for r in result.result_rows]
 
 
+def described(client: Any, sql: str, parameters: Mapping[str, Any] | None = None) -> list[tuple[str, str]]:
+    """(name, type) of each column a query returns, from `DESCRIBE (query)`, which plans it without running it.
+
+    chDB (through clickhouse-connect) gives no column names with an empty result; this names them. Raises the
+    engine's error for a statement that is not a query (SHOW, DESCRIBE itself)."""
+    body = sql.strip().rstrip(";").strip()
+    result = client.query(f"DESCRIBE ({body}\n)", parameters=dict(parameters) if parameters else None)
+    return [(str(r[0]), str(r[1])) for r in result.result_rows]
+
+
 def _span(deployment: str, since: dt.datetime, until: dt.datetime | None = None) -> dict[str, Any]:
     return {"deployment": deployment, "since": since, "until": until or dt.datetime.now(dt.UTC)}
 

@@ -5,8 +5,11 @@ A query's values are server-side parameters (`{hours:UInt32}` in its SQL), each 
     -- param hours UInt32 = 24  hours looked back from now
     -- param toxicity_threshold Float64 = eval.toxicity_threshold  score at or above which a response counts
 
-A default is a literal or a settings path (`eval.toxicity_threshold`): then the query uses the threshold windows,
-the judge and alerts use. `llmwatch db ready NAME --param hours=6` overrides one.
+A default is a literal (`''` is the empty string, which the queries read as "all"), or a settings path
+(`eval.toxicity_threshold`): then the query uses the threshold windows, the judge and alerts use.
+`llmwatch db ready NAME --param hours=6` overrides one; `llmwatch db ready` lists them all.
+
+The header's first sentence is the query's title, the rest of its prose its description.
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ class QueryParam:
     def default_value(self, settings: Settings | None) -> Any:
         """The literal default, or the value of the setting it names (`eval.toxicity_threshold`; without
         `settings`, that setting's default)."""
+        if len(self.default) >= 2 and self.default[0] == self.default[-1] == "'":
+            return self.default[1:-1]  # a quoted literal: '' is the empty string
         section, _, field_name = self.default.partition(".")
         if not field_name or section[:1].isdigit():
             return self.default
@@ -71,6 +76,12 @@ class ReadyQuery:
         text = " ".join(ln for ln in self.header if ln)
         end = text.find(". ")
         return text if end < 0 else text[: end + 1]
+
+    @property
+    def description(self) -> str:
+        """The header's prose after the title."""
+        text = " ".join(ln for ln in self.header if ln)
+        return text[len(self.title) :].strip()
 
     @cached_property
     def params(self) -> dict[str, QueryParam]:

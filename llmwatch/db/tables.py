@@ -186,6 +186,9 @@ _EVENTS = TableSpec(
         col("span_id"),
         col("parent_span_id"),
     ),
+    # a producer's PII findings (redaction at source) become the event's scores in eval_scores; the stored event
+    # says so in attributes['llmwatch.redaction']
+    elsewhere=("redacted_at_source",),
 )
 
 _SCORES = TableSpec(

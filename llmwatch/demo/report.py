@@ -22,6 +22,17 @@ from .report_data import ReportData, load_report_data
 
 
 @dataclass(frozen=True)
+class AlertmanagerSeen:
+    """What the run's Alertmanager held at the end (`alerts`: its v2 API) and the notifications it sent to the local
+    receiver (receiver name, webhook body); `note` says why none ran."""
+
+    url: str = ""
+    alerts: list[dict[str, Any]] | None = None
+    notifications: list[tuple[str, dict[str, Any]]] | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True)
 class ReadyResult:
     name: str
     title: str
@@ -96,6 +107,7 @@ def write_html(
     summary: Sequence[str] = (),
     ready: Sequence[ReadyResult] = (),
     settings: dict[str, Any] | None = None,
+    alertmanager: AlertmanagerSeen | None = None,
 ) -> Path:
     """index.html next to the PNGs; every plot is inlined (data URL) and linked to its file."""
     parts = [
@@ -167,6 +179,8 @@ def write_html(
         if data.alerts
         else "<p>none</p>"
     )
+    if alertmanager is not None:
+        parts.extend(_alertmanager_section(alertmanager))
     if ready:
         parts.append("<h2 id='ready'>Analysts' ready queries (sql/queries)</h2>")
         for r in ready:
@@ -182,6 +196,54 @@ def write_html(
     path = out_dir / "index.html"
     path.write_text("\n".join(parts), encoding="utf-8")
     return path
+
+
+def _alertmanager_section(seen: AlertmanagerSeen) -> list[str]:
+    parts = ["<h2 id='alertmanager'>Alerts Alertmanager received</h2>"]
+    if seen.alerts is None:
+        return [*parts, f"<p>{html.escape(seen.note or 'No Alertmanager ran.')}</p>"]
+    parts.append(
+        f"<p>The alerter posted to a real Alertmanager at <code>{html.escape(seen.url)}</code> running "
+        "<code>deploy/alertmanager/alertmanager.yml</code> (its receivers pointed at this run's local receiver, its "
+        "timings shortened). It held these alerts at the end:</p>"
+    )
+    rows = [
+        [
+            a["labels"].get("alertname"),
+            a["labels"].get("severity"),
+            a["labels"].get("model_version", ""),
+            a["status"]["state"],
+            "silenced" if a["status"]["silencedBy"] else ("inhibited" if a["status"]["inhibitedBy"] else ""),
+            ", ".join(r["name"] for r in a.get("receivers", [])),
+            a["startsAt"][11:19],
+            a["annotations"].get("summary", ""),
+        ]
+        for a in sorted(seen.alerts, key=lambda a: a["startsAt"])
+    ]
+    columns = ["alertname", "severity", "model_version", "state", "muted", "receiver", "since (UTC)", "summary"]
+    parts.append(_table(columns, rows) if rows else "<p>none</p>")
+    notes = seen.notifications or []
+    parts.append(f"<h3>Notifications it sent ({len(notes)})</h3>")
+    parts.append(
+        _table(
+            ["receiver", "status", "group", "alerts"],
+            [
+                [
+                    receiver,
+                    body.get("status"),
+                    ", ".join(f"{k}={v}" for k, v in sorted(body.get("groupLabels", {}).items())),
+                    "; ".join(
+                        f"{x['labels'].get('alertname')} {x['labels'].get('model_version', '')} ({x['status']})"
+                        for x in body.get("alerts", [])
+                    ),
+                ]
+                for receiver, body in notes
+            ],
+        )
+        if notes
+        else "<p>none</p>"
+    )
+    return parts
 
 
 def build_report(

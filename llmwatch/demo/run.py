@@ -268,6 +268,9 @@ class Demo:
         self.console.print(f"[dim]{_utc():%H:%M:%S}[/dim] {text}", highlight=False, soft_wrap=True)
 
     def run(self) -> DemoResult:
+        self.alertmanager: Any = None
+        self.alert_receiver: Any = None
+        self.alertmanager_note = ""
         wall = time.monotonic()
         self.run_dir.mkdir(parents=True, exist_ok=True)
         logs = self.run_dir / "logs"
@@ -290,6 +293,7 @@ class Demo:
         if not self.options.keep_topics:
             stack.push("(deleted this run's topics)", lambda: delete_run_topics(s, s.worker.app_id))
         self.say(f"run {self.run_id}: topics {s.worker.app_id}.*, ClickHouse {s.clickhouse_url}")
+        s = self._start_alertmanager(stack, logs)
         worker = WorkerProcess(s, AGENTS, logs / "worker.log").start()  # every setting travels as LLMWATCH_*
         stack.push(f"the worker (pid {worker.pid})", lambda: worker.stop(60))
         self.say("worker starting: migrating ClickHouse, loading evaluators …")
@@ -314,6 +318,49 @@ class Demo:
         )
         self.say(f"gateway ready at {gateway.url} ({engines}); worker pid {worker.pid}")
         return worker
+
+    def _start_alertmanager(self, stack: Stack, logs: Path) -> Settings:
+        """A real Alertmanager (the one the tests build from its Go module, when it is in the cache) with
+        deploy/alertmanager/alertmanager.yml, its receivers pointed at a receiver in this process; the alerter
+        posts to it. Without the binary the demo runs on and the report says so."""
+        from llmwatch.harness import gotools
+
+        binary = gotools.tool_path("alertmanager", self.settings.cache_dir)
+        try:
+            from llmwatch.harness.alertmanager import AlertmanagerProcess, Receiver, local_config
+        except ImportError as e:  # PyYAML (the dev extra) reads the config
+            self.alertmanager_note = f"No Alertmanager ran: {e}"
+            self.say(self.alertmanager_note)
+            return self.settings
+        if not binary.is_file():
+            self.alertmanager_note = (
+                f"No Alertmanager ran: none is built here ({binary}). `python3 -m llmwatch.harness.gotools "
+                "alertmanager` builds one from its Go module (about 2 minutes, once; `make test` does it too)."
+            )
+            self.say(self.alertmanager_note)
+            return self.settings
+        receiver = Receiver()
+        stack.push("the alert receiver", receiver.close)
+        config = local_config(receiver_url=receiver.url, group_wait="2s", group_interval="10s", repeat_interval="1h")
+        am = AlertmanagerProcess(binary, config, logs / "alertmanager").start()
+        stack.push(f"Alertmanager (pid {am.proc.pid if am.proc else '?'})", am.stop)
+        self.alertmanager, self.alert_receiver = am, receiver
+        alerts = self.settings.alerts.model_copy(update={"alertmanager_url": am.url, "alertmanager_resend_s": 15.0})
+        self.settings = self.settings.model_copy(update={"alerts": alerts})
+        self.say(f"Alertmanager at {am.url} (deploy/alertmanager/alertmanager.yml; receivers: this process)")
+        return self.settings
+
+    def _alertmanager_seen(self) -> Any:
+        from .report import AlertmanagerSeen
+
+        if self.alertmanager is None:
+            return AlertmanagerSeen(note=self.alertmanager_note)
+        try:
+            alerts = self.alertmanager.alerts()
+        except Exception as e:  # the report says what it could not read
+            return AlertmanagerSeen(url=self.alertmanager.url, note=f"Alertmanager did not answer: {e}")
+        notes = [(path.lstrip("/"), body) for path, body in list(self.alert_receiver.bodies)]
+        return AlertmanagerSeen(url=self.alertmanager.url, alerts=alerts, notifications=notes)
 
     # -- the story ----------------------------------------------------------------------------------------
     def _play(self, worker: Any) -> tuple[dt.datetime, Finish, TrafficDriver]:
@@ -399,7 +446,7 @@ class Demo:
     def _finish(
         self, worker: Any, since: dt.datetime, finish: Finish, driver: TrafficDriver, wall: float
     ) -> DemoResult:
-        from llmwatch.db.render import print_table
+        from llmwatch.db.render import print_auto
 
         from .report import Period, build_report, run_ready_queries
 
@@ -427,6 +474,7 @@ class Demo:
                 for label, a, b in self.story.periods(self.story_clock())
             ]
             summary = [finish.message, *outcome.describe(), *(f"{t:.0f} s: {line}" for t, line in self.story.log)]
+            seen = self._alertmanager_seen()
             report = build_report(
                 client,
                 self.run_dir,
@@ -439,19 +487,32 @@ class Demo:
                 ok=ok,
                 summary=summary,
                 settings=self._described(driver),
+                alertmanager=seen,
             )
         finally:
             client.close()
         self.console.rule("summary")
         for line in outcome.describe():
             self.console.print(line, highlight=False)
+        self.console.rule("Alertmanager")
+        if seen.alerts is None:
+            self.console.print(seen.note, highlight=False)
+        else:
+            for a in seen.alerts:
+                lab = a["labels"]
+                self.console.print(
+                    f"{lab.get('alertname')} {lab.get('severity')} {lab.get('model_version', '')}: "
+                    f"{a['status']['state']} → {', '.join(r['name'] for r in a.get('receivers', []))}",
+                    highlight=False,
+                )
+            self.console.print(f"{len(seen.notifications or [])} notifications sent to the receivers", highlight=False)
         self.console.rule("analysts' ready queries (sql/queries)")
         for r in ready:
             self.console.print(f"[bold]{r.name}[/bold]: {r.title}", highlight=False)
             if r.error:
                 self.console.print(f"[red]{r.error}[/red]", highlight=False)
             else:
-                print_table(r.columns, r.rows[:10], self.console)
+                print_auto(r.columns, r.rows[:10], self.console)
         message = finish.message if not finish.ok else ("; ".join(outcome.problems) or "story outcomes met")
         return DemoResult(ok, message, report, outcome, self.run_dir, time.monotonic() - wall, list(self.story.log))
 

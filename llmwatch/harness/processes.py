@@ -54,6 +54,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
     for key, value in settings:
         if key.startswith(("kafka_", "clickhouse_")) and value is not None:
             env[f"LLMWATCH_{key.upper()}"] = _env_value(value)
+    env["LLMWATCH_REDACT_AT_SOURCE"] = _env_value(settings.redact_at_source)
     return env
 
 

@@ -5,6 +5,7 @@
 -- above its threshold: the definitions of evaluators/metrics.py, shared by windows, the judge and alerts.
 -- param hours UInt32 = 24  hours looked back from now
 -- param toxicity_threshold Float64 = eval.toxicity_threshold  toxicity score at or above which a response counts
+-- param deployment String = ''  one deployment; empty: every deployment
 SELECT
     deployment,
     variant,
@@ -27,6 +28,7 @@ LEFT JOIN
     FROM eval_scores FINAL
 ) AS s ON s.event_id = e.event_id
 WHERE e.ts >= now64(3) - toIntervalHour({hours:UInt32})
+  AND ({deployment:String} = '' OR e.deployment = {deployment:String})
 GROUP BY deployment, variant, model_version
 WINDOW w AS (PARTITION BY deployment)
 ORDER BY deployment, variant != 'baseline', variant, model_version

@@ -3,6 +3,8 @@
 -- events count each event_id once. Latencies in milliseconds, sampled from ok requests; the error rate is errors
 -- out of the requests that finished (evaluators/metrics.py). Hours rolled up before migration 0042 counted
 -- cancelled requests as errors and sampled every status.
+-- param hours UInt32 = 168  hours looked back from now (a week); 0: every hour
+-- param deployment String = ''  one deployment; empty: every deployment
 SELECT
     hour,
     deployment,
@@ -15,5 +17,7 @@ SELECT
     round(quantilesMerge(0.5, 0.95, 0.99)(ttft_ms)[2], 1)         AS ttft_p95_ms,
     round(quantilesMerge(0.5, 0.95, 0.99)(ttft_ms)[3], 1)         AS ttft_p99_ms
 FROM events_hourly
+WHERE ({hours:UInt32} = 0 OR hour >= toStartOfHour(now() - toIntervalHour({hours:UInt32})))
+  AND ({deployment:String} = '' OR deployment = {deployment:String})
 GROUP BY hour, deployment, model_version
 ORDER BY hour DESC, deployment, model_version

@@ -90,10 +90,8 @@ def test_window_alerts_fire_renotify_resolve_and_reach_the_webhook(
         update={
             "data_dir": tmp_path,
             "clickhouse": f"chdb://{tmp_path / 'clickhouse'}",
-            "worker": WorkerSettings(
-                app_id=f"test-alerts-{uuid.uuid4().hex[:8]}", sink_within_s=0.3, alert_webhook=receiver.url
-            ),
-            "alerts": AlertSettings(error_rate=0.05, renotify_s=3, webhook_backoff_max_s=0.5),
+            "worker": WorkerSettings(app_id=f"test-alerts-{uuid.uuid4().hex[:8]}", sink_within_s=0.3),
+            "alerts": AlertSettings(webhook=receiver.url, error_rate=0.05, renotify_s=3, webhook_backoff_max_s=0.5),
         }
     )
     env = settings_env(s) | {

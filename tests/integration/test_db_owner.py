@@ -126,9 +126,14 @@ def test_cli_json_through_the_endpoint_is_valid_json(held: Held) -> None:
         catch_exceptions=False,
     )
     assert result.exit_code == 0, result.output
-    rows = json.loads(result.stdout)
-    assert [r["event_id"] for r in rows] == ["e0", "e1", "e2"]
+    out = json.loads(result.stdout)
+    rows = out["data"]
+    assert [r["event_id"] for r in rows] == ["e0", "e1", "e2"] and out["rows"] == 3
     assert rows[1] == {"event_id": "e1", "ts": "2026-05-01T12:00:00+00:00", "ttft_ms": 10.0}
+    # the column types come through the holder's endpoint too (DESCRIBE of the query)
+    assert [m["name"] for m in out["meta"]] == ["event_id", "ts", "ttft_ms"] and out["meta"][2][
+        "type"
+    ] == "Nullable(Float64)"
 
 
 def test_cli_in_a_third_process_prints_csv(held: Held) -> None:

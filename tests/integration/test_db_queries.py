@@ -121,8 +121,29 @@ def _verdicts() -> list[CanaryVerdict]:
             result="fail",
             **common,
             metrics=[
-                MetricVerdict(metric="ttft", result="pass", p_value=0.4),
-                MetricVerdict(metric="toxicity", result="fail", critical=True, baseline_value=0.1, canary_value=0.3),
+                MetricVerdict(
+                    metric="ttft",
+                    result="pass",
+                    p_value=1.0,
+                    margin=0.03,
+                    baseline_n=400,
+                    canary_n=100,
+                    baseline_value=0.05,
+                    canary_value=0.04,
+                    reason="PASS: share above baseline p95 …",
+                ),
+                MetricVerdict(
+                    metric="toxicity",
+                    result="fail",
+                    critical=True,
+                    baseline_value=0.1,
+                    canary_value=0.3,
+                    p_value=0.0004,
+                    margin=0.0,
+                    baseline_n=400,
+                    canary_n=100,
+                    reason="HIGH: toxicity rate: canary 30.00% vs baseline 10.00% (fail margin +0.00%, pass margin …",
+                ),
             ],
         ),
     ]
@@ -216,7 +237,10 @@ def check_dlq_reasons(rows: Rows) -> None:
         ("llm.inference.events", "score", 2, 20),
         ("llm.eval.scores", "sink", 1, 10),
     ]
-    assert rows[0]["latest_reason"] == "field 'ts': invalid"
+    # every reason of the group, not only the latest (one per line, most frequent, then latest, first)
+    assert rows[0]["distinct_reasons"] == 2
+    assert rows[0]["reasons"] == "1 × field 'ts': invalid\n1 × field 'model': missing"
+    assert rows[1]["reasons"] == "1 × TYPE_MISMATCH"
     assert rows[0]["first_seen"] == T0 and rows[0]["last_seen"] == T0 + timedelta(minutes=5)
 
 
@@ -231,13 +255,22 @@ def check_weight_history(rows: Rows) -> None:
 
 def check_canary_metric_results(rows: Rows) -> None:
     assert len(rows) == 4
-    assert (rows[0]["verdict"], rows[0]["metric"], rows[0]["metric_result"], rows[0]["critical"]) == (
+    fail, passed = rows[0], rows[1]
+    assert (fail["verdict"], fail["metric"], fail["metric_result"], fail["critical"]) == (
         "fail",
         "toxicity",
         "fail",
         True,
     )
-    assert (rows[0]["baseline_value"], rows[0]["canary_value"]) == (0.1, 0.3)
+    assert (fail["baseline"], fail["canary"], fail["difference"]) == (0.1, 0.3, 0.2)
+    # a margin of 0 reads as what it is, in the column and in the judge's reason
+    assert fail["fail_margin"] == "any rise" and "fail margin: any rise" in fail["reason"]
+    assert fail["p_worse"] == 0.0004 and fail["decided_by"] == "p_worse below the judge's alpha"
+    # a pass is not a p-value's doing: the row says which rule decided it
+    assert (passed["metric"], passed["metric_result"], passed["fail_margin"]) == ("ttft", "pass", "+3.00 points")
+    assert passed["decided_by"] == "confidence bound within the pass margin" and passed["p_worse"] == 1.0
+    assert rows[2]["decided_by"] == "no data in an arm" and rows[2]["p_worse"] is None  # vd1: no counts
+    assert "helper" not in " ".join(fail)
 
 
 def check_feedback_by_model_version(rows: Rows) -> None:
@@ -265,3 +298,42 @@ def test_ready_queries_give_the_hand_counted_numbers(seeded: Any) -> None:
         for row in rows:  # no NaN: undefined rates are NULL
             assert not any(isinstance(v, float) and math.isnan(v) for v in row.values()), (name, row)
         CHECKS[name](rows)
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "expect"),
+    [
+        ("canary_metric_results", {"verdict_id": "vd1"}, lambda rows: {r["verdict_id"] for r in rows} == {"vd1"}),
+        ("canary_metric_results", {"verdicts": 1}, lambda rows: {r["verdict_id"] for r in rows} == {"vd2"}),
+        ("canary_metric_results", {"deployment": "other"}, lambda rows: rows == []),
+        ("canary_vs_baseline", {"hours": 1}, lambda rows: rows == []),  # the events are 2 hours old
+        (
+            "canary_vs_baseline",
+            {"deployment": "chat", "toxicity_threshold": 0.95},
+            lambda rows: rows[1]["toxicity_rate"] == 0,
+        ),
+        ("p95_ttft_hourly", {"hours": 1}, lambda rows: rows == []),
+        ("p95_ttft_hourly", {"deployment": "chat"}, lambda rows: len(rows) == 2),
+        ("weight_history", {"deployment": "other"}, lambda rows: rows == []),
+        ("dlq_reasons", {"hours": 1}, lambda rows: rows == []),
+        ("dlq_reasons", {"hours": 5}, lambda rows: sum(r["records"] for r in rows) == 3),
+        ("pii_leak_rate_by_model_version", {"deployment": "chat", "hours": 5}, lambda rows: len(rows) == 2),
+        ("toxicity_rate_by_prompt_version", {"toxicity_threshold": 0.95}, lambda rows: rows[0]["toxic_responses"] == 0),
+        ("toxicity_rate_by_prompt_version", {"hours": 1, "deployment": "chat"}, lambda rows: rows == []),
+        ("feedback_by_model_version", {"hours": 1}, lambda rows: rows == []),
+        ("feedback_by_model_version", {"deployment": "chat"}, lambda rows: len(rows) == 2),
+    ],
+)
+def test_ready_query_parameters_change_the_answer(seeded: Any, name: str, params: dict[str, Any], expect: Any) -> None:
+    query = ready_queries()[name]
+    result = seeded.query(query.sql, parameters=query.parameters(overrides=params))
+    rows = [dict(zip(result.column_names, r, strict=True)) for r in result.result_rows]
+    assert expect(rows), (name, params, rows)
+
+
+def test_every_ready_query_parameter_is_exercised() -> None:
+    """Each declared parameter is set by a case above (a parameter nothing tests may not do what it says)."""
+    cases = test_ready_query_parameters_change_the_answer.pytestmark[0].args[1]  # type: ignore[attr-defined]
+    covered = {(name, p) for name, params, _ in cases for p in params}
+    declared = {(q.name, p) for q in ready_queries().values() for p in q.params}
+    assert declared <= covered, declared - covered

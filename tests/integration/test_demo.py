@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -85,8 +85,9 @@ def rows(client: Any, sql: str) -> list[tuple[Any, ...]]:
 
 
 def test_demo_promotes_the_healthy_canary_and_rolls_back_the_regression(
-    kafka_settings: Settings, tmp_path: Path, clickhouse: Any
+    kafka_settings: Settings, tmp_path: Path, clickhouse: Any, go_tool: Callable[[str], Path]
 ) -> None:
+    go_tool("alertmanager")  # built once and cached: the demo pages through it when it is there
     before = demo_topics(kafka_settings)
     started = time.monotonic()
     done = subprocess.run(
@@ -147,6 +148,12 @@ def test_demo_promotes_the_healthy_canary_and_rolls_back_the_regression(
     assert all((report.parent / p).stat().st_size > 5_000 for p in pngs)
     html = report.read_text()
     assert "story outcomes met" in html and verdict_id in html and html.count("data:image/png;base64,") == 6
+
+    # 5. the alerter paged through a real Alertmanager, and the report lists what it received and sent
+    section = html[html.index("<h2 id='alertmanager'>") :]
+    assert "running <code>deploy/alertmanager/alertmanager.yml</code>" in section
+    assert "<td>canary_failed</td><td>critical</td><td>v3</td>" in section
+    assert "Notifications it sent (0)" not in section and "ml-platform-pager" in section
     print(f"demo --duration {DURATION_S}: {wall:.0f} s wall; v3 rolled back on {failed}")
 
 

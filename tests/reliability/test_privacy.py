@@ -1,5 +1,7 @@
 """Privacy: with redaction on (the default), no raw email, phone, credit-card number or SSN from a seeded PII corpus
-appears in any ClickHouse table or log line; redaction is irreversible (reversibility is not offered).
+appears in any ClickHouse table or log line; redaction is irreversible (reversibility is not offered). With
+redaction at source on as well (LLMWATCH_REDACT_AT_SOURCE), none appears on any Kafka topic either, and the PII
+metrics still count what the raw texts held.
 
 The corpus puts PII everywhere an InferenceEvent carries free text: prompt, response, RAG context, error,
 attribute values, and user_id (hashed by contract, raw from a careless producer). A real worker runs it
@@ -25,14 +27,16 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import phonenumbers
 import pytest
 
 from llmwatch.evaluators import pii, redaction
 from llmwatch.evaluators.pii import sinks
-from llmwatch.harness import WorkerProcess, produce_sync, query_scalar, read_partitions, wait_for
+from llmwatch.harness import GatewayProcess, WorkerProcess, produce_sync, query_scalar, read_partitions, wait_for
+from llmwatch.inference.sdk import LlmwatchClient
 from llmwatch.schemas import DeadLetter, Feedback, InferenceEvent, utcnow
-from llmwatch.settings import EvaluatorSettings, Settings, WorkerSettings
+from llmwatch.settings import EvaluatorSettings, Settings, TopicNames, WorkerSettings
 
 pytestmark = [pytest.mark.reliability]
 
@@ -472,3 +476,134 @@ def test_kafka_payload_debug_lines_are_dropped(caplog: pytest.LogCaptureFixture)
         len([f for f in logging.getLogger(n).filters if type(f).__name__ == "DropPayloadLines"]) == 1
         for n in PAYLOAD_LINES
     )
+
+
+# ------------------------------------------------------------------------------------ redaction at source
+def _source_feedback(corpus: Corpus, n: int) -> list[Feedback]:
+    return [
+        Feedback(
+            event_id=f"src-{i:04d}",
+            deployment="privacy",
+            thumbs=1 if i % 2 else -1,
+            user_id=corpus.email() if i % 2 == 0 else None,
+            comment=f"Call me back on {corpus.phone()} or write to {corpus.email()}",
+        )
+        for i in range(n)
+    ]
+
+
+def _gateway_chat(gateway: GatewayProcess, text: str) -> None:
+    body = {"model": "demo", "messages": [{"role": "user", "content": text}], "max_tokens": 16}
+    r = httpx.post(f"{gateway.url}/v1/chat/completions", json=body, timeout=60, trust_env=False)
+    assert r.status_code == 200, r.text
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_redaction_at_source_keeps_raw_pii_off_every_topic_and_still_counts_it(
+    isolated_topics: Settings, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """LLMWATCH_REDACT_AT_SOURCE=true: the SDK and the gateway redact before they publish, so no raw value of the
+    corpus is on any topic (events, scores, windows, verdicts, alerts, feedback, the DLQ, …), in any table, in the
+    worker's and the gateway's DEBUG logs or the SDK's; and the PII metrics count what the raw texts held: the
+    stored scores equal the PII evaluator's on the raw texts, and the windows' leak rate follows."""
+    s = isolated_topics.model_copy(
+        update={
+            "data_dir": tmp_path,
+            "clickhouse": f"chdb://{tmp_path / 'clickhouse'}",
+            "redact_at_source": True,
+            "eval": EvaluatorSettings(enabled=["pii"]),
+            "worker": WorkerSettings(
+                app_id=f"test-privacy-src-{uuid.uuid4().hex[:8]}",
+                window_size_s=60,
+                window_lateness_s=5,
+                window_idle_close_s=2,
+                sink_within_s=0.3,
+            ),
+        }
+    )
+    corpus = Corpus(seed=SEED + 4)
+    events = corpus_events(corpus, 120)
+    feedback = _source_feedback(corpus, 20)
+    chats = [f"I am {corpus.email()}, my card is {corpus.card()}, call {corpus.phone()}" for _ in range(4)]
+    # what the PII evaluator says of the raw texts: what the scores must say although no raw text reaches them
+    scorer = pii.PiiEvaluator(pii.PiiDetector(), redact=False)
+    want = {e.event_id: scorer.score(e.prompt, e.response) for e in events}
+    assert sum(bool(w["pii_leak"]) for w in want.values()) > 0
+
+    worker = WorkerProcess(
+        s, ["score", "window", "sink", "judge", "alerter"], tmp_path / "worker.log", loglevel="debug"
+    )
+    gateway = GatewayProcess(s, tmp_path / "gateway.log")
+    worker.start()
+    gateway.start()
+    caplog.set_level(logging.DEBUG)
+    try:
+        wait_for(gateway.ready, 120, "the gateway to be ready", processes=[gateway])
+        with LlmwatchClient(s) as client:
+            assert all(client.emit(e) for e in events) and all(client.emit(f) for f in feedback)
+            assert client.flush(60)
+            assert client.stats.sent == len(events) + len(feedback)
+        for text in chats:
+            _gateway_chat(gateway, text)
+        want_rows = (len(events) + len(chats), len(events) + len(chats), len(feedback))
+
+        def landed() -> bool:
+            got = query_scalar(
+                s,
+                "SELECT ((SELECT count() FROM inference_events FINAL), (SELECT count() FROM eval_scores FINAL),"
+                " (SELECT count() FROM feedback FINAL))",
+            )
+            if tuple(got) != want_rows:
+                raise AssertionError(f"events, scores, feedback: {got}, want {want_rows}")
+            return True
+
+        wait_for(landed, 240, "the events, their scores and the feedback", processes=[worker, gateway])
+        windowed = "SELECT sum(count) FROM window_metrics FINAL WHERE final"
+        wait_for(lambda: query_scalar(s, windowed) == want_rows[0], 240, "final windows", processes=[worker])
+        tables = dump_tables(s)
+        scores = query_scalar(
+            s,
+            "SELECT groupArray((event_id, pii_prompt, pii_response, pii_leak)) FROM eval_scores FINAL "
+            "WHERE event_id LIKE 'pii-%'",
+        )
+        window_leaks = query_scalar(s, "SELECT sum(round(pii_leak_rate * count)) FROM window_metrics FINAL WHERE final")
+        stored = query_scalar(
+            s, "SELECT groupArray((prompt, attributes['llmwatch.redaction'])) FROM inference_events FINAL"
+        )
+    finally:
+        gateway.stop()
+        worker.stop()
+
+    # negative control: the search finds every value in what the producers were handed
+    handed = "\n".join([*(e.encode().decode() for e in events), *(f.encode().decode() for f in feedback), *chats])
+    assert find(corpus.values, handed) == corpus.values
+
+    for role in TopicNames.model_fields:
+        on_topic = "\n".join(
+            v.decode("utf-8", "replace") + (k or b"").decode("utf-8", "replace") for k, v in read_topic(s, role)
+        )
+        assert not find(corpus.values, on_topic), (role, [v.text for v in find(corpus.values, on_topic)][:3])
+    published = [InferenceEvent.decode(v) for _, v in read_topic(s, "events")]
+    assert len(published) == want_rows[0] and all(e.redacted_at_source is not None for e in published)
+    assert all("<EMAIL_ADDRESS>" in e.prompt for e in published), [e.prompt for e in published][:3]
+    assert not [v for _, v in read_topic(s, "dlq")]  # nothing refused: the redacted events are valid
+
+    leaks = {name: [v.text for v in find(corpus.values, text)] for name, text in tables.items()}
+    assert not any(leaks.values()), {k: (len(v), v[:3]) for k, v in leaks.items() if v}
+    assert all(source == "source" for _, source in stored), "every stored event says where it was redacted"
+
+    for name, text in (
+        ("worker", (tmp_path / "worker.log").read_text(errors="replace")),
+        ("gateway", (tmp_path / "gateway.log").read_text(errors="replace")),
+        ("sdk", caplog.text),
+    ):
+        text += "\n".join(_b64_text(t) for t in _B64_TOKEN.findall(text))
+        assert not find(corpus.values, text), (name, [v.text for v in find(corpus.values, text)][:3])
+
+    # PII still counted: the same types and leaks as the evaluator finds in the raw texts
+    assert len(scores) == len(events)
+    for event_id, in_prompt, in_response, leak in scores:
+        w = want[event_id]
+        assert (sorted(in_prompt), sorted(in_response), leak) == (w["pii_prompt"], w["pii_response"], w["pii_leak"])
+    assert window_leaks >= sum(bool(w["pii_leak"]) for w in want.values())

@@ -12,7 +12,7 @@ from uuid import UUID
 
 from rich.console import Console
 
-from llmwatch.db.render import jsonable, print_table, to_csv, to_json
+from llmwatch.db.render import jsonable, natural_width, print_auto, print_table, to_csv, to_json, to_jsonl, to_tsv
 
 ROW = [
     datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
@@ -30,7 +30,7 @@ COLS = ["ts", "d", "dec", "uuid", "ip", "nan", "raw", "map", "tup", "null"]
 
 
 def test_json_is_valid_and_lossless_where_json_can_be() -> None:
-    out = json.loads(to_json(COLS, [ROW]))
+    out = json.loads(to_json(COLS, [ROW]))["data"]
     assert out == [
         {
             "ts": "2026-01-02T03:04:05+00:00",
@@ -50,7 +50,7 @@ def test_json_is_valid_and_lossless_where_json_can_be() -> None:
 def test_json_refuses_nan_tokens() -> None:
     text = to_json(["x"], [[float("inf")], [float("-inf")], [1.5]])
     assert "Infinity" not in text
-    assert json.loads(text) == [{"x": None}, {"x": None}, {"x": 1.5}]
+    assert json.loads(text)["data"] == [{"x": None}, {"x": None}, {"x": 1.5}]
 
 
 def test_csv_has_header_and_json_cells() -> None:
@@ -67,3 +67,26 @@ def test_table_shows_values_and_row_count() -> None:
 
 def test_jsonable_keeps_plain_values() -> None:
     assert jsonable(3) == 3 and jsonable("s") == "s" and jsonable(True) is True
+
+
+def test_empty_results_keep_their_header() -> None:
+    assert to_csv(["a", "b"], []) == "a,b\n" and to_tsv(["a", "b"], []) == "a\tb\n" and to_jsonl(["a"], []) == ""
+    assert json.loads(to_json(["a"], [], ["UInt8"])) == {
+        "meta": [{"name": "a", "type": "UInt8"}],
+        "data": [],
+        "rows": 0,
+    }
+
+
+def test_tsv_escapes_like_clickhouse() -> None:
+    assert to_tsv(["t"], [["a\tb\nc\\d"], [None]]) == "t\na\\tb\\nc\\\\d\n\\N\n"
+
+
+def test_auto_is_a_table_when_it_fits_else_vertical() -> None:
+    cols, rows = ["name", "reason"], [["x", "y" * 50]]
+    assert natural_width(cols, rows) == 4 + 50 + 3 * 2 + 1
+    for width, vertical in ((61, False), (60, True)):
+        console = Console(file=io.StringIO(), width=width, color_system=None)
+        print_auto(cols, rows, console)
+        text = console.file.getvalue()  # type: ignore[attr-defined]
+        assert ("Row 1:" in text) is vertical and "y" * 50 in text

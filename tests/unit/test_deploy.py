@@ -844,6 +844,95 @@ def test_prometheus_config_loads_the_rules_and_scrapes_every_role() -> None:
     assert yaml.safe_load((PROMETHEUS / "kubernetes-scrape.yml").read_text())["scrape_configs"]
 
 
+def test_every_rule_links_its_runbook_and_has_a_promtool_test() -> None:
+    """runbook_url points at the rule's row in docs/operators.md; deploy/prometheus/tests holds, for every rule, a
+    case where it fires and one where it does not (tests/integration/test_alerting_tools.py runs them)."""
+    operators = (ROOT / "docs" / "operators.md").read_text()
+    fires: set[str] = set()
+    quiet: set[str] = set()
+    for path in sorted((PROMETHEUS / "tests").glob("*.yml")):
+        doc = yaml.safe_load(path.read_text())
+        assert doc["rule_files"] == ["../alerts.yml"], path
+        for test in doc["tests"]:
+            for case in test["alert_rule_test"]:
+                (fires if case["exp_alerts"] else quiet).add(case["alertname"])
+    for rule in _alert_rules():
+        name = rule["alert"]
+        assert rule["annotations"]["runbook_url"] == f"docs/operators.md#{name}", name
+        assert f'<a id="{name}"></a>' in operators, f"docs/operators.md has no anchor for {name}"
+        assert name in fires, f"no promtool test where {name} fires"
+        assert name in quiet, f"no promtool test where {name} stays quiet"
+
+
+def test_model_alerts_have_runbooks_and_queries() -> None:
+    from llmwatch.streams.alerting import QUERIES
+
+    operators = (ROOT / "docs" / "operators.md").read_text()
+    rules = {r.name for r in _model_window_rules()} | {
+        "canary_failed",
+        "canary_verdicts_stale",
+        "canary_verdicts_missing",
+    }
+    assert rules == set(QUERIES)
+    for rule in rules:
+        assert f'<a id="{rule}"></a>' in operators, f"docs/operators.md has no anchor for {rule}"
+
+
+def _model_window_rules() -> list[Any]:
+    from llmwatch.streams.alerting import window_rules
+
+    return window_rules(ttft_p95_ms=1, error_rate=1, pii_leak_rate=1, injection_success_rate=1, min_count=1)
+
+
+ALERTMANAGER_CONFIG = ROOT / "deploy" / "alertmanager" / "alertmanager.yml"
+
+
+def test_alertmanager_runs_in_compose_and_both_senders_point_at_it() -> None:
+    services = compose()["services"]
+    am = services["alertmanager"]
+    assert am["image"].startswith("prom/alertmanager:")
+    mounts = {m.split(":")[1]: m.split(":")[0] for m in am["volumes"]}
+    config_flag = next(a for a in am["command"] if a.startswith("--config.file="))
+    assert mounts[config_flag.split("=", 1)[1]] == "./deploy/alertmanager/alertmanager.yml"
+    prometheus = yaml.safe_load((PROMETHEUS / "prometheus.yml").read_text())
+    (target,) = prometheus["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"]
+    assert target == "alertmanager:9093"
+    judge_env = env_dict(services["judge"]["environment"])
+    assert judge_env["LLMWATCH_ALERTS__ALERTMANAGER_URL"] == f"http://{target}"
+    assert "alerter" in llmwatch_args_of_service(services["judge"])[-1]
+    assert not any(
+        "LLMWATCH_WORKER__ALERT_WEBHOOK" in k for s in services.values() for k in env_dict(s.get("environment"))
+    )
+
+
+def test_alertmanager_runs_in_k8s_and_both_senders_point_at_it() -> None:
+    cm = by_kind("ConfigMap")["llmwatch-alertmanager"]
+    assert cm["data"]["alertmanager.yml"] == ALERTMANAGER_CONFIG.read_text()
+    service = by_kind("Service")["llmwatch-alertmanager"]
+    port = service["spec"]["ports"][0]["port"]
+    settings = by_kind("ConfigMap")["llmwatch-settings"]["data"]
+    assert settings["LLMWATCH_ALERTS__ALERTMANAGER_URL"] == f"http://llmwatch-alertmanager:{port}"
+    scrape = yaml.safe_load((PROMETHEUS / "kubernetes-scrape.yml").read_text())
+    (target,) = scrape["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"]
+    assert target == f"llmwatch-alertmanager.llmwatch.svc:{port}"
+
+
+def test_alertmanager_config_inhibits_symptoms_by_canary_failed_and_has_a_null_receiver() -> None:
+    config = yaml.safe_load(ALERTMANAGER_CONFIG.read_text())
+    receivers = {r["name"]: r for r in config["receivers"]}
+    assert receivers["null"] == {"name": "null"}
+    routes = config["route"]["routes"]
+    assert any(r["receiver"] == "null" for r in routes)
+    assert any("deployment" in m for r in routes for m in r["matchers"])  # by deployment
+    assert any("severity" in m for r in routes for m in r["matchers"])  # by severity
+    (canary,) = [r for r in config["inhibit_rules"] if r["source_matchers"] == ['alertname = "canary_failed"']]
+    for rule in _model_window_rules():
+        assert rule.name in canary["target_matchers"][0]
+    assert canary["equal"] == ["deployment", "model_version"]
+    used = {r["receiver"] for r in routes} | {c["receiver"] for r in routes for c in r.get("routes", [])}
+    assert used | {config["route"]["receiver"]} == set(receivers)
+
+
 # ------------------------------------------------------------------------------------------------ Grafana
 def dashboards() -> dict[str, dict[str, Any]]:
     return {p.name: json.loads(p.read_text()) for p in sorted(GRAFANA.glob("*.json"))}

@@ -12,15 +12,17 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from llmwatch.schemas import Alert, CanaryVerdict, WindowMetrics
-from llmwatch.settings import AlertSettings, Settings, WorkerSettings
-from llmwatch.streams.alerter_agent import Alerter, Notifier, Target, targets_from
+from llmwatch.settings import AlertSettings, Settings
+from llmwatch.streams.alerter_agent import Alerter, AlertmanagerTarget, Notifier, Target, targets_from
 from llmwatch.streams.alerting import (
     ZERO_TIME,
     AlertBook,
     Condition,
+    Decor,
     WindowRuleBook,
     alertmanager_payload,
     fingerprint,
+    postable_alert,
     slack_payload,
     verdict_conditions,
     window_rules,
@@ -82,16 +84,20 @@ def test_window_rule_needs_enough_requests_and_the_metric() -> None:
     assert ttft.breach(window(0, ttft_p95=None)) is None
 
 
-def test_rule_is_active_while_any_series_breaches() -> None:
+def test_rule_is_active_per_model_version_while_any_of_its_series_breaches() -> None:
     book = WindowRuleBook([RULES[0]])
     (c,) = book.observe(window(0, version="v1", ttft_p95=400))
-    assert c.active and "400 ms" in c.summary and "v1" in c.summary
+    assert c.active and "400 ms" in c.summary and c.model_version == "v1" and c.labels["model_version"] == "v1"
     (c,) = book.observe(window(0, version="v2", ttft_p95=500))
-    assert c.active and "500 ms" in c.summary  # the worst series is named
-    (c,) = book.observe(window(60, version="v2", ttft_p95=100))
-    assert c.active and "v1" in c.summary  # v1 still breaches
+    assert c.active and "500 ms" in c.summary and c.model_version == "v2"  # its own alert: the page names it
+    (c,) = book.observe(window(0, version="v1", ttft_p95=600, prompt_version="p2"))
+    assert c.active and "600 ms" in c.summary and c.labels["series"] == "v1/baseline/p2"  # the worst series
     (c,) = book.observe(window(60, version="v1", ttft_p95=100))
-    assert not c.active
+    assert c.active and c.model_version == "v1"  # v1's other series still breaches
+    (c,) = book.observe(window(60, version="v1", ttft_p95=100, prompt_version="p2"))
+    assert not c.active and c.model_version == "v1"
+    (c,) = book.observe(window(60, version="v2", ttft_p95=100))
+    assert not c.active and c.model_version == "v2"
 
 
 def test_early_and_out_of_date_windows_change_nothing() -> None:
@@ -104,7 +110,8 @@ def test_early_and_out_of_date_windows_change_nothing() -> None:
 def test_verdict_rule_fires_on_fail_and_clears_on_anything_else() -> None:
     (c,) = verdict_conditions(verdict("fail"))
     assert c.active and c.rule == "canary_failed" and c.severity == "critical" and c.verdict_id
-    assert "because fail" in c.summary and c.labels["canary_version"] == "v2"
+    assert "because fail" in c.summary and c.labels["canary_version"] == c.labels["model_version"] == "v2"
+    assert c.model_version is None  # one per deployment: the next rollout's verdict clears it
     (c,) = verdict_conditions(verdict("inconclusive"))
     assert not c.active
 
@@ -138,7 +145,7 @@ def test_keys_are_independent() -> None:
     book = AlertBook(renotify_s=600)
     assert book.observe(cond(True, "a"), at(0)) is not None
     assert book.observe(cond(True, "b"), at(1)) is not None
-    assert book.firing() == [("d", "a"), ("d", "b")]
+    assert book.firing() == [("d", "a", None), ("d", "b", None)]
 
 
 def controller_alert(s: float) -> Alert:
@@ -155,7 +162,7 @@ def test_controller_alert_and_own_canary_failed_page_once() -> None:
     controller_first = AlertBook(renotify_s=600)
     assert controller_first.observe_external(controller_alert(0), at(0)) is True
     assert controller_first.observe(verdict_conditions(verdict("fail"))[0], at(1)) is None
-    assert controller_first.firing() == [("d", "canary_failed")]  # still tracked, so it resolves later
+    assert controller_first.firing() == [("d", "canary_failed", None)]  # still tracked, so it resolves later
     resolved = controller_first.observe(verdict_conditions(verdict("pass"))[0], at(50))
     assert resolved is not None and resolved.status == "resolved"
 
@@ -188,8 +195,76 @@ def test_slack_text_says_what_and_where() -> None:
 
 def test_targets_follow_settings() -> None:
     assert targets_from(Settings()) == []
-    s = Settings(worker=WorkerSettings(alert_webhook="http://a/x", slack_webhook="http://b/y"))
-    assert [t.name for t in targets_from(s)] == ["alertmanager", "slack"]
+    s = Settings(
+        alerts=AlertSettings(alertmanager_url="http://am:9093", webhook="http://a/x", slack_webhook="http://b/y")
+    )
+    targets = targets_from(s)
+    assert [t.name for t in targets] == ["alertmanager", "webhook", "slack"]
+    assert targets[0].url == "http://am:9093/api/v2/alerts"
+
+
+def test_old_worker_webhook_names_still_work(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LLMWATCH_WORKER__ALERT_WEBHOOK", "http://a/x")
+    monkeypatch.setenv("LLMWATCH_WORKER__SLACK_WEBHOOK", "http://b/y")
+    assert [t.name for t in targets_from(Settings())] == ["webhook", "slack"]
+
+
+# ------------------------------------------------------------------------------------ Alertmanager v2 API
+def test_postable_alert_has_the_labels_that_route_and_the_annotations_on_call_reads() -> None:
+    a = AlertBook(renotify_s=60).observe(verdict_conditions(verdict("fail"))[0], at(0))
+    assert a is not None
+    decor = Decor(runbook_url="https://docs.example/operators.md", teams={"d": "search", "*": "ml"})
+    body = postable_alert(a, at(240), decor)
+    assert set(body) == {"labels", "annotations", "startsAt", "endsAt"}
+    assert body["labels"] == {
+        "alertname": "canary_failed",
+        "severity": "critical",
+        "deployment": "d",
+        "model_version": "v2",
+        "team": "search",
+    }
+    ann = body["annotations"]
+    assert ann["summary"].startswith("canary v2 of d failed") and "failing metrics" in ann["description"]
+    assert ann["runbook_url"] == "https://docs.example/operators.md#canary_failed"
+    assert ann["verdict_id"] == a.verdict_id
+    assert ann["query"] == f"llmwatch db ready canary_metric_results --param verdict_id={a.verdict_id}"
+    assert ann["baseline_version"] == "v1" and ann["judge"] == "msprt@1" and "source" in ann  # other labels
+    assert body["startsAt"] == "2026-11-22T12:00:00Z" and body["endsAt"] == "2026-11-22T12:04:00Z"
+    assert postable_alert(a, None, Decor(teams={"*": "ml"}))["labels"]["team"] == "ml"
+    assert "team" not in postable_alert(a, None)["labels"] and "endsAt" not in postable_alert(a, None)
+    json.dumps(body)
+
+
+def test_alertmanager_target_fires_confirms_and_resolves() -> None:
+    t = AlertmanagerTarget("http://am:9093/", resend_s=60, event_s=3600, decor=Decor())
+    book = AlertBook(renotify_s=600)
+    firing = book.observe(cond(True), at(0))
+    assert firing is not None
+    (body,) = t.body(firing, at(0))
+    assert body["endsAt"] == "2026-11-22T12:04:00Z"  # 4 × resend_s: confirmed by re-posts until it clears
+    (again,) = t.repost_body(at(60))
+    assert again["endsAt"] == "2026-11-22T12:05:00Z" and again["startsAt"] == body["startsAt"]
+    resolved = book.observe(cond(False), at(90))
+    assert resolved is not None
+    (body,) = t.body(resolved, at(90))
+    assert body["endsAt"] == "2026-11-22T12:01:30Z" and body["labels"]["alertname"] == "ttft_p95_high"
+    assert t.repost_body(at(120)) == []
+
+
+def test_alertmanager_target_ends_an_old_label_set_and_events_expire() -> None:
+    t = AlertmanagerTarget("http://am:9093", resend_s=60, event_s=3600, decor=Decor())
+    book = AlertBook(renotify_s=1)
+    first = book.observe(verdict_conditions(verdict("fail"))[0], at(0))
+    assert first is not None
+    t.body(first, at(0))
+    v3 = verdict("fail", 30).model_copy(update={"canary_version": "v3"})
+    second = book.observe(verdict_conditions(v3)[0], at(30))  # the next rollout fails too: now about v3
+    assert second is not None and second.fingerprint == first.fingerprint
+    old, new = t.body(second, at(30))
+    assert old["labels"]["model_version"] == "v2" and old["endsAt"] == "2026-11-22T12:00:30Z"
+    assert new["labels"]["model_version"] == "v3" and new["endsAt"] == "2026-11-22T12:04:30Z"
+    (event,) = t.body(controller_alert(40), at(40))  # the controller's: an event, no condition clears it
+    assert event["endsAt"] == "2026-11-22T13:00:40Z" and len(t.repost_body(at(60))) == 1
 
 
 # ------------------------------------------------------------------------------------ delivery (real HTTP)
@@ -245,7 +320,7 @@ async def test_webhook_retries_until_delivered(serve: Any) -> None:
     am = await serve(Receiver([503, 500]))
     slack = await serve(Receiver())
     n = notifier(
-        [Target("alertmanager", am.url, lambda a: alertmanager_payload([a])), Target("slack", slack.url, slack_payload)]
+        [Target("webhook", am.url, lambda a: alertmanager_payload([a])), Target("slack", slack.url, slack_payload)]
     )
     alert = AlertBook(renotify_s=60).observe(verdict_conditions(verdict("fail"))[0], at(0))
     assert alert is not None
@@ -255,7 +330,7 @@ async def test_webhook_retries_until_delivered(serve: Any) -> None:
         am.attempts == 3 and len(am.bodies) == 1 and am.bodies[0]["alerts"][0]["labels"]["alertname"] == "canary_failed"
     )
     assert slack.attempts == 1 and "canary_failed on d" in slack.bodies[0]["text"]
-    assert sample(n, "alertmanager", "delivered") == 1 and sample(n, "slack", "delivered") == 1
+    assert sample(n, "webhook", "delivered") == 1 and sample(n, "slack", "delivered") == 1
     await n.stop()
 
 
@@ -264,7 +339,7 @@ async def test_webhook_gives_up_on_refusal_and_on_a_dead_receiver(serve: Any) ->
     refusing = await serve(Receiver([400]))
     n = notifier(
         [
-            Target("alertmanager", refusing.url, lambda a: alertmanager_payload([a])),
+            Target("webhook", refusing.url, lambda a: alertmanager_payload([a])),
             Target("slack", "http://127.0.0.1:9/nothing-listens", slack_payload),
         ]
     )
@@ -273,7 +348,7 @@ async def test_webhook_gives_up_on_refusal_and_on_a_dead_receiver(serve: Any) ->
     n.enqueue(alert)
     await n.drain()
     assert refusing.attempts == 1  # a 400 is not retried
-    assert sample(n, "alertmanager", "failed") == 1 and sample(n, "slack", "failed") == 1
+    assert sample(n, "webhook", "failed") == 1 and sample(n, "slack", "failed") == 1
     await n.stop()
 
 
@@ -295,10 +370,7 @@ async def test_full_queue_drops_the_oldest_without_blocking(serve: Any) -> None:
 @session_loop
 async def test_alerter_publishes_and_notifies_once_per_episode(serve: Any) -> None:
     rec = await serve(Receiver())
-    s = Settings(
-        worker=WorkerSettings(alert_webhook=rec.url),
-        alerts=AlertSettings(ttft_p95_ms=300, renotify_s=600, min_window_count=10),
-    )
+    s = Settings(alerts=AlertSettings(webhook=rec.url, ttft_p95_ms=300, renotify_s=600, min_window_count=10))
     published: list[Alert] = []
     n = Notifier(targets_from(s), s.alerts, registry=CollectorRegistry())
     alerter = Alerter(s, published.append, n)
@@ -320,3 +392,31 @@ async def test_alerter_publishes_and_notifies_once_per_episode(serve: Any) -> No
         ("ttft_p95_high", "resolved"),
     ]
     await n.stop()
+
+
+def test_every_query_annotation_is_a_command_that_runs() -> None:
+    """The `query` annotation names a real ready query (or command) and only parameters that query declares."""
+    import shlex
+
+    import click
+
+    from llmwatch.cli import cli
+    from llmwatch.db.ready import ready_queries
+    from llmwatch.streams.alerting import QUERIES
+
+    queries = ready_queries()
+    for rule, template in QUERIES.items():
+        words = shlex.split(template.format(deployment="d", verdict_id="v"))
+        assert words[0] == "llmwatch", rule
+        if words[1:3] == ["db", "ready"]:
+            query = queries[words[3]]
+            params = dict(w.split("=", 1) for w in words[4:] if w != "--param")
+            query.parameters(overrides=params)  # raises for a parameter the query does not declare
+        else:
+            cmd: click.Command = cli
+            for word in words[1:]:
+                if not isinstance(cmd, click.Group):
+                    break
+                sub = cmd.get_command(click.Context(cmd), word)
+                assert sub is not None, (rule, word)
+                cmd = sub

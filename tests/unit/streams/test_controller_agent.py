@@ -113,19 +113,20 @@ async def test_restore_comes_first_and_continues_the_sequence() -> None:
     assert after.loads == 1  # once
 
 
-async def test_fail_rolls_back_and_raises_a_controller_alert() -> None:
+async def test_fail_rolls_back_and_leaves_the_alert_to_the_alerter() -> None:
+    """One rollback, one alert: the alerter raises canary_failed from the same verdict (and resolves it later), so
+    the controller publishes no second one (it used to, with another summary)."""
     t = Topics()
     c = Controller(CFG, t.send, t.load)
     await c.on_command(start())
     v = verdict("fail", 15)
     d = await c.on_verdict(v)
     assert d is not None and d.kind == "moved"
+    assert d.alert is not None and d.alert.rule == "canary_failed"  # the machine's intent is unchanged
     w = t.weights()[-1]
     assert w.weights == {"v1": 1.0, "v2": 0.0} and w.state == "rolled_back" and w.verdict_id == v.verdict_id
-    (alert,) = t.alerts()
-    assert alert.rule == "canary_failed" and alert.verdict_id == v.verdict_id and alert.severity == "critical"
-    assert alert.labels == {"source": "controller", "canary_version": "v2"}
-    assert [role for role, _, _ in t.sent] == ["weights", "weights", "alerts"]  # the move before its alert
+    assert t.alerts() == []
+    assert [role for role, _, _ in t.sent] == ["weights", "weights"]
 
 
 async def test_unknown_deployment_and_superseded_canary_are_ignored() -> None:
