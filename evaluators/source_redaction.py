@@ -21,8 +21,10 @@ from typing import Any
 
 from llmwatch.schemas import Feedback, InferenceEvent, PiiFindings
 
-from . import pii
 from .pii import PiiEvaluator
+from .pii.detector import Entity, detector_from
+from .pii.leak import leaks
+from .pii.sinks import redact_feedback
 from .redaction import redact_event_texts
 
 log = logging.getLogger(__name__)
@@ -31,7 +33,7 @@ log = logging.getLogger(__name__)
 UNREDACTABLE = "<REDACTION_FAILED>"
 
 
-def _counts(entities: Sequence[pii.Entity]) -> dict[str, int]:
+def _counts(entities: Sequence[Entity]) -> dict[str, int]:
     return dict(sorted(Counter(e.type for e in entities).items()))
 
 
@@ -46,8 +48,7 @@ class SourceRedactor:
 
     @classmethod
     def from_settings(cls, settings: Any) -> SourceRedactor:
-        detector = pii.PiiDetector(settings.eval.ner_model, phone_scan_chars=settings.eval.pii_phone_scan_chars)
-        return cls(PiiEvaluator(detector, redact=True))
+        return cls(PiiEvaluator(detector_from(settings), redact=True))  # the worker's detector, same settings
 
     def _redact(self, text: str) -> str:
         assert self.evaluator.redactor is not None
@@ -65,7 +66,7 @@ class SourceRedactor:
             findings = PiiFindings(
                 prompt=_counts(in_prompt.entities),
                 response=_counts(in_response.entities),
-                leak=pii.leaks(ev.prompt, in_prompt.entities, in_response.entities),
+                leak=leaks(ev.prompt, in_prompt.entities, in_response.entities),
                 partial=in_prompt.partial or in_response.partial,
                 scanner=self.scanner,
             )
@@ -84,7 +85,7 @@ class SourceRedactor:
 
     def feedback(self, fb: Feedback) -> Feedback:
         """Feedback with its free text (comment, user id) redacted, as the `feedback` table stores it."""
-        return pii.redact_feedback(fb)
+        return redact_feedback(fb)
 
     def withheld(self, payload: InferenceEvent | Feedback) -> InferenceEvent | Feedback:
         """The payload with every free-text field withheld: what is published when redaction failed."""

@@ -33,6 +33,7 @@ import pytest
 
 from llmwatch.evaluators import pii, redaction
 from llmwatch.evaluators.pii import sinks
+from llmwatch.evaluators.pii.detector import PiiDetector
 from llmwatch.harness import GatewayProcess, WorkerProcess, produce_sync, query_scalar, read_partitions, wait_for
 from llmwatch.inference.sdk import LlmwatchClient
 from llmwatch.schemas import DeadLetter, Feedback, InferenceEvent, utcnow
@@ -527,7 +528,7 @@ def test_redaction_at_source_keeps_raw_pii_off_every_topic_and_still_counts_it(
     feedback = _source_feedback(corpus, 20)
     chats = [f"I am {corpus.email()}, my card is {corpus.card()}, call {corpus.phone()}" for _ in range(4)]
     # what the PII evaluator says of the raw texts: what the scores must say although no raw text reaches them
-    scorer = pii.PiiEvaluator(pii.PiiDetector(), redact=False)
+    scorer = pii.PiiEvaluator(PiiDetector(), redact=False)
     want = {e.event_id: scorer.score(e.prompt, e.response) for e in events}
     assert sum(bool(w["pii_leak"]) for w in want.values()) > 0
 
