@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 from collections.abc import Callable
@@ -25,6 +24,7 @@ from typing import Any
 import httpx
 from prometheus_client import CollectorRegistry, Counter
 
+from llmwatch.local.aio import cancel_and_wait
 from llmwatch.schemas import Alert, CanaryVerdict, Payload, WindowMetrics, utcnow
 from llmwatch.schemas.registry import MAX_MESSAGE_BYTES
 from llmwatch.settings import AlertSettings, Settings
@@ -92,9 +92,7 @@ class Notifier:
     async def stop(self) -> None:
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
 
     def enqueue(self, alert: Alert) -> None:
         """Never blocks: when the queue is full the oldest waiting notification is dropped."""

@@ -24,9 +24,9 @@ from llmwatch.errors import ConfigError
 from llmwatch.schemas import CanaryVerdict, ControlCommand, TrafficWeights, utcnow
 from llmwatch.schemas.registry import MAX_MESSAGE_BYTES
 from llmwatch.settings import Settings
+from llmwatch.weights_topic import read_weights
 
 from .context import WorkerContext
-from .control import read_weights
 from .decode import Decoded, decode
 from .hold import process_held
 from .rollout import Decision, RolloutConfig, RolloutMachine
@@ -151,7 +151,7 @@ def install(ctx: WorkerContext) -> Controller:
         ctx.metrics.emitted.labels(agent=STAGE).inc()
 
     async def load() -> dict[str, TrafficWeights]:
-        return await read_weights(settings)
+        return (await read_weights(settings)).latest
 
     controller = Controller(rollout_config(settings), send, load)
 

@@ -28,9 +28,9 @@ from llmwatch.evaluators.canary_judge import ArmStats, Judge, JudgeConfig, defau
 from llmwatch.schemas import CanaryVerdict, EvalScores, TrafficWeights, utcnow
 from llmwatch.schemas.registry import MAX_MESSAGE_BYTES
 from llmwatch.settings import Settings
+from llmwatch.weights_topic import WeightsChange, WeightsReader
 
 from .context import WorkerContext
-from .control import WeightsFollower
 from .decode import Decoded, decode
 from .rollout import ACTIVE
 
@@ -86,13 +86,19 @@ class JudgeCore:
         self.every_n = every_n
         self.id_memory = id_memory
         self.rollouts: dict[str, Rollout] = {}
-        self.seq: dict[str, int] = {}
+        self.seq: dict[str, tuple[int, int]] = {}  # deployment → (epoch, seq) last followed
+
+    def on_deleted(self, deployment: str) -> str | None:
+        """The deployment's weights were deleted (a tombstone): nothing of it is judged any more."""
+        self.seq.pop(deployment, None)
+        current = self.rollouts.pop(deployment, None)
+        return None if current is None else f"{deployment}: stopped judging {current.canary} (weights deleted)"
 
     def on_weights(self, w: TrafficWeights) -> str | None:
         """Follow the controller; returns what changed (for the log), None when nothing did."""
-        if w.seq <= self.seq.get(w.deployment, -1):
+        if (w.epoch, w.seq) <= self.seq.get(w.deployment, (-1, -1)):
             return None  # a replayed or older record
-        self.seq[w.deployment] = w.seq
+        self.seq[w.deployment] = (w.epoch, w.seq)
         current = self.rollouts.get(w.deployment)
         if w.state not in ACTIVE or w.canary_version is None:
             if current is None:
@@ -180,12 +186,12 @@ def install(ctx: WorkerContext) -> JudgeCore:
         "llmwatch_judge_scores_total", "Scores the judge read, by outcome", ["outcome"], registry=ctx.metrics.registry
     )
 
-    def on_weights(w: TrafficWeights) -> None:
-        change = core.on_weights(w)
-        if change:
-            log.info("judge: %s", change)
+    def on_weights(change: WeightsChange) -> None:
+        what = core.on_deleted(change.deployment) if change.weights is None else core.on_weights(change.weights)
+        if what:
+            log.info("judge: %s", what)
 
-    follower = WeightsFollower(settings, on_weights)
+    follower = WeightsReader(settings, on_weights)
     ctx.extras["exit_stack"].callback(follower.cancel)
     lock = asyncio.Lock()
 

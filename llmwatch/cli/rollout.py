@@ -119,9 +119,13 @@ _simple("abort", "Roll DEPLOYMENT's canary back to 0% now.")
 def status(deployment: str | None, as_json: bool) -> None:
     """The current weights of DEPLOYMENT (or of every deployment), read from the weights topic."""
     from llmwatch.settings import get_settings
-    from llmwatch.streams.control import read_weights
+    from llmwatch.weights_topic import read_weights
 
-    latest = asyncio.run(read_weights(get_settings()))
+    settings = get_settings()
+    view = asyncio.run(read_weights(settings))
+    if not view.topic_exists:
+        raise LlmwatchError(f"the weights topic {settings.topics.weights} does not exist (run `llmwatch kafka up`)")
+    latest = view.latest
     chosen = [latest[deployment]] if deployment in latest else [] if deployment else list(latest.values())
     if deployment and not chosen:
         raise LlmwatchError(f"no weights for deployment {deployment!r} on the weights topic")
