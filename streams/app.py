@@ -11,7 +11,7 @@ from llmwatch.schemas import topic_registry
 from llmwatch.schemas.registry import MAX_MESSAGE_BYTES
 from llmwatch.settings import Settings
 
-from .transport import Transport
+from .patches import Transport
 
 
 def _credentials(settings: Settings) -> Any:

@@ -20,6 +20,7 @@ from llmwatch.settings import Settings
 from .app import create_app, declare_topics
 from .context import WorkerContext
 from .heap import freeze_startup_heap
+from .patches import committed_offsets
 from .sink import BatchWriter, FaultInjector
 
 if TYPE_CHECKING:
@@ -144,7 +145,7 @@ def _install_metrics_page(ctx: WorkerContext) -> None:
 
 def _update_lag(app: faust.App, metrics: Any) -> None:
     consumer = app.consumer
-    committed = getattr(consumer, "_committed_offset", {})  # Faust keeps no public accessor
+    committed = committed_offsets(consumer)
     for tp in consumer.assignment():
         high = consumer.highwater(tp)
         if high is None:
