@@ -7,8 +7,10 @@ agree on what the topic says:
 
 - **Order and fencing.** Every record carries the epoch of the controller that wrote it (each controller that
   takes over raises it) and a seq per deployment. A record applies when its (epoch, seq) is above its
-  deployment's current one and its epoch is not below the highest epoch seen on the topic. Anything else is
-  *stale* and rejected: a replayed copy, an older move, or a move of a controller that was replaced (fenced).
+  deployment's current one and its epoch is not below the highest epoch seen on the topic; an epoch belongs to
+  the controller whose record reached the topic first with it (two controllers that took the same epoch at
+  once: the second is fenced). Anything else is *stale* and rejected: a replayed copy, an older move, or a move
+  of a controller that was replaced (fenced).
 - **Tombstones** (a null value keyed by the deployment: how a compacted topic deletes a key) delete the
   deployment: the router serves its default version again, the controller and the judge forget its rollout.
   A tombstone without a key is skipped.
@@ -62,15 +64,19 @@ class WeightsView:
     def __init__(self) -> None:
         self.latest: dict[str, TrafficWeights] = {}
         self.epoch = 0
+        self.epoch_owner: str | None = None  # the controller that wrote the first record of `epoch`
         self.topic_exists = True  # until a reader finds it missing
         self.applied = 0
         self.rejected = 0
         self.unreadable = 0
+        self.last_rejected: tuple[TrafficWeights, str] | None = None
 
     def stale(self, w: TrafficWeights) -> str | None:
         """Why `w` must not apply (None: it applies)."""
         if w.epoch < self.epoch:
             return f"stale epoch {w.epoch}: a controller of epoch {self.epoch} took over (fenced)"
+        if w.epoch == self.epoch and None not in (w.controller, self.epoch_owner) and w.controller != self.epoch_owner:
+            return f"epoch {w.epoch} belongs to controller {self.epoch_owner} (fenced)"
         current = self.latest.get(w.deployment)
         if current is not None and (w.epoch, w.seq) <= (current.epoch, current.seq):
             return f"not newer than epoch {current.epoch} seq {current.seq}"
@@ -81,10 +87,12 @@ class WeightsView:
         why = self.stale(w)
         if why is not None:
             self.rejected += 1
+            self.last_rejected = (w, why)
             log.debug("weights of %s (epoch %d seq %d) rejected: %s", w.deployment, w.epoch, w.seq, why)
             return None
         self.latest[w.deployment] = w
-        self.epoch = max(self.epoch, w.epoch)
+        if w.epoch > self.epoch or self.epoch_owner is None:
+            self.epoch, self.epoch_owner = w.epoch, w.controller
         self.applied += 1
         return WeightsChange(w.deployment, w)
 
@@ -109,6 +117,7 @@ class WeightsView:
 
 
 Handler = Callable[[WeightsChange], Any]  # may return an awaitable
+StaleHandler = Callable[[TrafficWeights, str], Any]  # a record the view rejected, and why
 
 
 def _consumer(settings: Settings, poll_ms: int) -> AIOKafkaConsumer:
@@ -133,6 +142,7 @@ class WeightsReader:
         settings: Settings,
         on_change: Handler | None = None,
         *,
+        on_stale: StaleHandler | None = None,
         view: WeightsView | None = None,
         poll_ms: int = 100,
         max_backoff_s: float = 5.0,
@@ -140,6 +150,7 @@ class WeightsReader:
         self.settings = settings
         self.topic = settings.topics.weights
         self.on_change = on_change
+        self.on_stale = on_stale
         self.view = view or WeightsView()
         self.poll_ms = poll_ms
         self.max_backoff_s = max_backoff_s
@@ -210,11 +221,16 @@ class WeightsReader:
         while True:
             for records in (await consumer.getmany(timeout_ms=self.poll_ms)).values():
                 for record in records:
+                    rejected = self.view.rejected
                     change = self.view.apply_record(record.key, record.value)
                     if change is not None and self.on_change is not None:
                         result = self.on_change(change)
-                        if isinstance(result, Awaitable):
-                            await result
+                    elif self.view.rejected > rejected and self.on_stale is not None and self.view.last_rejected:
+                        result = self.on_stale(*self.view.last_rejected)
+                    else:
+                        continue
+                    if isinstance(result, Awaitable):
+                        await result
             assigned = consumer.assignment()
             if not assigned and time.monotonic() - looked >= TOPIC_LOOK_S:
                 # No partitions: the topic may not exist yet (brokers here do not create topics). Look often: the

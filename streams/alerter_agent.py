@@ -8,7 +8,9 @@
   (settings.worker.alert_webhook) and a Slack-compatible one (slack_webhook), POSTed with httpx and retried with
   exponential back-off. The stream never waits for a receiver; a full queue drops its oldest notification
   (counted), and the alerts table still holds every alert. Delivery is best effort, like Alertmanager's.
-- Dedup state is in memory: run the alerter in one worker; a restart may notify a still-firing alert again.
+- Dedup state is in memory. Its consumer group gives every partition to one worker (streams/worker.py,
+  SINGLE_OWNER), so one alerter is active however many workers run it; a takeover or a restart may notify a
+  still-firing alert again.
 """
 
 from __future__ import annotations
