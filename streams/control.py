@@ -41,7 +41,8 @@ async def send_command(
 
     def match(change: WeightsChange) -> None:
         w = change.weights
-        if w is not None and w.command_id == cmd.command_id and not found.done():
+        # a record replayed from before (the same command sent earlier) is not this send's answer
+        if w is not None and w.command_id == cmd.command_id and reader.caught_up.is_set() and not found.done():
             found.set_result(w)
 
     reader = WeightsReader(settings, match)
