@@ -488,7 +488,7 @@ def _scale_out_command(
         rows.append({**first, "rate": statistics.median(rates), "cpu_us": statistics.median(cpus) if cpus else None})
     one = next((r["rate"] for r in rows if r["workers"] == 1), None)
     lines = [
-        "| layout | worker processes | pipeline (events/s) | × one score+window worker | CPU per event, all processes |",
+        "| layout | worker processes | pipeline (events/s) | × one score+window worker | CPU per event (all) |",
         "| --- | --- | --- | --- | --- |",
     ]
     for r in rows:

@@ -14,6 +14,7 @@ BENCHES = {
     "pipeline": "llmwatch.bench.pipeline",
     "canary": "llmwatch.bench.canary",
     "soak": "llmwatch.bench.soak",
+    "failover": "llmwatch.bench.failover",
 }
 
 
