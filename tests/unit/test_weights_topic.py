@@ -79,3 +79,15 @@ async def test_cancel_and_wait_swallows_the_task_cancellation_only() -> None:
     with pytest.raises(asyncio.CancelledError):
         await caller
     assert caller.cancelled()
+
+
+def test_an_epoch_belongs_to_the_controller_that_wrote_it_first() -> None:
+    """Two controllers that took the same epoch at once (two consumer groups): the second one is fenced."""
+    view = WeightsView()
+    first = w(1, epoch=3).model_copy(update={"controller": "a"})
+    assert view.apply(first) is not None and view.epoch_owner == "a"
+    second = w(1, epoch=3, deployment="other").model_copy(update={"controller": "b"})
+    assert view.apply(second) is None and "belongs to controller a" in (view.last_rejected or (None, ""))[1]
+    assert view.apply(w(2, epoch=3).model_copy(update={"controller": "a"})) is not None
+    assert view.apply(w(1, epoch=4, deployment="other").model_copy(update={"controller": "b"})) is not None
+    assert view.epoch_owner == "b"
