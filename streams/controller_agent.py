@@ -218,7 +218,8 @@ class Controller:
             if not self.active:
                 return []
             for deployment in sorted(self.unsent):
-                last = self.machines[deployment].last
+                m = self.machines.get(deployment)
+                last = m.last if m is not None and self.active else None
                 if last is not None:
                     await self.send("weights", deployment, last.encode())
                     log.info("controller: re-sent %s seq %d after a failed send", deployment, last.seq)
@@ -255,9 +256,12 @@ class Controller:
         if d.kind == "ignored":
             log.info("controller: %s ignored: %s", cause, d.reason)
         if d.weights is not None:
+            m = self.machines.get(d.weights.deployment)
+            if m is None or not self.active:  # fenced while an earlier send of this tick was on its way
+                return self._ignored(f"not sent: this controller is {self.state}")
             w = self._stamp(d.weights, d.command_id)
             d = d.model_copy(update={"weights": w})
-            self.machines[w.deployment].last = w
+            m.last = w
             self.unsent.add(w.deployment)  # until the broker has it: the next tick re-sends the machine's last
             await self.send("weights", w.deployment, w.encode())
             self.unsent.discard(w.deployment)

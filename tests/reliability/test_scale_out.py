@@ -18,8 +18,8 @@ have consecutive seqs (no move lost or doubled), each command moved traffic at m
 replayed ones moved nothing, the new-group controller re-applied nothing and fenced the old one; verdicts came from
 one judge instance at a time.
 
-Reported (printed, and in BENCHMARKS.md "scale-out failover"): how long the partitions of a killed worker stalled,
-and how long a controller failover took. Sizes: LLMWATCH_SCALE_OUT_EVENTS (default 6,000).
+Reported (printed; `llmwatch bench failover` measures the same with repeats): how long the partitions of a killed
+worker stalled, and how long a controller failover took. Sizes: LLMWATCH_SCALE_OUT_EVENTS (default 6,000).
 """
 
 from __future__ import annotations
