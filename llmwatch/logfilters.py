@@ -92,3 +92,52 @@ def install_reconnect_filters(interval_s: float = 10.0) -> None:
         logger = logging.getLogger(name)
         if not any(isinstance(f, RateLimitRepeats) for f in logger.filters):
             logger.addFilter(RateLimitRepeats(fragments, interval_s))
+
+
+#: logger name → (fragment of the message template, level it is logged at instead, what the line means). Lines that
+#: every normal rebalance of a consumer group, or an open window, prints at ERROR (issue 22).
+REBALANCE_LINES: dict[str, tuple[tuple[str, int, str], ...]] = {
+    "aiokafka.consumer.group_coordinator": (
+        (
+            "error (%s), will rejoin",  # IllegalGenerationError / UnknownMemberIdError / RebalanceInProgressError
+            logging.INFO,
+            "a commit raced a rebalance of the group: normal; nothing is lost, the partitions are read again from "
+            "their last committed offsets after the rejoin",
+        ),
+    ),
+    "faust.transport.drivers.aiokafka": (
+        (
+            "Has not committed",
+            logging.WARNING,
+            "llmwatch holds back the offsets of events whose effect is not durable yet: expected while a window is "
+            "open (worker.window_size_s + window_lateness_s), while ClickHouse is down, and just after a rebalance; "
+            "a real stall shows in llmwatch_consumer_lag and llmwatch_stuck_batches_total",
+        ),
+    ),
+}
+
+
+class DemoteLines(logging.Filter):
+    """Logs a library's line at another level, with what it means appended to it."""
+
+    def __init__(self, rules: tuple[tuple[str, int, str], ...]) -> None:
+        super().__init__()
+        self.rules = rules
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not isinstance(record.msg, str):
+            return True
+        for fragment, level, meaning in self.rules:
+            if fragment in record.msg and record.levelno > level:
+                record.levelno, record.levelname = level, logging.getLevelName(level)
+                record.msg = f"{record.msg} [llmwatch: {meaning}]"
+                break
+        return True
+
+
+def install_rebalance_filters() -> None:
+    """Attach the demotions to their loggers (idempotent)."""
+    for name, rules in REBALANCE_LINES.items():
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, DemoteLines) for f in logger.filters):
+            logger.addFilter(DemoteLines(rules))

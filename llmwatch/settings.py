@@ -138,7 +138,31 @@ class EvaluatorSettings(BaseModel):
 class WorkerSettings(BaseModel):
     """The Faust worker (`LLMWATCH_WORKER__<FIELD>`)."""
 
-    app_id: str = Field("llmwatch", description="Faust app id = Kafka consumer group prefix.")
+    app_id: str = Field(
+        "llmwatch",
+        description="Prefix of the Kafka consumer groups: each agent role consumes in its own group `<app_id>.<role>`, "
+        "so any layout of agents over workers gives every role every partition of its input.",
+    )
+    instance_id: str | None = Field(
+        None,
+        description="This worker's name in verdicts, weights and logs; default: host name and process id.",
+    )
+    session_timeout_s: float = Field(
+        10.0,
+        ge=6,
+        le=300,
+        description="A worker that stops heartbeating (kill -9, a frozen host) loses its partitions after this long "
+        "(Kafka's session.timeout.ms; the broker allows 6–300 s by default). Faust's default is 60 s.",
+    )
+    heartbeat_interval_s: float = Field(
+        2.0, gt=0, description="How often a worker heartbeats its groups (at most a third of `session_timeout_s`)."
+    )
+    rebalance_timeout_s: float = Field(
+        20.0,
+        gt=0,
+        description="How long a rebalance waits for every member to rejoin before it goes on without the missing "
+        "ones (Faust's default is 60 s).",
+    )
     agents: list[str] = Field(
         default_factory=lambda: ["score", "window", "sink", "judge", "controller", "alerter"],
         description="Agents this worker runs (JSON list).",
@@ -207,6 +231,12 @@ class WorkerSettings(BaseModel):
     window_size_s: float = Field(60.0, gt=0, description="Tumbling window length.")
     window_lateness_s: float = Field(10.0, ge=0, description="Allowed lateness before a window closes.")
     window_idle_close_s: float = Field(5.0, gt=0, description="Idle time after which windows close on the clock.")
+    window_reemit_interval_s: float = Field(
+        1.0,
+        gt=0,
+        description="Late events re-emit their closed window at most once per this interval, all of them in one "
+        "re-emit (their offsets wait that long).",
+    )
     window_drift: bool = Field(True, description="Score prompt drift of each window against the first baseline one.")
     sink_batch: int = Field(2000, ge=1, description="Rows per ClickHouse insert (at most).")
     sink_scores_locally: bool = Field(
@@ -219,6 +249,12 @@ class WorkerSettings(BaseModel):
     sink_within_s: float = Field(0.5, gt=0, description="Longest wait before a partial batch is written.")
     sink_retry_max_s: float = Field(30.0, gt=0, description="Cap of the exponential back-off between insert retries.")
     commit_interval_s: float = Field(1.0, gt=0, description="Kafka offset commit interval.")
+
+    @model_validator(mode="after")
+    def _heartbeat_within_session(self) -> WorkerSettings:
+        if self.heartbeat_interval_s * 3 > self.session_timeout_s:
+            raise ValueError("heartbeat_interval_s must be at most a third of session_timeout_s")
+        return self
 
     @property
     def compression_type(self) -> str | None:
@@ -276,6 +312,12 @@ class RolloutSettings(BaseModel):
     judge_alpha_pass: float = Field(0.05, gt=0, lt=1, description="Chance bound of passing a metric past its margin.")
     judge_pass_margin_scale: float = Field(
         1.0, ge=1, description="Multiplies every metric's pass margin: >1 passes on smaller samples (demos, tests)."
+    )
+    command_max_age_s: float = Field(
+        300.0,
+        gt=0,
+        description="Commands older than this (by their `ts`) are refused with a reason, never applied: a controller "
+        "that replays its command topic after a failover or in a new consumer group cannot act on stale orders.",
     )
     judge_skew_s: float = Field(
         30.0, ge=0, description="Scores this much older than the rollout's start still count (clock skew)."

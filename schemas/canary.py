@@ -51,6 +51,9 @@ class CanaryVerdict(Payload):
     baseline_n: int = Field(0, ge=0)
     canary_n: int = Field(0, ge=0)
     canary_weight: float | None = Field(None, ge=0, le=1, description="Canary traffic share while judged.")
+    judge_instance: str | None = Field(
+        None, description="The judge instance that made it (`worker.instance_id`: host and pid by default)."
+    )
 
 
 class ExperimentSpec(BaseModel):
@@ -100,6 +103,18 @@ class TrafficWeights(Payload):
     command_id: str | None = Field(None, description="The operator command that caused this move, if any.")
     experiment: ExperimentSpec | None = None
     updated_at: UTCDateTime = Field(default_factory=utcnow)
+    epoch: int = Field(
+        0,
+        ge=0,
+        description="Epoch of the controller that wrote it, raised by each controller that takes over. Readers "
+        "reject a record whose epoch is below the highest one already on the topic: a stale controller's move.",
+    )
+    controller: str | None = Field(None, description="The controller instance that wrote it.")
+    applied_commands: list[str] = Field(
+        default_factory=list,
+        description="command_ids applied to this deployment, newest last (the last 64): the compacted topic "
+        "remembers them, so a controller that takes over never applies one again.",
+    )
 
     @field_validator("weights")
     @classmethod

@@ -13,14 +13,15 @@
   `alertmanager_resend_s` with `endsAt` pushed 4 × that ahead (as Prometheus does), and posts it with the time it
   cleared once its condition clears. Alertmanager dedups the re-posts (one notification per group and
   repeat_interval); alerts raised elsewhere (events) are posted once, firing for `event_alert_s`.
-- Dedup state is in memory: run the alerter in one worker; a restart may notify a still-firing alert again, and
-  an alert whose condition cleared while the alerter was down resolves in Alertmanager at its `endsAt`.
+- Dedup state is in memory. Its consumer group gives every partition to one worker (streams/worker.py,
+  SINGLE_OWNER), so one alerter is active however many workers run it; a takeover or a restart may notify a
+  still-firing alert again, and an alert whose condition cleared while no alerter ran resolves in Alertmanager at
+  its `endsAt`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 from collections.abc import Callable
@@ -31,6 +32,7 @@ from typing import Any
 import httpx
 from prometheus_client import CollectorRegistry, Counter
 
+from llmwatch.local.aio import cancel_and_wait
 from llmwatch.schemas import Alert, CanaryVerdict, Payload, WindowMetrics, utcnow
 from llmwatch.schemas.registry import MAX_MESSAGE_BYTES
 from llmwatch.settings import AlertSettings, Settings
@@ -156,9 +158,7 @@ class Notifier:
         tasks, self._task, self._repost = [self._task, self._repost], None, None
         for task in tasks:
             if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                await cancel_and_wait(task)
 
     def enqueue(self, alert: Alert) -> None:
         """Never blocks: when the queue is full the oldest waiting notification is dropped."""

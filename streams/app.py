@@ -1,5 +1,6 @@
-"""The Faust app: declared from settings, nothing else. Agents live in their own modules and are
-installed explicitly by `build_worker` (streams/worker.py)."""
+"""The Faust apps: declared from settings, nothing else. Agents live in their own modules and are installed
+explicitly by `build_worker` (streams/worker.py), one app per agent role: a Faust app is one Kafka consumer
+group, and each role needs a group of its own (see streams/worker.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from llmwatch.schemas import topic_registry
 from llmwatch.schemas.registry import MAX_MESSAGE_BYTES
 from llmwatch.settings import Settings
 
-from .transport import Transport
+from .patches import Transport, assignor_setting
 
 
 def _credentials(settings: Settings) -> Any:
@@ -29,7 +30,12 @@ def _credentials(settings: Settings) -> Any:
     return None
 
 
-def create_app(settings: Settings, *, app_id: str | None = None) -> faust.App:
+def create_app(
+    settings: Settings, *, app_id: str | None = None, web: bool = True, single_owner: bool = False
+) -> faust.App:
+    """A Faust app, i.e. one consumer group `app_id` (default: `worker.app_id`). `web`: it serves the worker's
+    HTTP page (one app per process does). `single_owner`: every partition of the group goes to one member
+    (streams/patches.py, SingleOwnerAssignor)."""
     w = settings.worker
     datadir = settings.data_dir / "faust" / (app_id or w.app_id)
     datadir.mkdir(parents=True, exist_ok=True)
@@ -51,7 +57,7 @@ def create_app(settings: Settings, *, app_id: str | None = None) -> faust.App:
         producer_max_request_size=MAX_MESSAGE_BYTES,
         producer_max_batch_size=w.producer_batch_bytes,
         producer_linger_ms=w.producer_linger_ms,
-        web_enabled=True,
+        web_enabled=web,
         web_host=w.web_host,
         web_port=w.web_port,
         web_in_thread=False,
@@ -60,6 +66,11 @@ def create_app(settings: Settings, *, app_id: str | None = None) -> faust.App:
         store="memory://",
         consumer_max_fetch_size=w.fetch_max_bytes,
         stream_buffer_maxsize=w.stream_buffer,
+        # failover in seconds: a dead member's partitions move after the session timeout (Faust's default: 60 s)
+        broker_session_timeout=w.session_timeout_s,
+        broker_heartbeat_interval=w.heartbeat_interval_s,
+        broker_rebalance_timeout=w.rebalance_timeout_s,
+        **assignor_setting(single_owner),
     )
     app.transport = Transport(app.conf.broker_consumer, app)  # Faust's, with a cheaper record hand-off
     app.transport.fetch_max_wait_ms = w.fetch_max_wait_ms

@@ -1,5 +1,5 @@
-"""What agents share inside one worker process: settings, the app, its topics, the ClickHouse writer,
-metrics, and the dead-letter helper."""
+"""What the agents of one role share inside a worker process: settings, the role's app (its consumer group) and
+its topics, the ClickHouse writer, metrics (one registry for the whole process), and the dead-letter helper."""
 
 from __future__ import annotations
 
@@ -27,8 +27,10 @@ class WorkerContext:
     topics: dict[str, faust.TopicT]
     metrics: WorkerMetrics = field(default_factory=WorkerMetrics)
     writer: BatchWriter | None = None
-    #: what the worker closes on shutdown (the query endpoint, the scoring process, followers)
+    #: what the worker closes on shutdown (the query endpoint, the scoring process, followers); one stack shared
+    #: by the contexts of one worker process (one per consumer group)
     exit_stack: ExitStack = field(default_factory=ExitStack)
+    instance_id: str = ""  # this worker's name (streams/worker.py: instance_id)
 
     async def dead_letter(self, event: Any, *, reason: str, error_type: str, stage: str) -> None:
         """Send the raw record to the DLQ with where it came from; never raises for the record's content. The

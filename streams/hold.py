@@ -78,6 +78,16 @@ class HeldOffsets:
     def held(self) -> int:
         return len(self._entries)
 
+    def forget(self, partitions: set[int]) -> int:
+        """Drop the holds on `partitions` without acking them: they moved to another consumer (a rebalance), which
+        reads them again from the last commit. Returns how many were dropped."""
+        dropped = 0
+        for tp in [tp for tp in self._queues if tp.partition in partitions]:
+            for entry in self._queues.pop(tp):
+                self._entries.pop(id(entry.event.message), None)
+                dropped += 1
+        return dropped
+
     def _seeked_back(self, queue: deque[_Held]) -> None:
         """The partition is read again from an earlier offset (a rebalance seeks to the committed offset):
         what this process still holds from the earlier read no longer orders the new one. Those events are

@@ -10,7 +10,9 @@ traffic there is no verdict, and the controller's silence timers hold, then roll
 State is in memory on purpose. The judge's tests are valid at any sample size, so a restart that starts the
 evidence afresh (offsets are committed as scores are read) only makes the next pass slower, never unsafe.
 The judge needs both arms of a deployment, and scores are keyed by deployment/model_version, so it must see
-every scores partition: run it in one worker (like the sink on embedded ClickHouse).
+every scores partition: its consumer group gives them all to one worker (streams/worker.py, SINGLE_OWNER); other
+workers that run it stand by, and the one that takes over starts the evidence afresh. Verdicts name the judge
+instance that made them (`judge_instance`).
 """
 
 from __future__ import annotations
@@ -29,9 +31,9 @@ from llmwatch.evaluators.metrics import Thresholds
 from llmwatch.schemas import CanaryVerdict, EvalScores, TrafficWeights, utcnow
 from llmwatch.schemas.registry import MAX_MESSAGE_BYTES
 from llmwatch.settings import Settings
+from llmwatch.weights_topic import WeightsChange, WeightsReader
 
 from .context import WorkerContext
-from .control import WeightsFollower
 from .decode import Decoded, decode
 from .rollout import ACTIVE
 
@@ -86,13 +88,19 @@ class JudgeCore:
         self.every_n = every_n
         self.id_memory = id_memory
         self.rollouts: dict[str, Rollout] = {}
-        self.seq: dict[str, int] = {}
+        self.seq: dict[str, tuple[int, int]] = {}  # deployment → (epoch, seq) last followed
+
+    def on_deleted(self, deployment: str) -> str | None:
+        """The deployment's weights were deleted (a tombstone): nothing of it is judged any more."""
+        self.seq.pop(deployment, None)
+        current = self.rollouts.pop(deployment, None)
+        return None if current is None else f"{deployment}: stopped judging {current.canary} (weights deleted)"
 
     def on_weights(self, w: TrafficWeights) -> str | None:
         """Follow the controller; returns what changed (for the log), None when nothing did."""
-        if w.seq <= self.seq.get(w.deployment, -1):
+        if (w.epoch, w.seq) <= self.seq.get(w.deployment, (-1, -1)):
             return None  # a replayed or older record
-        self.seq[w.deployment] = w.seq
+        self.seq[w.deployment] = (w.epoch, w.seq)
         current = self.rollouts.get(w.deployment)
         if w.state not in ACTIVE or w.canary_version is None:
             if current is None:
@@ -139,6 +147,17 @@ class JudgeCore:
             r.ids.popitem(last=False)
         return False
 
+    def reset_evidence(self) -> int:
+        """Start every rollout's evidence afresh (this judge lost or took over the scores: what it holds is not
+        the whole of what the other judge saw). Valid at any sample size: the next pass only comes later."""
+        cfg = self.judge.config
+        for deployment, r in self.rollouts.items():
+            r.arms = {v: cfg.new_arm(deployment, v) for v in (r.baseline, r.canary)}
+            r.marks.clear()
+            r.ids.clear()
+            r.new = 0
+        return len(self.rollouts)
+
     def due_by_count(self) -> list[str]:
         if self.every_n <= 0:
             return []
@@ -180,12 +199,12 @@ def install(ctx: WorkerContext) -> JudgeCore:
         "llmwatch_judge_scores_total", "Scores the judge read, by outcome", ["outcome"], registry=ctx.metrics.registry
     )
 
-    def on_weights(w: TrafficWeights) -> None:
-        change = core.on_weights(w)
-        if change:
-            log.info("judge: %s", change)
+    def on_weights(change: WeightsChange) -> None:
+        what = core.on_deleted(change.deployment) if change.weights is None else core.on_weights(change.weights)
+        if what:
+            log.info("judge: %s", what)
 
-    follower = WeightsFollower(settings, on_weights)
+    follower = WeightsReader(settings, on_weights)
     ctx.exit_stack.callback(follower.cancel)
     lock = asyncio.Lock()
 
@@ -197,6 +216,7 @@ def install(ctx: WorkerContext) -> JudgeCore:
                 return
             baseline, canary, weight = snap
             v = await asyncio.to_thread(core.judge.evaluate, baseline, canary, now, canary_weight=weight)
+            v = v.model_copy(update={"judge_instance": ctx.instance_id or None})
             await ctx.topics["verdicts"].send(key=deployment.encode(), value=v.encode())
         verdicts.labels(result=v.result).inc()
         ctx.metrics.emitted.labels(agent=STAGE).inc()
@@ -211,6 +231,23 @@ def install(ctx: WorkerContext) -> JudgeCore:
             v.baseline_n,
             v.reason[:200],
         )
+
+    @app.on_partitions_assigned.connect
+    async def _assigned(sender: Any, assigned: Any, **_: Any) -> None:
+        # one judge is active (its group gives every scores partition to one worker); whenever that changes, the
+        # evidence restarts: a judge that takes over has not seen what the last one saw
+        owner = bool(assigned)
+        if owner != state["owner"]:
+            state["owner"] = owner
+            n = core.reset_evidence()
+            log.info(
+                "judge %s %s; evidence of %d rollouts starts afresh",
+                ctx.instance_id,
+                "active" if owner else "stands by",
+                n,
+            )
+
+    state = {"owner": False}
 
     @app.agent(ctx.topics["scores"], name="llmwatch.judge")
     async def judge(stream: Any) -> None:

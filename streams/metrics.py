@@ -40,7 +40,20 @@ class WorkerMetrics:
             "llmwatch_sink_lag_seconds", "Now minus the newest event time written", ["table"], registry=r
         )
         self.consumer_lag = Gauge(
-            "llmwatch_consumer_lag", "Highwater minus position per topic partition", ["topic", "partition"], registry=r
+            "llmwatch_consumer_lag",
+            "Highwater minus committed offset per consumer group (agent role) and topic partition",
+            ["group", "topic", "partition"],
+            registry=r,
+        )
+        self.assigned_partitions = Gauge(
+            "llmwatch_assigned_partitions",
+            "Partitions this process holds per consumer group (agent role); 0 in a judge, controller or alerter "
+            "group: this one stands by while another worker's is active",
+            ["group"],
+            registry=r,
+        )
+        self.rebalances = Counter(
+            "llmwatch_rebalances_total", "Partition assignments received per consumer group", ["group"], registry=r
         )
         self.open_windows = Gauge("llmwatch_open_windows", "Windows not yet closed", registry=r)
         self.held_events = Gauge("llmwatch_held_events", "Events whose offsets wait for a window to close", registry=r)

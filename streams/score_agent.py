@@ -55,8 +55,11 @@ class InlineScoring:
         return score_records(self.scorer, records, max_bytes=self.max_bytes, rows=self.rows)
 
 
-def install(ctx: WorkerContext, scoring: Scoring, rows: ScoreRows | None = None) -> None:
-    """`rows`: this worker's sink, when the score agent stores what it scores (streams/score_sink.py)."""
+def install(
+    ctx: WorkerContext, scoring: Scoring, rows: ScoreRows | None = None, *, stored_by: str | None = None
+) -> None:
+    """`rows`: this worker's sink, when the score agent stores what it scores (streams/score_sink.py); its scores
+    then carry the header STORED_BY = `stored_by`, so this worker's sink agent skips them on llm.eval.scores."""
     w = ctx.settings.worker
 
     @ctx.app.agent(ctx.topics["events"], name="llmwatch.score")
@@ -66,7 +69,7 @@ def install(ctx: WorkerContext, scoring: Scoring, rows: ScoreRows | None = None)
         offsets = held_offsets(stream)
         in_flight: deque[asyncio.Future[Any]] = deque()  # sends in batch order, each after the one before
         releasing: set[asyncio.Future[bool]] = set()
-        producer = ScoreProducer(ctx.settings, ctx.settings.topics.scores)
+        producer = ScoreProducer(ctx.settings, ctx.settings.topics.scores, stored_by=stored_by)
         try:
             async for batch in stream.take_events(w.score_batch, within=w.score_within_s):
                 held = [offsets.hold(e) for e in batch]  # at once: nothing is acked before it was sent

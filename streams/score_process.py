@@ -103,25 +103,6 @@ def _settings_for_child(settings: Settings) -> str:
     return settings.model_dump_json(include={"eval", "cache_dir", "data_dir"})
 
 
-#: Bytes a pipe to or from the child holds (Linux caps it at /proc/sys/fs/pipe-max-size, 1 MiB by default).
-PIPE_BYTES = 1024 * 1024
-
-
-def _widen_pipes(pool: ProcessPoolExecutor) -> None:
-    """Give the pool's pipes 1 MiB instead of 64 KiB. A batch of 256 scored events comes back as ~1.5 MB: through
-    64 KiB the child blocked in the write ~23 % of its time, until the worker's reader thread, which needs the GIL
-    for every 64 KiB read, caught up (py-spy, `llmwatch bench pipeline`). Private attributes of the pool: where they
-    are missing (another Python), the pipes keep their default size."""
-    import fcntl
-
-    try:
-        ends = [pool._result_queue._reader, pool._call_queue._reader]  # type: ignore[attr-defined]
-        for end in ends:
-            fcntl.fcntl(end.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
-    except (AttributeError, OSError) as e:
-        log.info("scoring process pipes keep their default size (%s)", e)
-
-
 class ScoringProcess:
     """The child process (`worker.score_processes` of them) that scores batches of records for the score agent."""
 
@@ -147,7 +128,9 @@ class ScoringProcess:
         self._pool = ProcessPoolExecutor(
             max_workers=self._processes, mp_context=ctx, initializer=_init, initargs=(*self._args, everyone)
         )
-        _widen_pipes(self._pool)
+        from .patches import widen_pipes  # here, not at the top: the children import this module, not Faust
+
+        widen_pipes(self._pool)
         self._readies = [self._pool.submit(_ready) for _ in range(self._processes)]
         return self
 

@@ -24,9 +24,15 @@ from llmwatch.settings import Settings
 log = logging.getLogger(__name__)
 
 
+#: header of a score whose rows its worker stored itself (streams/score_sink.py); value: that worker's instance id
+STORED_BY = "llmwatch.stored_by"
+
+
 class ScoreProducer:
-    def __init__(self, settings: Settings, topic: str) -> None:
+    def __init__(self, settings: Settings, topic: str, *, stored_by: str | None = None) -> None:
+        """`stored_by`: mark every record with the STORED_BY header (this worker stores the rows itself)."""
         self.topic = topic
+        self._headers: list[tuple[str, bytes]] = [(STORED_BY, stored_by.encode())] if stored_by else []
         w = settings.worker
         self._producer = AIOKafkaProducer(
             **settings.kafka_client_kwargs(),
@@ -75,15 +81,17 @@ class ScoreProducer:
         for partition, items in by_partition.items():
             batch = self._producer.create_batch()
             for key, value in items:
-                if batch.append(key=key, value=value, timestamp=None) is not None:
+                if batch.append(key=key, value=value, timestamp=None, headers=self._headers) is not None:
                     continue
                 if batch.record_count():  # full: send it and start the next one with this record
                     delivered.append(await self._producer.send_batch(batch, self.topic, partition=partition))
                     batch = self._producer.create_batch()
-                    if batch.append(key=key, value=value, timestamp=None) is not None:
+                    if batch.append(key=key, value=value, timestamp=None, headers=self._headers) is not None:
                         continue
                 # larger than a whole batch: aiokafka's own send takes records up to max_request_size
-                delivered.append(await self._producer.send(self.topic, value, key=key, partition=partition))
+                delivered.append(
+                    await self._producer.send(self.topic, value, key=key, partition=partition, headers=self._headers)
+                )
                 batch = self._producer.create_batch()
             if batch.record_count():
                 delivered.append(await self._producer.send_batch(batch, self.topic, partition=partition))

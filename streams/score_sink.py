@@ -5,8 +5,10 @@ score back from llm.eval.scores and decoding it again.
 Why: in a worker that runs score and sink, each score was fetched back from Kafka and decoded with pydantic
 once more in the worker's loop only to be stored. The scoring process maps the rows (it holds the objects
 anyway, see `score_records(rows=True)`); the worker only inserts them. Scores are still published to
-llm.eval.scores for the window agent and every other consumer, and a worker that runs the sink without the
-score agent still stores them from the topic (rows are idempotent, so a score stored twice is one row).
+llm.eval.scores for the window agent and every other consumer, marked with the STORED_BY header (value: this
+worker's instance id). Sink agents still read that topic, since workers without a sink may score into it too, and
+release the marked records without decoding or storing them again; unmarked ones they store (rows are idempotent:
+a score stored twice is one row).
 
 Offsets: an event is released once its score was sent *and* its rows are durable (the future `add` returns).
 While ClickHouse is slow or down, `add` blocks once `max_pending` rows wait: the score agent stops taking

@@ -28,6 +28,7 @@ from llmwatch.schemas.registry import MAX_MESSAGE_BYTES
 from .context import WorkerContext
 from .decode import Decoded, decode
 from .hold import held_offsets
+from .score_producer import STORED_BY
 from .sink import BatchWriter, SinkWriteError, Storable
 
 log = logging.getLogger(__name__)
@@ -45,31 +46,42 @@ STORED: dict[str, type[Payload]] = {
 }
 
 
-def install(ctx: WorkerContext, writer: BatchWriter, *, skip: frozenset[str] = frozenset()) -> None:
-    """One agent per stored topic role, except those in `skip` (scores, when the score agent stores them)."""
+def install(ctx: WorkerContext, writer: BatchWriter) -> None:
+    """One agent per stored topic role. Scores that carry the STORED_BY header were stored by the worker that
+    scored them (streams/score_sink.py) and are released without being stored again."""
     for role, model in STORED.items():
-        if role not in skip:
-            _install_one(ctx, writer, role, model)
+        _install_one(ctx, writer, role, model)
 
 
 def _install_one(ctx: WorkerContext, writer: BatchWriter, role: str, model: type[Payload]) -> None:
     w = ctx.settings.worker
+    skip_stored = role == "scores"
 
     async def sink(stream: Any) -> None:
         async for batch in stream.take_events(w.sink_batch, within=w.sink_within_s):
-            await write_batch(ctx, writer, stream, role, model, batch)
+            await write_batch(ctx, writer, stream, role, model, batch, skip_stored=skip_stored)
 
     ctx.app.agent(ctx.topics[role], name=f"llmwatch.sink.{role}")(sink)
 
 
 async def write_batch(
-    ctx: WorkerContext, writer: BatchWriter, stream: Any, role: str, model: type[Payload], batch: list[Any]
+    ctx: WorkerContext,
+    writer: BatchWriter,
+    stream: Any,
+    role: str,
+    model: type[Payload],
+    batch: list[Any],
+    *,
+    skip_stored: bool = False,
 ) -> None:
     agent = f"sink.{role}"
-    ctx.metrics.events.labels(agent=agent).inc(len(batch))
-    ctx.metrics.batch_size.labels(agent=agent).observe(len(batch))
     offsets = held_offsets(stream)
     held = [offsets.hold(event) for event in batch]  # before anything can fail: nothing is acked unwritten
+    if skip_stored:  # stored by the worker that scored them: released with the rest, in order
+        batch = [e for e in batch if not _stored(e)]
+    ctx.metrics.events.labels(agent=agent).inc(len(batch))
+    if batch:
+        ctx.metrics.batch_size.labels(agent=agent).observe(len(batch))
     payloads: list[Payload] = []
     for event in batch:
         result = decode(model, event.message.value, max_bytes=MAX_MESSAGE_BYTES)
@@ -97,6 +109,17 @@ async def write_batch(
     newest = max((getattr(p, "ts", None) for p in payloads if getattr(p, "ts", None) is not None), default=None)
     if newest is not None:
         ctx.metrics.sink_lag.labels(table=role).set(max(0.0, time.time() - newest.timestamp()))
+
+
+def _stored(event: Any) -> bool:
+    """Whether the score's rows were stored by the worker that scored it (its STORED_BY header). That worker
+    released the event's offset only once they were durable, so each marked score is stored by someone: by that
+    worker, or by whichever scores the event again after a crash."""
+    headers = event.message.headers
+    if not headers:
+        return False
+    keys = headers.keys() if isinstance(headers, dict) else (k for k, _ in headers)
+    return STORED_BY in keys
 
 
 def _redacted_dead_letters(payloads: list[Payload]) -> list[Payload]:

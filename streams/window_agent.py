@@ -3,6 +3,13 @@
 Offsets of scores inside an open window are held (streams/hold.py) and released only once the window
 was emitted, so a crash replays exactly the open windows; closed windows know their highest offset and
 ignore the replayed records they already hold (streams/windowing.py).
+
+Windows survive a hand-off. Several workers may run the window agent (one consumer group, the scores partitions
+spread over them). Whenever this agent is assigned partitions — at start and at every rebalance — it reads the
+windows already emitted back from llm.window.metrics (streams/window_restore.py) before it takes a score, so a
+replay of a partition it took over never re-emits a final window with a partial count. At a rebalance it first
+re-emits the late events it merged (so the next owner reads them), and it forgets the windows of partitions it
+lost: their events were not committed, and the new owner replays them.
 """
 
 from __future__ import annotations
@@ -43,19 +50,22 @@ def window_config(ctx: WorkerContext) -> WindowConfig:
 class WindowEmitter:
     """Glue between the pure windower and the topics: emit, then release the held offsets."""
 
-    def __init__(self, ctx: WorkerContext, cfg: WindowConfig, drift: DriftFn | None = None) -> None:
+    def __init__(
+        self, ctx: WorkerContext, cfg: WindowConfig, drift: DriftFn | None = None, *, reemit_interval_s: float = 0.0
+    ) -> None:
         self.ctx = ctx
         self.cfg = cfg
-        self.windower = TumblingWindower(cfg)
+        self.windower = TumblingWindower(cfg, reemit_interval_s=reemit_interval_s)
         self.drift = drift
         self.stream: Any = None
         self.held: HeldOffsets | None = None  # set with the stream; None when driven without Kafka (tests)
-        self.restored = False
+        self.restores = 0
+        self.assigned: set[int] | None = None  # scores partitions owned; None: not tracked (driven without Faust)
+        self.ready = asyncio.Event()  # cleared while a rebalance is under way: nothing is added or emitted
+        self.ready.set()
 
     async def restore(self) -> None:
-        """Before the first score: the windows already emitted (see streams/window_restore.py)."""
-        if self.restored:
-            return
+        """The windows already emitted (see streams/window_restore.py), read in before any score is taken."""
         topic = self.ctx.settings.topics.windows
         since = self.cfg.retention_s + self.cfg.size_s + self.cfg.lateness_s
         started = time.monotonic()
@@ -65,7 +75,7 @@ class WindowEmitter:
             log.warning("could not read emitted windows from %s (%s); a replay may re-emit partial windows", topic, e)
             found = []
         n = self.windower.restore_closed(found)
-        self.restored = True
+        self.restores += 1
         log.info(
             "restored %d closed windows from %d records of %s in %.1f s",
             n,
@@ -74,7 +84,35 @@ class WindowEmitter:
             time.monotonic() - started,
         )
 
+    async def on_revoked(self) -> None:
+        """A rebalance begins: stop, and re-emit the late events merged so far, so the next owner reads them."""
+        self.ready.clear()
+        closing = self.windower.due(time.time(), flush_late=True)
+        for c in closing:
+            await self._emit(c)
+        if closing:
+            await self.ctx.app.producer.flush()  # on the broker before the next owner restores
+
+    async def on_assigned(self, partitions: set[int]) -> None:
+        """The rebalance ends with `partitions` of the scores topic: forget the lost ones, restore if any is new."""
+        before = self.assigned if self.assigned is not None else set()
+        lost, gained = before - partitions, partitions - before
+        if lost:
+            dropped = self.windower.drop_partitions(lost)
+            if self.held is not None:
+                self.held.forget(lost)
+            log.info(
+                "window: partitions %s moved away; %d held events left to their new owner", sorted(lost), len(dropped)
+            )
+        if gained or self.assigned is None:
+            await self.restore()
+        self.assigned = set(partitions)
+        self.ready.set()
+
     async def add_batch(self, batch: list[Any]) -> None:
+        await self.ready.wait()
+        if self.assigned is not None:  # records read before a rebalance, of partitions that moved away
+            batch = [e for e in batch if e.message.partition in self.assigned]
         m = self.ctx.metrics
         m.events.labels(agent=STAGE).inc(len(batch))
         now = time.time()
@@ -86,7 +124,7 @@ class WindowEmitter:
                 await self.ctx.reject(event, result, STAGE)
                 await self._release([event])
                 continue
-            outcome, re_emit = self.windower.add(
+            outcome = self.windower.add(
                 result.payload,
                 partition=event.message.partition,
                 offset=event.message.offset,
@@ -96,12 +134,13 @@ class WindowEmitter:
             if outcome in ("duplicate", "too_late"):
                 m.late_events.labels(outcome=outcome).inc()
                 await self._release([event])
-            elif re_emit is not None:
-                m.late_events.labels(outcome="late").inc()
-                await self._emit(re_emit)
+            elif outcome == "late":
+                m.late_events.labels(outcome="late").inc()  # re-emitted by `flush`, coalesced
         await self.flush(now)
 
     async def flush(self, now: float, *, flush_all: bool = False) -> int:
+        if not self.ready.is_set():
+            return 0
         closing = self.windower.due(now, flush_all=flush_all)
         for c in closing:
             await self._emit(c)
@@ -136,11 +175,22 @@ class WindowEmitter:
 
 
 def install(ctx: WorkerContext, drift: DriftFn | None = None) -> WindowEmitter:
-    emitter = WindowEmitter(ctx, window_config(ctx), drift)
+    w = ctx.settings.worker
+    emitter = WindowEmitter(ctx, window_config(ctx), drift, reemit_interval_s=w.window_reemit_interval_s)
+    emitter.assigned = set()
+    emitter.ready.clear()  # until the first assignment has restored the emitted windows
+    scores_topic = ctx.settings.topics.scores
+
+    @ctx.app.on_partitions_revoked.connect
+    async def _revoked(sender: Any, revoked: Any, **_: Any) -> None:
+        await emitter.on_revoked()
+
+    @ctx.app.on_partitions_assigned.connect
+    async def _assigned(sender: Any, assigned: Any, **_: Any) -> None:
+        await emitter.on_assigned({tp.partition for tp in assigned if tp.topic == scores_topic})
 
     @ctx.app.agent(ctx.topics["scores"], name="llmwatch.window")
     async def window(stream: Any) -> None:
-        await emitter.restore()
         emitter.stream, emitter.held = stream, HeldOffsets(stream)
         async for batch in stream.take_events(512, within=0.5):
             await emitter.add_batch(batch)

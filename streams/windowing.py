@@ -10,7 +10,13 @@ Semantics
   `now − lateness_s`, so the last window of a burst closes too.
 - An event for a window that already closed is *late*: it is merged into that window's stored state
   (kept for `retention_s` of event time) and the window is emitted again with `late_count` raised, so
-  counts stay exact. Later than retention, it is counted in `too_late` and left to ClickHouse's raw rows.
+  counts stay exact. Re-emits are coalesced: a closed window is emitted again at most once per
+  `reemit_interval_s` of wall-clock time, with every late event merged since (a backlog behind the watermark
+  once re-emitted a window per event). Later than retention, an event is counted in `too_late` and left to
+  ClickHouse's raw rows.
+- Partitions move between workers (a rebalance): `drop_partitions` forgets the open windows of the scores
+  partitions this windower lost (the new owner replays their uncommitted events), and `restore_closed`
+  reads in what other workers emitted.
 - Replays: every window remembers, per partition of llm.inference.events, the highest source offset it
   includes. The score agent scores each source partition in order and a window key lives on one scores
   partition, so a score whose source offset is at or below that mark was already counted: it is a replayed
@@ -257,6 +263,10 @@ class _Closed:
     key: WindowKey
     start: datetime
     stats: WindowStats
+    partition: int | None = None  # its scores partition (None: restored from the topic)
+    pending: list[Any] = field(default_factory=list)  # ack handles of late events merged since its last emit
+    dirty: bool = False  # late events merged since its last emit
+    emitted_at: float = -math.inf  # wall clock of its last emit by this windower
 
 
 @dataclass
@@ -273,8 +283,9 @@ class Closing:
 class TumblingWindower:
     """Assigns scores to windows, tracks watermarks per partition, and says which windows are due."""
 
-    def __init__(self, cfg: WindowConfig) -> None:
+    def __init__(self, cfg: WindowConfig, *, reemit_interval_s: float = 0.0) -> None:
         self.cfg = cfg
+        self.reemit_interval_s = reemit_interval_s
         self._open: dict[tuple[WindowKey, datetime], _Open] = {}
         self._closed: dict[str, _Closed] = {}
         self._max_ts: dict[int, float] = {}
@@ -287,24 +298,45 @@ class TumblingWindower:
         return len(self._open)
 
     def held(self) -> int:
-        """Events whose acks are held in open windows (what a crash would replay)."""
-        return sum(len(o.tokens) for o in self._open.values())
+        """Events whose acks are held in open windows or pending re-emits (what a crash would replay)."""
+        return sum(len(o.tokens) for o in self._open.values()) + sum(len(c.pending) for c in self._closed.values())
 
     def restore_closed(self, metrics: Iterable[WindowMetrics]) -> int:
-        """Rebuild the closed-window registry (after a restart) from emitted WindowMetrics."""
+        """Read in emitted WindowMetrics (after a restart or a rebalance): the highest count of each window wins,
+        except over a window holding late events not re-emitted yet (those would be lost with its state)."""
         n = 0
         for m in metrics:
             key = WindowKey(m.deployment, m.model_version, m.variant, m.prompt_version)
             prev = self._closed.get(m.window_id)
-            if prev is None or m.count >= prev.stats.count:
-                self._closed[m.window_id] = _Closed(key, m.window_start, WindowStats.from_metrics(m, self.cfg))
+            if prev is None or (m.count > prev.stats.count and not prev.dirty):
+                restored = _Closed(key, m.window_start, WindowStats.from_metrics(m, self.cfg))
+                if prev is not None:
+                    restored.partition, restored.emitted_at = prev.partition, prev.emitted_at
+                self._closed[m.window_id] = restored
                 n += 1
         return n
 
-    def add(
-        self, s: EvalScores, *, partition: int, offset: int, wall_now: float, token: Any = None
-    ) -> tuple[Outcome, Closing | None]:
-        """Add one score. Returns the outcome and, for a late event, the closed window to re-emit.
+    def drop_partitions(self, partitions: Iterable[int]) -> list[Any]:
+        """Forget the windows of scores partitions this windower no longer owns: their open windows (the new
+        owner replays those events from the last commit) and their closed ones (it restores what was emitted).
+        Returns the ack handles it held for them: not to be acked (their offsets are the new owner's)."""
+        lost = set(partitions)
+        dropped: list[Any] = []
+        for k, win in list(self._open.items()):
+            if win.partition in lost:
+                dropped.extend(win.tokens)
+                del self._open[k]
+        for wid, c in list(self._closed.items()):
+            if c.partition in lost:
+                dropped.extend(c.pending)
+                del self._closed[wid]
+        for p in lost:
+            self._max_ts.pop(p, None)
+            self._last_seen_wall.pop(p, None)
+        return dropped
+
+    def add(self, s: EvalScores, *, partition: int, offset: int, wall_now: float, token: Any = None) -> Outcome:
+        """Add one score. A late event is merged into its closed window, which `due` re-emits.
 
         `partition`/`offset` are the score's position on the scores topic; its dedup position is its source
         position in llm.inference.events when the score carries one."""
@@ -317,22 +349,27 @@ class TumblingWindower:
         closed = self._closed.get(window_id(key, start, self.cfg.size_s))
         if closed is not None:
             if closed.stats.seen(pos):
-                return "duplicate", None
+                return "duplicate"
             closed.stats.add(s, self.cfg, pos, self._rng)
             closed.stats.late_count += 1
-            return "late", Closing(key, start, closed.stats, [token] if token is not None else [], final=True)
+            closed.dirty = True
+            if closed.partition is None:
+                closed.partition = partition
+            if token is not None:
+                closed.pending.append(token)
+            return "late"
         if start.timestamp() + self.cfg.size_s + self.cfg.retention_s < self._watermark(partition, wall_now):
             self.too_late += 1
-            return "too_late", None
+            return "too_late"
         win = self._open.get((key, start))
         if win is None:
             win = self._open[(key, start)] = _Open(key, start, partition, WindowStats.new(self.cfg))
         elif win.stats.seen(pos):
-            return "duplicate", None
+            return "duplicate"
         win.stats.add(s, self.cfg, pos, self._rng)
         if token is not None:
             win.tokens.append(token)
-        return "added", None
+        return "added"
 
     def _watermark(self, partition: int, wall_now: float) -> float:
         wm = self._max_ts.get(partition, -math.inf) - self.cfg.lateness_s
@@ -341,16 +378,22 @@ class TumblingWindower:
             wm = max(wm, wall_now - self.cfg.lateness_s)
         return wm
 
-    def due(self, wall_now: float, *, flush_all: bool = False) -> list[Closing]:
-        """Windows whose end is behind their partition's watermark (or all of them, on shutdown)."""
+    def due(self, wall_now: float, *, flush_all: bool = False, flush_late: bool = False) -> list[Closing]:
+        """Windows to emit: those whose end is behind their partition's watermark (all open ones with `flush_all`,
+        on shutdown), and closed ones with late events whose last emit is `reemit_interval_s` old (all of them
+        with `flush_late` or `flush_all`)."""
         out: list[Closing] = []
         for k, win in list(self._open.items()):
             end = win.start.timestamp() + self.cfg.size_s
             if flush_all or end <= self._watermark(win.partition, wall_now):
                 del self._open[k]
                 wid = window_id(win.key, win.start, self.cfg.size_s)
-                self._closed[wid] = _Closed(win.key, win.start, win.stats)
+                self._closed[wid] = _Closed(win.key, win.start, win.stats, win.partition, emitted_at=wall_now)
                 out.append(Closing(win.key, win.start, win.stats, win.tokens, final=True))
+        for c in self._closed.values():
+            if c.dirty and (flush_all or flush_late or wall_now - c.emitted_at >= self.reemit_interval_s):
+                out.append(Closing(c.key, c.start, c.stats, c.pending, final=True))
+                c.pending, c.dirty, c.emitted_at = [], False, wall_now
         self._expire(wall_now)
         out.sort(key=lambda c: (c.start, c.key.deployment, c.key.model_version, c.key.variant))
         return out
@@ -358,5 +401,5 @@ class TumblingWindower:
     def _expire(self, wall_now: float) -> None:
         horizon = max((self._watermark(p, wall_now) for p in self._max_ts), default=-math.inf)
         for wid, c in list(self._closed.items()):
-            if c.start.timestamp() + self.cfg.size_s + self.cfg.retention_s < horizon:
+            if not c.dirty and c.start.timestamp() + self.cfg.size_s + self.cfg.retention_s < horizon:
                 del self._closed[wid]

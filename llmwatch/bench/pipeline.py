@@ -10,6 +10,11 @@ Method (all in one run, on private topics and a private chDB folder):
 3. Landing latency: a second worker on fresh topics receives open-loop traffic at 50 % of that rate with
    event time = send time; latency = ingested_at − ts of every row (p50/p95).
 `--repeat N` runs each profile N times and reports the median of each column (the machine is shared).
+
+`--workers 1,2,3` measures scale-out instead (section `pipeline-workers`): for each count k, one sink worker plus
+k score+window workers (the layout docs/operators.md describes for chDB) drain the same backlog, produced once
+every worker has joined its consumer groups; the single-process worker of step 2 runs in the same pass as the
+reference. Rates are backlog ÷ drain as in step 2, CPU per event sums every process of the layout.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import hashlib
 import os
 import re
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -170,6 +176,97 @@ def sustained_rate(settings: Settings, events: list[Any], log_dir: Path) -> tupl
         worker.stop()
 
 
+def _held(worker: WorkerProcess, group: str) -> float:
+    try:
+        return metric_sums(worker.metrics(), "llmwatch_assigned_partitions", by="group").get(group, 0.0)
+    except Exception:  # not serving yet
+        return 0.0
+
+
+def _taken(workers: list[WorkerProcess], agent: str) -> float:
+    total = 0.0
+    for w in workers:
+        try:
+            total += metric_sums(w.metrics(), "llmwatch_agent_events_total", by="agent").get(agent, 0.0)
+        except Exception:
+            continue
+    return total
+
+
+def scale_out_rate(settings: Settings, events: list[Any], log_dir: Path, workers: int) -> tuple[float, float | None]:
+    """(events/s, CPU µs per event of every process) for one sink worker + `workers` score,window workers.
+
+    The backlog is produced once every worker holds its share of the events partitions (a worker joining later
+    would stop the others for a rebalance mid-drain); the drain runs from the first event a score agent takes
+    (polled while the backlog is produced) until the rows are visible and the window agents took every score."""
+    app = settings.worker.app_id
+    sink = WorkerProcess(settings, ["sink"], log_dir / f"scale-{workers}-sink.log").start()
+    scorers = [
+        WorkerProcess(settings, ["score", "window"], log_dir / f"scale-{workers}-{i}.log").start()
+        for i in range(workers)
+    ]
+    procs = [sink, *scorers]
+    n = len(events)
+    try:
+
+        def joined() -> bool:
+            held = [_held(w, f"{app}.score") for w in scorers]
+            windows = [_held(w, f"{app}.window") for w in scorers]
+            return (
+                min(held) > 0
+                and sum(held) == settings.partitions
+                and min(windows) > 0
+                and sum(windows) == settings.partitions
+                and _held(sink, f"{app}.sink") > 0
+            )
+
+        wait_for(joined, 600, f"{workers} score+window workers and the sink to join", interval_s=0.5, processes=procs)
+        producing = threading.Thread(target=produce_sync, args=(settings, settings.topics.events, events), daemon=True)
+        producing.start()
+        wait_for(
+            lambda: _taken(scorers, "score") > 0, 300, "a score agent to take events", interval_s=0.05, processes=procs
+        )
+        t0 = time.monotonic()
+        cpu0 = [cpu_seconds(p.pid) for p in procs]
+
+        def drained() -> bool:
+            if int(query_scalar(settings, "SELECT count() FROM inference_events") or 0) < n:
+                return False
+            if int(query_scalar(settings, "SELECT count() FROM eval_scores") or 0) < n:
+                return False
+            return _taken(scorers, "window") >= n
+
+        wait_for(drained, 1800, f"{n} rows and windowed scores", interval_s=0.2, processes=procs)
+        t1 = time.monotonic()
+        cpu1 = [cpu_seconds(p.pid) for p in procs]
+        producing.join(60)
+        spent = [b - a for a, b in zip(cpu0, cpu1, strict=True) if a is not None and b is not None]
+        cpu_us = sum(spent) / n * 1e6 if len(spent) == len(procs) else None
+        return n / max(t1 - t0, 1e-9), cpu_us
+    finally:
+        for p in procs:
+            p.stop()
+
+
+def run_scale_out(name: str, n: int, counts: list[int], partitions: int, root: Path, seed: int) -> list[dict[str, Any]]:
+    """The single-process reference, then one sink + k score,window workers for each k, on the same events."""
+    evaluators, backends, worker = PROFILES[name]
+    base = _profile_settings(get_settings(), evaluators, backends, worker).model_copy(update={"partitions": partitions})
+    events = _events(n, seed, now_ts=True)
+    rows: list[dict[str, Any]] = []
+    tag = uuid.uuid4().hex[:6]
+    click.echo(f"[{name}] one process (score, window, sink), {partitions} partitions …", err=True)
+    with private_run(base, f"bench.{name}-one", data_dir=root / f"{name}-one-{tag}") as s:
+        rate, _total, cpu_us = sustained_rate(s, events, root)
+    rows.append({"layout": "1 process: score, window, sink", "workers": 0, "rate": rate, "cpu_us": cpu_us})
+    for k in counts:
+        click.echo(f"[{name}] sink + {k} score,window worker(s) …", err=True)
+        with private_run(base, f"bench.{name}-w{k}", data_dir=root / f"{name}-w{k}-{tag}") as s:
+            rate, cpu_us = scale_out_rate(s, events, root, k)
+        rows.append({"layout": f"sink + {k} × score,window", "workers": k, "rate": rate, "cpu_us": cpu_us})
+    return rows
+
+
 def landing_latency(settings: Settings, rate: float, seconds: float, log_dir: Path, seed: int) -> dict[str, float]:
     """Open-loop traffic at `rate` with ts = send time; p50/p95 of ingested_at − ts over every row.
 
@@ -288,6 +385,13 @@ def run_profile(name: str, n: int, latency_s: float, root: Path, seed: int) -> d
 )
 @click.option("--seed", default=0, show_default=True)
 @click.option("--repeat", default=1, show_default=True, type=click.IntRange(1), help="Runs per profile; medians.")
+@click.option(
+    "--workers",
+    default=None,
+    help="Scale-out instead: comma-separated counts of score+window workers beside one sink worker (e.g. 1,2,3), "
+    "for the first of --profiles.",
+)
+@click.option("--partitions", default=6, show_default=True, help="Partitions of each topic in the --workers runs.")
 @click.option("--write/--no-write", default=True, show_default=True, help="Update BENCHMARKS.md.")
 def command(
     light_events: int,
@@ -297,15 +401,27 @@ def command(
     profiles: str,
     seed: int,
     repeat: int,
+    workers: str | None,
+    partitions: int,
     write: bool,
 ) -> None:
-    """Sustained events/s (produce → rows visible) and landing latency of one worker process."""
+    """Sustained events/s (produce → rows visible) and landing latency of one worker process; with --workers,
+    the same drain spread over several worker processes."""
     from llmwatch.bench.report import write_section
 
     sizes = {"light": light_events, "light-2proc": light_events, "all": all_events, "all-sampled": sampled_events}
     unknown = set(profiles.split(",")) - set(sizes)
     if unknown:
         raise click.BadParameter(f"unknown profile(s) {', '.join(sorted(unknown))}; known: {', '.join(sizes)}")
+    if workers is not None:
+        try:
+            counts = [int(k) for k in workers.split(",")]
+        except ValueError:
+            raise click.BadParameter(f"--workers takes counts like 1,2,3, got {workers!r}") from None
+        if not counts or min(counts) < 1:
+            raise click.BadParameter("--workers counts must be 1 or more")
+        _scale_out_command(profiles.split(",")[0], sizes, counts, partitions, seed, repeat, write)
+        return
     results = []
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="llmwatch-bench-") as tmp:
@@ -349,3 +465,49 @@ def command(
             f"{load_before:.1f}/{os.getloadavg()[0]:.1f} on 2 cores (Kafka and anything else included)."
         )
         write_section("pipeline", note + "\n\n" + table)
+
+
+def _scale_out_command(
+    name: str, sizes: dict[str, int], counts: list[int], partitions: int, seed: int, repeat: int, write: bool
+) -> None:
+    import statistics
+
+    from llmwatch.bench.report import write_section
+
+    load_before = os.getloadavg()[0]
+    runs: list[list[dict[str, Any]]] = []
+    with tempfile.TemporaryDirectory(prefix="llmwatch-bench-") as tmp:
+        for i in range(repeat):
+            if repeat > 1:
+                click.echo(f"[{name}] scale-out pass {i + 1} of {repeat}", err=True)
+            runs.append(run_scale_out(name, sizes[name], counts, partitions, Path(tmp), seed))
+    rows = []
+    for j, first in enumerate(runs[0]):
+        rates = [r[j]["rate"] for r in runs]
+        cpus = [r[j]["cpu_us"] for r in runs if r[j]["cpu_us"] is not None]
+        rows.append({**first, "rate": statistics.median(rates), "cpu_us": statistics.median(cpus) if cpus else None})
+    one = next((r["rate"] for r in rows if r["workers"] == 1), None)
+    lines = [
+        "| layout | worker processes | pipeline (events/s) | × one score+window worker | CPU per event (all) |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for r in rows:
+        ratio = f"{r['rate'] / one:.2f}" if one and r["workers"] else "–"
+        procs = 1 if r["workers"] == 0 else 1 + r["workers"]
+        lines.append(f"| {r['layout']} | {procs} | {r['rate']:,.0f} | {ratio} | {_us(r['cpu_us'])} |")
+    table = "\n".join(lines)
+    click.echo(table)
+    if write:
+        evaluators = PROFILES[name][0]
+        note = (
+            f"Profile {name} ({', '.join(evaluators)}), backlog {sizes[name]:,} events, {partitions} partitions, "
+            f"medians of {repeat} pass(es); each pass runs every layout on its own private topics and chDB folder. "
+            "Every worker runs its scoring in a child process (`worker.score_process`), so k score+window workers "
+            "are 2k processes besides the sink worker, the broker and this bench, all on the same 2 cores: the "
+            "cores, not the partitions, cap the scaling. *Pipeline* = backlog ÷ the drain (first event taken by a "
+            "score agent → every row visible and every score windowed); the backlog is produced once every worker "
+            "has joined its consumer groups. The one-process row stores scores from its own score agent "
+            "(`sink_scores_locally`); in the other layouts the sink worker reads them back from llm.eval.scores. "
+            f"Load average (1 min) before/after: {load_before:.1f}/{os.getloadavg()[0]:.1f} on 2 cores."
+        )
+        write_section("pipeline-workers", note + "\n\n" + table)

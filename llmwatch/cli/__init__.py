@@ -10,7 +10,7 @@ import click
 
 from llmwatch import __version__
 from llmwatch.errors import LlmwatchError
-from llmwatch.logfilters import install_payload_filters, install_reconnect_filters
+from llmwatch.logfilters import install_payload_filters, install_rebalance_filters, install_reconnect_filters
 
 from . import bench, db, demo, evalcmd, ingest, kafka, loadgen, rollout, schemas, score, serve, settings, worker
 
@@ -24,6 +24,7 @@ def cli(verbose: int) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     install_payload_filters()  # every command: Kafka clients would log raw records at DEBUG
     install_reconnect_filters()  # a broker outage must not flood the log (aiokafka retries without back-off)
+    install_rebalance_filters()  # a normal rebalance must not look like a failure
 
 
 for module in (kafka, db, schemas, settings, serve, ingest, loadgen, worker, rollout, score, evalcmd, demo, bench):

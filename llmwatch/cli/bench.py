@@ -15,6 +15,7 @@ BENCHES = {
     "pipeline": "llmwatch.bench.pipeline",
     "canary": "llmwatch.bench.canary",
     "soak": "llmwatch.bench.soak",
+    "failover": "llmwatch.bench.failover",
 }
 
 

@@ -15,17 +15,16 @@ from llmwatch.errors import LlmwatchError
 @click.option("--web-port", type=int, default=6067, show_default=True, help="Port of its /metrics page (0: any).")
 @click.option("--loglevel", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"]))
 def controller(web_port: int, loglevel: str) -> None:
-    """The traffic controller alone, in its own consumer group (`<app_id>-controller`).
+    """The traffic controller alone (a worker running only the controller agent).
 
-    Run exactly one controller: either this, with "controller" left out of LLMWATCH_WORKER__AGENTS, or the
-    controller agent inside one `llmwatch worker`.
+    It joins the controller's consumer group (`<app_id>.controller`) like the controller agent of any
+    `llmwatch worker`: one of them is active, the others stand by and take over within the session timeout.
     """
     from llmwatch.settings import get_settings
     from llmwatch.streams.worker import run_worker
 
     settings = get_settings()
-    w = settings.worker
-    worker = w.model_copy(update={"app_id": f"{w.app_id}-controller", "web_port": web_port})
+    worker = settings.worker.model_copy(update={"web_port": web_port})
     run_worker(settings.model_copy(update={"worker": worker}), ["controller"], loglevel=loglevel)
 
 
@@ -119,9 +118,13 @@ _simple("abort", "Roll DEPLOYMENT's canary back to 0% now.")
 def status(deployment: str | None, as_json: bool) -> None:
     """The current weights of DEPLOYMENT (or of every deployment), read from the weights topic."""
     from llmwatch.settings import get_settings
-    from llmwatch.streams.control import read_weights
+    from llmwatch.weights_topic import read_weights
 
-    latest = asyncio.run(read_weights(get_settings()))
+    settings = get_settings()
+    view = asyncio.run(read_weights(settings))
+    if not view.topic_exists:
+        raise LlmwatchError(f"the weights topic {settings.topics.weights} does not exist (run `llmwatch kafka up`)")
+    latest = view.latest
     chosen = [latest[deployment]] if deployment in latest else [] if deployment else list(latest.values())
     if deployment and not chosen:
         raise LlmwatchError(f"no weights for deployment {deployment!r} on the weights topic")

@@ -370,7 +370,8 @@ class Demo:
 
     async def _story_loop(self, worker: Any, since: dt.datetime) -> tuple[Finish, TrafficDriver]:
         from llmwatch.schemas import ControlCommand
-        from llmwatch.streams.control import WeightsFollower, send_command
+        from llmwatch.streams.control import send_command
+        from llmwatch.weights_topic import WeightsReader
 
         t0 = time.monotonic()
         self.story_started = _utc()
@@ -381,7 +382,7 @@ class Demo:
         self.story_clock = clock
 
         story = self.story
-        follower = WeightsFollower(self.settings, lambda w: story.observe(w, clock()))
+        follower = WeightsReader(self.settings, lambda c: c.weights and story.observe(c.weights, clock()))
         follower.start()
         stop = asyncio.Event()
         max_tokens = 256 if self.options.engine == "simulated" else 48  # a CPU model answers in time

@@ -36,3 +36,19 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
         return _run_private(coro)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="llmwatch-run-sync") as pool:
         return pool.submit(_run_private, coro).result()
+
+
+async def cancel_and_wait(task: asyncio.Future[Any]) -> None:
+    """Cancel `task` and wait until it has ended, without losing a cancellation aimed at the caller.
+
+    The usual `task.cancel(); with suppress(CancelledError): await task` also swallows the CancelledError
+    raised when the *caller* is cancelled while it waits (a Ctrl-C reaching a shutdown path), and the caller
+    then carries on as if nothing happened. Here the task's own cancellation is swallowed and the caller's is
+    re-raised (`Task.cancelling()`). Any other exception of the task propagates."""
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if current is not None and current.cancelling():
+            raise

@@ -69,8 +69,9 @@ def test_controller_process_survives_a_restart_mid_rollout(isolated_topics: Sett
         proc = start_controller(s, log)
         paused = rollout(s, "pause", "chat", "--reason", "investigating", "--timeout", "120")
         assert paused.returncode == 0, paused.stderr + log.read_text()
-        assert "paused, step 0, seq 2" in paused.stdout and "investigating" in paused.stdout
-        assert "restored chat: progressing" in log.read_text()
+        # seq 2 is the restarted controller's restatement of the rollout under its new epoch (issue 22)
+        assert "paused, step 0, seq 3" in paused.stdout and "investigating" in paused.stdout
+        assert "restored chat: progressing" in log.read_text() and "active at epoch 2" in log.read_text()
 
         # a fail verdict about the current canary rolls it back, even while paused
         now = utcnow()
@@ -98,7 +99,7 @@ def test_controller_process_survives_a_restart_mid_rollout(isolated_topics: Sett
             time.sleep(0.5)
         w = json.loads(last)
         assert w["state"] == "rolled_back" and w["weights"] == {"v1": 1.0, "v2": 0.0}
-        assert w["seq"] == 3 and w["verdict_id"] == fail.verdict_id
+        assert w["seq"] == 4 and w["epoch"] == 2 and w["verdict_id"] == fail.verdict_id
 
         ignored = rollout(s, "resume", "chat", "--timeout", "5")
         assert ignored.returncode != 0 and "ignored" in ignored.stderr

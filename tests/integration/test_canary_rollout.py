@@ -28,10 +28,9 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from llmwatch.harness import WorkerProcess, produce_sync, query_scalar, settings_env, wait_for
-from llmwatch.schemas import TrafficWeights
 from llmwatch.settings import AlertSettings, EvaluatorSettings, RolloutSettings, Settings, WorkerSettings
 from llmwatch.sim.events import scenario_events
-from llmwatch.streams.control import WeightsFollower
+from llmwatch.weights_topic import WeightsChange, WeightsReader
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -255,10 +254,11 @@ def follow_and_produce(s: Settings, stop: threading.Event, rate: float, sent: li
     async def main() -> None:
         share = {"canary": 0.0}
 
-        def on_weights(w: TrafficWeights) -> None:
-            share["canary"] = w.weights.get("canary", 0.0)
+        def on_weights(change: WeightsChange) -> None:
+            if change.weights is not None:
+                share["canary"] = change.weights.weights.get("canary", 0.0)
 
-        follower = WeightsFollower(s, on_weights)
+        follower = WeightsReader(s, on_weights)
         follower.start()
         producer = AIOKafkaProducer(**s.kafka_client_kwargs(), acks="all", linger_ms=5)
         await producer.start()

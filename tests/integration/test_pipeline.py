@@ -16,6 +16,7 @@ from llmwatch.harness import WorkerProcess, parse_metrics, produce_sync, query_s
 from llmwatch.schemas import topic_registry, utcnow
 from llmwatch.settings import EvaluatorSettings, Settings, WorkerSettings
 from llmwatch.sim.events import scenario_events
+from llmwatch.streams.worker import group_id
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -146,7 +147,8 @@ def test_counts_windows_dlq_and_replay(pipeline_settings: Settings, tmp_path: Pa
         # replay: the whole consumer group from the beginning changes no count
         assert worker.alive() and worker.pid == pid  # the bad input never restarted the worker
         assert worker.stop() == 0
-        _reset_group_to_beginning(s, s.worker.app_id)
+        for role in ("score", "window", "sink"):  # each agent role consumes in a group of its own
+            _reset_group_to_beginning(s, group_id(s, role))
         worker = WorkerProcess(s, ["score", "window", "sink"], tmp_path / "worker.log").start()
 
         # everything is read again: the events (re-scored and stored again by the score agent), and the scores

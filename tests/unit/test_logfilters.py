@@ -45,3 +45,24 @@ def test_the_limit_sits_on_the_logger_aiokafkas_client_logs_on(caplog: pytest.Lo
         for _ in range(500):
             client_log.error("Unable connect to node with id %s: %s", 1, "[Errno 111] Connect call failed")
     assert len([r for r in caplog.records if r.getMessage().startswith("Unable connect")]) <= 1
+
+
+def test_rebalance_lines_are_demoted_and_explained(caplog: pytest.LogCaptureFixture) -> None:
+    """A normal rebalance's commit race and an open window's held offsets are not ERRORs (issue 22)."""
+    import aiokafka.consumer.group_coordinator as coordinator
+
+    from llmwatch.logfilters import install_rebalance_filters
+
+    install_rebalance_filters()
+    install_rebalance_filters()  # idempotent
+    faust_log = logging.getLogger("faust.transport.drivers.aiokafka")
+    with caplog.at_level(logging.DEBUG):
+        coordinator.log.error(
+            "OffsetCommit failed for group %s due to group error (%s), will rejoin", "g", "IllegalGenerationError"
+        )
+        faust_log.error("Has not committed %r at all since worker start (started %s).", "tp", "1 minute ago")
+        coordinator.log.error("Heartbeat failed: %r", "boom")  # anything else keeps its level
+    levels = [(r.levelname, r.getMessage()) for r in caplog.records]
+    assert levels[0][0] == "INFO" and "commit raced a rebalance" in levels[0][1]
+    assert levels[1][0] == "WARNING" and "open" in levels[1][1]
+    assert levels[2] == ("ERROR", "Heartbeat failed: 'boom'")

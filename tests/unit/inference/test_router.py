@@ -58,14 +58,31 @@ def test_zero_weight_version_is_never_chosen() -> None:
     assert {router.choose("demo").model_version for _ in range(5_000)} == {"v2"}
 
 
-def test_older_seq_is_ignored_and_equal_or_newer_applies() -> None:
+def test_only_a_newer_seq_applies() -> None:
     router = Router({"demo": "v1"}, rng=random.Random(0))
     assert router.apply(_weights(seq=5, canary=1.0))
     assert not router.apply(_weights(seq=4, canary=0.0))
     assert router.weights_seq("demo") == 5
     assert router.choose("demo").model_version == "v2"
-    assert router.apply(_weights(seq=5, canary=0.0))  # a replay of the compacted topic re-applies the same seq
+    # the same seq twice with other weights is a doubled controller: the first one stays in force
+    assert not router.apply(_weights(seq=5, canary=0.0))
+    assert router.choose("demo").model_version == "v2"
+    assert router.apply(_weights(seq=6, canary=0.0))
     assert router.choose("demo").model_version == "v1"
+
+
+def test_a_fenced_controller_cannot_move_traffic() -> None:
+    router = Router({"demo": "v1"}, rng=random.Random(0))
+    assert router.apply(_weights(seq=5, canary=0.25, epoch=1))
+    assert router.apply(_weights(seq=6, canary=0.25, epoch=2))  # the controller that took over (epoch 2)
+    # the replaced one (epoch 1) still sends a move, with a higher seq: rejected, the split does not change
+    assert not router.apply(_weights(seq=7, canary=1.0, epoch=1))
+    assert router.weights_seq("demo") == 6
+    # its epoch is stale for every deployment, including one it never moved before
+    assert not router.apply(_weights(seq=1, canary=1.0, epoch=1).model_copy(update={"deployment": "other"}))
+    assert router.view.epoch == 2 and router.view.rejected == 2
+    # a takeover may restart seq lower than the fenced one's last (it rebuilt from the topic): epoch first
+    assert router.apply(_weights(seq=6, canary=0.5, epoch=3))
 
 
 def test_reset_returns_to_the_default() -> None:

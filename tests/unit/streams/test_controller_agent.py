@@ -1,5 +1,6 @@
 """The controller's glue around the rollout machines: restore before anything, every move sent with its cause,
-alert intents as Alert payloads, timers, and a failed send re-sent instead of forgotten."""
+alert intents as Alert payloads, timers, a failed send re-sent instead of forgotten; and (issue 22) epochs,
+fencing, commands applied once and refused when old."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from llmwatch.schemas import Alert, CanaryVerdict, ControlCommand, TrafficWeight
 from llmwatch.settings import RolloutSettings, Settings
 from llmwatch.streams.controller_agent import Controller, rollout_config
 from llmwatch.streams.rollout import RolloutConfig
+from llmwatch.weights_topic import WeightsChange, WeightsView
 
 CFG = RolloutConfig(
     steps=[0.1, 0.5, 1.0], min_step_duration_s=0, min_step_canary_n=10, hold_after_s=60, rollback_after_s=120
@@ -35,9 +37,15 @@ class Topics:
             raise ConnectionError("broker unreachable")
         self.sent.append((role, key, value))
 
-    async def load(self) -> dict[str, TrafficWeights]:
+    async def load(self) -> WeightsView:
+        """The weights topic read to its end: what was loaded, then what this controller sent since."""
         self.loads += 1
-        return self.loaded
+        view = WeightsView()
+        for w in self.loaded.values():
+            view.apply(w)
+        for w in self.weights():
+            view.apply(w)
+        return view
 
     def weights(self) -> list[TrafficWeights]:
         return [TrafficWeights.decode(v) for role, _, v in self.sent if role == "weights"]
@@ -100,15 +108,19 @@ async def test_restore_comes_first_and_continues_the_sequence() -> None:
     assert last.step_index == 1 and last.seq == 2
 
     after = Topics({"chat": last})  # a new process: the weights topic is all it has
-    c = Controller(CFG, after.send, after.load)
+    c = Controller(CFG, after.send, after.load, instance="second")
     d = await c.on_verdict(verdict("pass", 40))  # the first input triggers the restore
     assert after.loads == 1 and d is not None
+    # the takeover restates the deployment under the next epoch, weights unchanged
+    (restated,) = after.weights()
+    assert (restated.seq, restated.epoch, restated.controller) == (3, last.epoch + 1, "second")
+    assert restated.weights == last.weights and restated.state == last.state and "took over" in restated.reason
     # the restored machine does not know the sample judged at this step: it counts from this verdict on
-    assert d.kind == "unchanged" and after.weights() == []
+    assert d.kind == "unchanged"
     d = await c.on_verdict(verdict("pass", 60))
     assert d is not None and d.kind == "moved"
-    (w,) = after.weights()
-    assert w.seq == 3 and w.weights == {"v1": 0.0, "v2": 1.0} and w.state == "promoted"
+    w = after.weights()[-1]
+    assert w.seq == 4 and w.weights == {"v1": 0.0, "v2": 1.0} and w.state == "promoted" and w.epoch == 2
     await c.ready()
     assert after.loads == 1  # once
 
@@ -179,3 +191,72 @@ def test_rollout_config_from_settings() -> None:
     )
     with pytest.raises(ConfigError, match="last step"):
         rollout_config(Settings(rollout=RolloutSettings(steps=[0.2, 0.5])))
+
+
+async def test_a_newer_epoch_fences_this_controller() -> None:
+    t = Topics()
+    c = Controller(CFG, t.send, t.load, instance="old")
+    await c.on_command(start())
+    assert c.active and c.epoch == 1 and t.weights()[-1].epoch == 1
+    takeover = t.weights()[-1].model_copy(update={"seq": 2, "epoch": 2, "controller": "new"})
+    c.on_weights(WeightsChange("chat", takeover))  # the other controller's restatement, read from the topic
+    assert c.state == "fenced" and c.machines == {}
+    assert await c.on_verdict(verdict("fail", 10)) is None  # a fenced controller moves nothing
+    abort = await c.on_command(ControlCommand(deployment="chat", action="abort"))
+    assert abort.kind == "ignored" and "fenced" in abort.reason
+    assert len(t.weights()) == 1
+
+
+async def test_its_own_move_rejected_for_a_taken_epoch_fences_it() -> None:
+    t = Topics()
+    c = Controller(CFG, t.send, t.load, instance="late")
+    await c.on_command(start())
+    mine = t.weights()[-1]
+    c.on_stale(mine, "epoch 1 belongs to controller early (fenced)")
+    assert c.state == "fenced"
+    c2 = Controller(CFG, t.send, t.load, instance="other")
+    c2.on_stale(mine, "not mine")  # a stale record of someone else does not concern it
+    assert c2.state == "standby"
+
+
+async def test_commands_apply_once_and_old_ones_are_refused() -> None:
+    t = Topics()
+    c = Controller(CFG, t.send, t.load, command_max_age_s=60)
+    cmd = start()
+    assert (await c.on_command(cmd)).kind == "moved"
+    assert t.weights()[-1].applied_commands == [cmd.command_id]
+    again = await c.on_command(cmd)
+    assert again.kind == "ignored" and "already applied" in again.reason
+    old = ControlCommand(deployment="chat", action="abort", ts=utcnow() - timedelta(seconds=61))
+    refused = await c.on_command(old)
+    assert refused.kind == "ignored" and "older than rollout.command_max_age_s" in refused.reason
+    assert len(t.weights()) == 1
+
+    # a controller that takes over (or starts in a new consumer group and replays the command topic) knows the
+    # applied ids from the compacted topic: the replayed start is not applied again
+    after = Topics({"chat": t.weights()[-1]})
+    c2 = Controller(CFG, after.send, after.load, instance="next")
+    replayed = await c2.on_command(cmd)
+    assert replayed.kind == "ignored" and "already applied" in replayed.reason
+    assert [w.state for w in after.weights()] == ["progressing"]  # only the restatement
+
+
+async def test_a_replayed_verdict_is_applied_once() -> None:
+    t = Topics()
+    c = Controller(CFG, t.send, t.load)
+    await c.on_command(start())
+    v = verdict("pass", 20)
+    assert (await c.on_verdict(v)).kind == "moved"  # type: ignore[union-attr]
+    d = await c.on_verdict(v)
+    assert d is not None and d.kind == "ignored" and "already applied" in d.reason
+
+
+async def test_a_rebalance_that_keeps_the_owner_keeps_its_epoch() -> None:
+    t = Topics()
+    c = Controller(CFG, t.send, t.load, instance="me")
+    c.managed = c.owner = True
+    await c.activate()
+    await c.on_command(start())
+    sent = len(t.sent)
+    await c.activate()  # the group rebalanced and gave it everything again: nobody else wrote meanwhile
+    assert c.epoch == 1 and len(t.sent) == sent and c.activations == 1

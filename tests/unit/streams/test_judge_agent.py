@@ -165,3 +165,22 @@ def test_judge_config_from_settings() -> None:
     for m in cfg.metrics:
         assert m.pass_margin_abs == min(0.99, 4 * defaults[m.name].pass_margin_abs)
         assert m.margin_abs == defaults[m.name].margin_abs  # fail margins untouched: detection stays as strict
+
+
+def test_a_takeover_restarts_the_evidence_and_a_restatement_changes_nothing() -> None:
+    """Issue 22: the judge that becomes active (or stops being it) starts its evidence afresh; the controller that
+    takes over restates the rollout under a higher epoch with the same canary, which is no new rollout."""
+    c = core()
+    c.on_weights(weights(3, 0.5))
+    for i in range(10):
+        c.on_score(score(i, "v2", s=20))
+    r = c.rollouts["chat"]
+    assert r.new == 10
+    arm = r.arms["v2"]
+    restated = weights(4, 0.5).model_copy(update={"epoch": 1, "controller": "next"})
+    assert c.on_weights(restated) is None and c.rollouts["chat"] is r  # same canary, same evidence
+    assert c.on_weights(weights(9, 0.9)) is None and r.weight == 0.5  # epoch 0 is older than epoch 1, whatever its seq
+    assert c.reset_evidence() == 1
+    assert r.new == 0 and r.arms["v2"] is not arm and r.marks == {} and c.snapshot("chat") is None
+    assert c.on_score(score(3, "v2", s=20)) == "added"  # a score seen before the reset counts again
+    assert "deleted" in (c.on_deleted("chat") or "") and c.rollouts == {}

@@ -1,4 +1,4 @@
-"""The consumer's record hand-off (streams/transport.py) keeps Faust's semantics: a hand-off that finishes at once
+"""The consumer's record hand-off (streams/patches.py) keeps Faust's semantics: a hand-off that finishes at once
 returns its result, one that has to wait still gives way to a rebalance or a stop, errors propagate."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 
 from llmwatch.settings import Settings
 from llmwatch.streams.app import create_app
-from llmwatch.streams.transport import Consumer
+from llmwatch.streams.patches import Consumer
 
 
 def _consumer() -> Consumer:

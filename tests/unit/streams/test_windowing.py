@@ -59,7 +59,7 @@ def test_window_start_aligns_to_epoch() -> None:
 def test_window_closes_when_watermark_passes_end() -> None:
     w = TumblingWindower(cfg())
     for i, sec in enumerate([1, 2, 30]):
-        assert w.add(score(sec), partition=0, offset=i, wall_now=0.0, token=i)[0] == "added"
+        assert w.add(score(sec), partition=0, offset=i, wall_now=0.0, token=i) == "added"
     # event at 65 s: watermark 55 s < window end 60 s: still open
     w.add(score(65), partition=0, offset=3, wall_now=0.0, token=3)
     assert w.due(wall_now=0.0) == []
@@ -84,18 +84,18 @@ def test_late_event_merges_into_closed_window_and_replay_is_ignored() -> None:
     w.add(score(80), partition=0, offset=1, wall_now=0.0)
     [first] = w.due(wall_now=0.0)
     assert first.stats.count == 1
-    outcome, re_emit = w.add(score(20), partition=0, offset=2, wall_now=0.0, token="late")
-    assert outcome == "late" and re_emit is not None
+    assert w.add(score(20), partition=0, offset=2, wall_now=0.0, token="late") == "late"
+    [re_emit] = w.due(wall_now=0.0)  # never emitted by this windower's clock before: re-emitted at once
     assert re_emit.stats.count == 2 and re_emit.stats.late_count == 1 and re_emit.tokens == ["late"]
     # replaying offsets 0 and 2 after a restart: both are already inside the closed window
-    assert w.add(score(10), partition=0, offset=0, wall_now=0.0)[0] == "duplicate"
-    assert w.add(score(20), partition=0, offset=2, wall_now=0.0)[0] == "duplicate"
+    assert w.add(score(10), partition=0, offset=0, wall_now=0.0) == "duplicate"
+    assert w.add(score(20), partition=0, offset=2, wall_now=0.0) == "duplicate"
 
 
 def test_too_late_beyond_retention_is_counted() -> None:
     w = TumblingWindower(cfg())
     w.add(score(5000), partition=0, offset=0, wall_now=0.0)
-    assert w.add(score(1), partition=0, offset=1, wall_now=0.0)[0] == "too_late"
+    assert w.add(score(1), partition=0, offset=1, wall_now=0.0) == "too_late"
     assert w.too_late == 1
 
 
@@ -146,8 +146,8 @@ def test_state_round_trips_through_window_metrics() -> None:
     assert again.agg.rate("toxicity").hits == st.agg.rate("toxicity").hits > 0
     w = TumblingWindower(c)
     assert w.restore_closed([m]) == 1
-    assert w.add(score(5), partition=0, offset=10, wall_now=0.0)[0] == "duplicate"
-    assert w.add(score(5), partition=0, offset=50, wall_now=0.0)[0] == "late"
+    assert w.add(score(5), partition=0, offset=10, wall_now=0.0) == "duplicate"
+    assert w.add(score(5), partition=0, offset=50, wall_now=0.0) == "late"
 
 
 def _sourced(sec: float, src_offset: int) -> EvalScores:
@@ -158,14 +158,46 @@ def test_score_agent_replay_duplicates_are_dropped_by_source_position() -> None:
     """After a crash the score agent re-sends scores it already sent: same source position, new scores offset."""
     w = TumblingWindower(cfg())
     for i in range(5):
-        assert w.add(_sourced(10 + i, 100 + i), partition=0, offset=i, wall_now=0.0)[0] == "added"
+        assert w.add(_sourced(10 + i, 100 + i), partition=0, offset=i, wall_now=0.0) == "added"
     # replayed copies of source offsets 103 and 104 land at scores offsets 5 and 6: open window, duplicates
-    assert w.add(_sourced(13, 103), partition=0, offset=5, wall_now=0.0)[0] == "duplicate"
-    assert w.add(_sourced(14, 104), partition=0, offset=6, wall_now=0.0)[0] == "duplicate"
+    assert w.add(_sourced(13, 103), partition=0, offset=5, wall_now=0.0) == "duplicate"
+    assert w.add(_sourced(14, 104), partition=0, offset=6, wall_now=0.0) == "duplicate"
     w.add(_sourced(90, 105), partition=0, offset=7, wall_now=0.0)
     [closed] = w.due(wall_now=0.0)
     assert closed.stats.count == 5
     # a replay after the window closed is still recognised; a genuinely new late event is merged
-    assert w.add(_sourced(12, 102), partition=0, offset=8, wall_now=0.0)[0] == "duplicate"
-    outcome, re_emit = w.add(_sourced(15, 106), partition=0, offset=9, wall_now=0.0)
-    assert outcome == "late" and re_emit is not None and re_emit.stats.count == 6
+    assert w.add(_sourced(12, 102), partition=0, offset=8, wall_now=0.0) == "duplicate"
+    assert w.add(_sourced(15, 106), partition=0, offset=9, wall_now=0.0) == "late"
+    [re_emit] = w.due(wall_now=0.0)
+    assert re_emit.stats.count == 6
+
+
+def test_late_events_re_emit_a_window_once_per_interval() -> None:
+    """A backlog behind the watermark: 500 late events of one window become a few re-emits, not 500."""
+    w = TumblingWindower(cfg(), reemit_interval_s=1.0)
+    w.add(score(10), partition=0, offset=0, wall_now=100.0)
+    w.add(score(80), partition=0, offset=1, wall_now=100.0)
+    assert [c.stats.count for c in w.due(wall_now=100.0)] == [1]  # closes at 100.0
+    emits, tokens = [], []
+    for i in range(500):
+        wall = 100.0 + i * 0.01  # 5 s of late events, 100 per second
+        assert w.add(score(20), partition=0, offset=2 + i, wall_now=wall, token=i) == "late"
+        for c in w.due(wall_now=wall):
+            emits.append(c.stats.count)
+            tokens += c.tokens
+    emits += [c.stats.count for c in w.due(wall_now=110.0)]
+    assert len(emits) <= 6 and emits[-1] == 501  # coalesced, and the last re-emit counts every event
+    assert w.held() == 0  # every late event's ack handle was handed out with a re-emit
+    assert w.due(wall_now=120.0) == []  # nothing new: no re-emit
+
+
+def test_revoked_partitions_are_forgotten_and_restored_windows_win_by_count() -> None:
+    w = TumblingWindower(cfg())
+    w.add(score(10), partition=0, offset=0, wall_now=0.0, token="a")
+    w.add(score(10).model_copy(update={"deployment": "other"}), partition=1, offset=0, wall_now=0.0, token="b")
+    assert w.drop_partitions({1}) == ["b"] and w.open_windows == 1
+    [closed] = w.due(wall_now=0.0, flush_all=True)
+    m = to_metrics(closed.key, closed.start, cfg(), closed.stats, final=True)
+    bigger = m.model_copy(update={"count": 5})
+    assert w.restore_closed([bigger]) == 1  # another worker emitted it with more events: theirs
+    assert w.restore_closed([m]) == 0  # a smaller copy never replaces a bigger one

@@ -1,0 +1,1 @@
+ALTER TABLE canary_verdicts DROP COLUMN IF EXISTS judge_instance
