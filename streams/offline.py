@@ -21,10 +21,12 @@ timing, so both can be compared on the same traffic; `llmwatch canary replay` an
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
+
+from pydantic import ValidationError
 
 from llmwatch.evaluators.canary import ArmData, JudgeConfig
 from llmwatch.evaluators.canary.kayenta import KayentaConfig, KayentaCore
@@ -249,3 +251,105 @@ def _parse(raw: EvalScores | Mapping[str, Any] | str | bytes) -> EvalScores:
     if isinstance(raw, (str, bytes)):
         return EvalScores.model_validate_json(raw)
     return EvalScores.model_validate(raw)
+
+
+# ------------------------------------------------------------------------------------------------ replay
+@dataclass(frozen=True)
+class Invalid:
+    """A line of a recorded file that is not an llm.eval.scores payload."""
+
+    line: int
+    reason: str
+
+
+def _versions(head: list[EvalScores]) -> tuple[str | None, str | None, str | None]:
+    """(deployment, baseline, canary) from the records' `variant` field, when it tells."""
+    deployment = head[0].deployment if head else None
+    baseline = next((s.model_version for s in head if s.variant == "baseline"), None)
+    canary = next((s.model_version for s in head if s.variant == "canary"), None)
+    return deployment, baseline, canary
+
+
+def replay(
+    lines: Iterable[str | bytes],
+    *,
+    deployment: str | None = None,
+    baseline: str | None = None,
+    canary: str | None = None,
+    settings: Settings | None = None,
+    kayenta: bool = False,
+    on_invalid: Callable[[Invalid], None] | None = None,
+    lookahead: int = 10_000,
+) -> Iterator[Event]:
+    """Replay recorded llm.eval.scores payloads (one JSON object per line, in time order) through the production
+    judge and controller (or the Kayenta-style judge), yielding each verdict, weight move and alert as it happens.
+
+    The rollout starts at the first record's time; the deployment and the versions come from the arguments or,
+    when left out, from the first records (`variant` "baseline" / "canary"). Scores of other deployments or
+    versions are ignored; lines that are not payloads go to `on_invalid` and the replay goes on."""
+    settings = settings or Settings()
+    it = iter(enumerate(lines, start=1))
+    head: list[EvalScores] = []
+    for number, raw in it:
+        parsed = _try_parse(raw, number, on_invalid)
+        if parsed is None:
+            continue
+        head.append(parsed)
+        d, b, c = _versions(head)
+        if ((deployment or d) and (baseline or b) and (canary or c)) or len(head) >= lookahead:
+            break
+    d, b, c = _versions(head)
+    deployment, baseline, canary = deployment or d, baseline or b, canary or c
+    if not head:
+        return
+    if deployment is None or baseline is None or canary is None:
+        raise ValueError(
+            "cannot tell the baseline and the canary from the records' `variant`: pass the versions explicitly"
+        )
+    start = head[0].ts
+    cls: Any = KayentaRollout if kayenta else OfflineRollout
+    run: _Driver = cls(baseline=baseline, canary=canary, start=start, deployment=deployment, settings=settings)
+    shown = 0
+
+    def fresh() -> list[Event]:
+        nonlocal shown
+        out = run.events[shown:]
+        shown = len(run.events)
+        return out
+
+    yield from fresh()
+    last = start
+    for s in head:
+        run.advance(s.ts)
+        run.feed(s)
+        last = max(last, s.ts)
+        yield from fresh()
+    for number, raw in it:
+        s = _try_parse(raw, number, on_invalid)
+        if s is None:
+            continue
+        run.advance(s.ts)
+        run.feed(s)
+        last = max(last, s.ts)
+        yield from fresh()
+    j = settings.judge
+    run.advance(last + timedelta(seconds=j.stratum_s + j.lateness_s + 2 * j.interval_s))
+    yield from fresh()
+
+
+def _try_parse(raw: str | bytes, number: int, on_invalid: Callable[[Invalid], None] | None) -> EvalScores | None:
+    text = raw.strip()
+    if not text:
+        return None
+    try:
+        return _parse(text)
+    except ValidationError as e:
+        if on_invalid is not None:
+            err = e.errors()[0]
+            where = ".".join(str(x) for x in err.get("loc", ())) or "record"
+            on_invalid(Invalid(number, f"{where}: {err.get('msg', 'invalid')} ({e.error_count()} error(s))"[:300]))
+        return None
+    except (ValueError, TypeError) as e:
+        if on_invalid is not None:
+            on_invalid(Invalid(number, (str(e).splitlines() or [type(e).__name__])[0][:300]))
+        return None

@@ -245,10 +245,14 @@ def _pct(x: float) -> str:
     return f"{100 * x:+.0f}%"
 
 
-def _num(x: float | None, rate: bool) -> str:
+#: Units of the sketched distributions in the reasons.
+UNITS = {"ttft": " ms", "tpot": " ms", "e2e": " ms", "output_tokens": " tokens"}
+
+
+def _num(x: float | None, rate: bool, unit: str = "") -> str:
     if x is None:
         return "—"
-    return f"{100 * x:.3g}%" if rate else f"{x:,.4g}"
+    return f"{100 * x:.3g}%" if rate else f"{x:,.4g}{unit}"
 
 
 def _e(log_e: float) -> str:
@@ -288,8 +292,9 @@ def _reason(
         margins = f"tolerated {sign}{100 * test.tolerated:g}%, forbidden {sign}{100 * test.forbidden:g}%"
     relative = b_val is not None and c_val is not None and b_val > 0
     change = f" ({_pct(c_val / b_val - 1)})" if relative and c_val is not None and b_val else ""
+    unit = UNITS.get(test.spec.source, "")
     values = (
-        f"canary {_num(c_val, rate)} vs baseline {_num(b_val, rate)}{change} "
+        f"canary {_num(c_val, rate, unit)} vs baseline {_num(b_val, rate, unit)}{change} "
         f"over {n_c:,} canary / {n_b:,} baseline at this step"
     )
     ratio_s = "" if ratio is None or math.isinf(ratio) else f"; stratified ratio ×{ratio:.2f} on {events:,.0f} events"

@@ -155,7 +155,12 @@ class Judge:
         by_name = dict(zip(names, results, strict=True))
         step = f"the step to {next_weight:.0%}"
         if o.result == "fail":
-            head = "critical metric failed" if o.critical_fail else f"score {o.score:.0f} < {cfg.fail_score:.0f}"
+            if o.critical_fail:
+                head = "critical metric failed"
+            elif cfg.fail_score < 100:
+                head = f"score {o.score:.0f} < {cfg.fail_score:.0f}"
+            else:
+                head = "failed"
             return f"{head}: " + " | ".join(by_name[n].reason for n in o.failing)
         if srm:
             share = ev.srm.observed / ev.srm.requests if ev.srm.requests else 0.0

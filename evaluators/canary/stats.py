@@ -227,24 +227,6 @@ def floor_log_e(k: float, n: float, floor: float) -> float:
     return log_mixture(k, n) - log_lik(k, n, min(p_null, 1.0))
 
 
-def rate_upper_bound(k: float, n: float, alpha: float, steps: int = 50) -> float:
-    """Anytime-valid upper confidence bound on a rate (edge of the Jeffreys-mixture confidence sequence)."""
-    if n <= 0:
-        return 1.0
-    threshold = math.log(1.0 / alpha)
-    mix = log_mixture(k, n)
-    lo, hi = k / n, 1.0
-    if mix - log_lik(k, n, hi) < threshold:
-        return 1.0
-    for _ in range(steps):
-        mid = 0.5 * (lo + hi)
-        if mix - log_lik(k, n, mid) < threshold:
-            lo = mid
-        else:
-            hi = mid
-    return lo
-
-
 # -------------------------------------------------------------------------------------------- latency
 def exceedance_table(
     baseline: FloatArray, canary: FloatArray, quantile: float, shift: int, *, lower: bool = False

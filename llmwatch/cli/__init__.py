@@ -12,7 +12,7 @@ from llmwatch import __version__
 from llmwatch.errors import LlmwatchError
 from llmwatch.logfilters import install_payload_filters, install_reconnect_filters
 
-from . import bench, db, demo, kafka, loadgen, rollout, schemas, score, serve, settings, worker
+from . import bench, canary, db, demo, kafka, loadgen, rollout, schemas, score, serve, settings, worker
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
@@ -26,7 +26,7 @@ def cli(verbose: int) -> None:
     install_reconnect_filters()  # a broker outage must not flood the log (aiokafka retries without back-off)
 
 
-for module in (kafka, db, schemas, settings, serve, loadgen, worker, rollout, score, demo, bench):
+for module in (kafka, db, schemas, settings, serve, loadgen, worker, rollout, canary, score, demo, bench):
     module.register(cli)
 
 

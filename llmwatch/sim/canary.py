@@ -422,3 +422,30 @@ def run_rollout(
         None if srm_at is None else srm_at / 60.0,
         last,
     )
+
+
+def record(
+    scenario: Scenario,
+    run: Any,
+    seed: int,
+    *,
+    start: datetime,
+    seconds: float,
+    write: Callable[[EvalScores], None],
+    slice_s: float = 5.0,
+) -> None:
+    """Per-request traffic of `scenario` following `run`'s weights (an OfflineRollout fed as it goes), each score
+    handed to `write`: a recorded file as production would have produced it, for `llmwatch canary replay`."""
+    traffic = Traffic(scenario, np.random.default_rng(seed))
+    t, first_canary = 0.0, None
+    while t < seconds and not run.done:
+        weight = run.canary_weight
+        if weight > 0 and first_canary is None:
+            first_canary = t
+        ct = None if first_canary is None else t - first_canary
+        for s in traffic.scores(start, t, ct, slice_s, weight, deployment=run.deployment):
+            run.advance(s.ts)
+            run.feed(s)
+            write(s)
+        t += slice_s
+        run.advance(start + timedelta(seconds=t))
