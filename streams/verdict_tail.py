@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError as AioKafkaError
 
 from llmwatch.errors import KafkaError
@@ -23,25 +23,25 @@ log = logging.getLogger(__name__)
 
 async def latest_verdicts(settings: Settings, *, depth: int = 500, timeout_s: float = 15.0) -> dict[str, CanaryVerdict]:
     """deployment → its newest verdict among the last `depth` records of each verdicts partition."""
-    consumer = AIOKafkaConsumer(**settings.kafka_client_kwargs(), group_id=None, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        **settings.kafka_client_kwargs(), group_id=None, enable_auto_commit=False, metadata_max_age_ms=5_000
+    )
     topic = settings.topics.verdicts
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
     try:
         await consumer.start()
-        partitions = consumer.partitions_for_topic(topic)
-        if partitions is None:
-            await consumer.force_metadata_update()
-            partitions = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        consumer.subscribe([topic])  # no group: every partition is assigned once the topic's metadata is in
+        while not consumer.assignment() and loop.time() < deadline:
+            await consumer.getmany(timeout_ms=100, max_records=1)
+        tps = sorted(consumer.assignment(), key=lambda tp: tp.partition)
         if not tps:
             return {}
-        consumer.assign(tps)
         begin = await consumer.beginning_offsets(tps)
         end = await consumer.end_offsets(tps)
         for tp in tps:
             consumer.seek(tp, max(begin[tp], end[tp] - depth))
         latest: dict[str, CanaryVerdict] = {}
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_s
         while any([await consumer.position(tp) < end[tp] for tp in tps]) and loop.time() < deadline:
             for records in (await consumer.getmany(timeout_ms=200)).values():
                 for r in records:
