@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
+from llmwatch.errors import ConfigError
 from llmwatch.evaluators.canary import ArmData, Evidence, Judge, JudgeConfig, default_metrics
 from llmwatch.evaluators.metrics import Thresholds
 from llmwatch.schemas import CanaryVerdict, EvalScores, TrafficWeights
@@ -38,6 +39,10 @@ def judge_config(settings: Settings) -> JudgeConfig:
     """The judge's policy from settings: the default metrics of the evaluators that run, forbidden regressions widened
     by `judge.pass_margin_scale`, `judge.critical` marking the metrics whose missing data blocks promotion."""
     j, e = settings.judge, settings.eval
+    known = {m.name for m in default_metrics()}
+    unknown = sorted(set(j.critical) - known)
+    if unknown:
+        raise ConfigError(f"LLMWATCH_JUDGE__CRITICAL names unknown metrics {unknown}; known: {sorted(known)}")
     metrics = [
         m.widened(j.pass_margin_scale).model_copy(update={"critical": m.name in j.critical})
         for m in default_metrics()

@@ -245,8 +245,16 @@ def _pct(x: float) -> str:
     return f"{100 * x:+.0f}%"
 
 
-#: Units of the sketched distributions in the reasons.
+#: Units of the sketched distributions, and what each rate counts over, in the reasons.
 UNITS = {"ttft": " ms", "tpot": " ms", "e2e": " ms", "output_tokens": " tokens"}
+TRIALS = {
+    "errors": "finished requests",
+    "toxicity": "responses",
+    "pii_leak": "responses",
+    "injection_success": "flagged prompts",
+    "hallucination": "responses with context",
+    "output_tokens": "responses",
+}
 
 
 def _num(x: float | None, rate: bool, unit: str = "") -> str:
@@ -290,14 +298,17 @@ def _reason(
         margins = f"tolerated ×{1 + test.tolerated:g}, forbidden ×{1 + test.forbidden:g}"
     else:
         margins = f"tolerated {sign}{100 * test.tolerated:g}%, forbidden {sign}{100 * test.forbidden:g}%"
-    relative = b_val is not None and c_val is not None and b_val > 0
-    change = f" ({_pct(c_val / b_val - 1)})" if relative and c_val is not None and b_val else ""
+    change = ""
+    if b_val is not None and c_val is not None and b_val > 0:
+        change = f" ×{c_val / b_val:.2g}" if rate else f" {_pct(c_val / b_val - 1)}"
     unit = UNITS.get(test.spec.source, "")
     values = (
-        f"canary {_num(c_val, rate, unit)} vs baseline {_num(b_val, rate, unit)}{change} "
-        f"over {n_c:,} canary / {n_b:,} baseline at this step"
+        f"{change}: canary {_num(c_val, rate, unit)} vs baseline {_num(b_val, rate, unit)} on {n_c:,} canary / "
+        f"{n_b:,} baseline {TRIALS.get(test.spec.source, 'requests')} at this step"
     )
-    ratio_s = "" if ratio is None or math.isinf(ratio) else f"; stratified ratio ×{ratio:.2f} on {events:,.0f} events"
+    ratio_s = ""
+    if rate and ratio is not None and not math.isinf(ratio):
+        ratio_s = f" (×{ratio:.2f} in the same minutes over the rollout, {events:,.0f} events)"
     if label in ("HIGH", "LOW"):
         verdict = f"fail e-value {_e(fail_log)} ≥ {_e(config.fail_log_threshold)}"
     elif label == "PASS":
@@ -311,4 +322,4 @@ def _reason(
     else:
         verdict = f"pass e-value {_e(pass_log)} < {_e(threshold)}"
     more = f"; ~{needed:,} more requests to decide" if needed else ""
-    return f"{label}: {name}: {values}{ratio_s}; {margins}; {verdict}{more}"
+    return f"{label}: {name}{values}{ratio_s}; {margins}; {verdict}{more}"

@@ -75,7 +75,6 @@ class Evidence:
         self.window_end: datetime | None = None
         self.strata_closed = 0
         self.counts: dict[str, int] = {"added": 0, "settling": 0, "late": 0, "ignored": 0}
-        self.changed = False  # a stratum closed since the last `take_changed()`
         self.verdict_cache: tuple[tuple[int, int, float], dict[str, Any]] | None = None  # the judge's, per state
 
     # ------------------------------------------------------------------------------ time layout
@@ -187,8 +186,6 @@ class Evidence:
                 del self.open[key]
         for stratum in due:
             self._fold(stratum)
-        if due:
-            self.changed = True
         return len(due)
 
     def _bounds(self, stratum: Stratum) -> tuple[int, int, datetime, datetime]:
@@ -225,10 +222,6 @@ class Evidence:
         self.window_start = start if self.window_start is None else min(self.window_start, start)
         self.window_end = end if self.window_end is None else max(self.window_end, end)
         self.strata_closed += 1
-
-    def take_changed(self) -> bool:
-        changed, self.changed = self.changed, False
-        return changed
 
     # ------------------------------------------------------------------------------ reading
     def step_data(self) -> tuple[ArmData, ArmData]:

@@ -115,11 +115,16 @@ BASE = ArmModel()
 
 
 def _drift(t: float, _: float | None) -> tuple[ArmModel, ArmModel]:
-    f = 1.0 + 0.4 * min(t / 3600.0, 1.0)  # both arms 40 % slower within the hour, then stay there
-    m = BASE.model_copy(
-        update={name: lat.scaled(f) for name, lat in BASE.latencies().items() if name != "output_tokens"}
-    )
+    """Both arms 40 % slower within the hour, then stay there (in steps of 0.5 %, so models are reused)."""
+    f = round(200 * (1.0 + 0.4 * min(t / 3600.0, 1.0))) / 200
+    m = _DRIFTED.get(f)
+    if m is None:
+        lat = BASE.latencies()
+        m = _DRIFTED[f] = BASE.model_copy(update={k: v.scaled(f) for k, v in lat.items() if k != "output_tokens"})
     return m, m
+
+
+_DRIFTED: dict[float, ArmModel] = {}
 
 
 _BURST = BASE.model_copy(update={"error_rate": 0.3, "ttft": BASE.ttft.scaled(1.5)})

@@ -6,6 +6,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
+from llmwatch.errors import ConfigError
 from llmwatch.evaluators.canary import Judge, JudgeConfig, default_metrics
 from llmwatch.schemas import EvalScores, TrafficWeights
 from llmwatch.settings import EvaluatorSettings, JudgeSettings, RolloutSettings, Settings
@@ -187,3 +190,8 @@ def test_judge_config_from_settings() -> None:
             assert m.tolerated == defaults[m.name].tolerated  # fail margins untouched: detection stays as strict
         else:
             assert [q.tolerated for q in m.quantiles] == [q.tolerated for q in defaults[m.name].quantiles]
+
+
+def test_critical_metrics_must_be_known() -> None:
+    with pytest.raises(ConfigError, match="unknown metrics"):
+        judge_config(Settings(judge=JudgeSettings(critical=["toxicity"])))
