@@ -69,7 +69,7 @@ class CanaryVerdict(Payload):
         None, ge=1, description="What `pass_evidence` must reach for next_weight: 1 / min(1, risk budget / weight)."
     )
     srm_detected: bool = Field(False, description="Sample-ratio mismatch: the canary's share is not its weight.")
-    observed_share: float | None = Field(None, ge=0, le=1, description="The canary's observed share of requests.")
+    observed_share: float | None = Field(None, ge=0, le=1, description="The canary's share of requests at this step.")
     srm_p_value: float | None = Field(None, ge=0, le=1, description="Always-valid p-value of the share test.")
     requests_needed: int | None = Field(None, ge=0, description="More requests (both arms) a decision likely needs.")
 

@@ -91,7 +91,9 @@ class Judge:
         srm = ev.srm.max_log_e >= srm_threshold
         o = score(ev.tests, results, names, cfg, canary_n=ev.canary_n, srm=srm, weight=ev.weight)
         next_weight = cfg.next_weight(ev.weight)
-        observed = ev.srm.observed / ev.srm.requests if ev.srm.requests > 0 else None
+        base, can = ev.step_data()
+        step_requests = base.requests + can.requests
+        observed = can.requests / step_requests if step_requests > 0 else None
         return {
             "deployment": ev.deployment,
             "baseline_version": ev.baseline,
@@ -163,11 +165,14 @@ class Judge:
                 head = "failed"
             return f"{head}: " + " | ".join(by_name[n].reason for n in o.failing)
         if srm:
-            share = ev.srm.observed / ev.srm.requests if ev.srm.requests else 0.0
+            base, can = ev.step_data()
+            n = base.requests + can.requests
+            share = f"{can.requests / n:.2%} of {n:,.0f} requests at this step" if n else "no request yet"
+            got = ev.srm.observed / ev.srm.expected if ev.srm.expected else 0.0
             return (
-                f"sample-ratio mismatch: the canary got {share:.2%} of {ev.srm.requests:,.0f} requests at weight "
-                f"{ev.weight:.0%} (expected {ev.srm.expected:,.0f}, got {ev.srm.observed:,.0f}; e-value "
-                f"{_e(ev.srm.max_log_e):.3g} ≥ {1 / cfg.alpha_srm:.3g}): traffic is not following the weights"
+                f"sample-ratio mismatch: the canary got {ev.srm.observed:,.0f} of {ev.srm.requests:,.0f} requests "
+                f"where its weights called for {ev.srm.expected:,.0f} ({got:.0%}); {share} at weight {ev.weight:.0%} "
+                f"(e-value {_e(ev.srm.max_log_e):.3g} ≥ {1 / cfg.alpha_srm:.3g}): traffic is not following the weights"
             )
         waived = [n for n, r in by_name.items() if r.label == "NO_DATA" and not r.gating]
         note = f"; NO_DATA, not gating: {', '.join(waived)}" if waived else ""

@@ -164,7 +164,7 @@ def _judged(w: Any, v: Any, settings: Any, rps: float | None, minutes: float) ->
         if v.observed_share is not None:
             flag = "SAMPLE-RATIO MISMATCH: the rollout holds" if v.srm_detected else "no sample-ratio mismatch"
             lines.append(
-                f"  canary share {v.observed_share:.2%} of {v.baseline_n + v.canary_n:,} requests at weight "
+                f"  canary share {v.observed_share:.2%} of this step's requests at weight "
                 f"{(v.canary_weight or 0):.0%} ({flag})"
             )
         if v.requests_needed:
