@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -65,6 +66,7 @@ def summarise(outcomes: list[RolloutOutcome], *, srm: bool) -> dict[str, Any]:
         "median_requests_to_decision": _median([o.canary_requests for o in decided]),
         "median_minutes_to_decision": _median([o.minutes for o in decided]),
         "p90_minutes_to_decision": float(np.quantile([o.minutes for o in decided], 0.9)) if decided else None,
+        "undecided_blocked_by": dict(Counter(m for o in outcomes for m in o.blocked_by).most_common()),
     }
     if srm:
         found = [o.srm_minutes for o in outcomes if o.srm_minutes is not None]
@@ -135,7 +137,13 @@ def targets(ours: dict[str, Any], base: dict[str, Any]) -> list[tuple[str, bool]
         if name in ours:
             checks.append((f"{name}: rolled back ≥ {100 * limit:g}%", ours[name]["rollback_rate"] >= limit))
     if "sparse_metric_aa" in ours:
-        checks.append(("sparse_metric_aa: promoted ≥ 99%", ours["sparse_metric_aa"]["promote_rate"] >= 0.99))
+        held = ours["sparse_metric_aa"]["undecided_blocked_by"]
+        checks.append(
+            (
+                "sparse_metric_aa: no rollout held up by a sparse metric",
+                not {"injection_success_rate", "hallucination_rate"} & set(held),
+            )
+        )
     if SRM in ours:
         s = ours[SRM]
         ok = s["srm_detected_rate"] >= 0.99 and (s["p90_minutes_to_srm"] or 1e9) <= 10.0
@@ -188,6 +196,14 @@ def markdown(
             f"| `{name}` | {sc.description} ({sc.rps:g} req/s) | {EXPECTED[sc.expect]} | "
             f"{_cells(ours[name], name)} | {_cells(base[name], name)} |"
         )
+    held = {name: s["undecided_blocked_by"] for name, s in ours.items() if s["undecided_blocked_by"]}
+    if held:
+        lines += [
+            "",
+            "Ours, undecided at the horizon, by the gating metrics the last verdict had not passed: "
+            + "; ".join(f"`{n}`: " + ", ".join(f"{m} {c}" for m, c in h.items()) for n, h in held.items())
+            + ".",
+        ]
     lines += [
         "",
         "Targets: " + "; ".join(f"{name}: {'met' if ok else 'NOT met'}" for name, ok in targets(ours, base)) + ".",

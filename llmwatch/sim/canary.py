@@ -362,6 +362,7 @@ class RolloutOutcome:
     canary_requests: float  # served by the canary until then
     srm_minutes: float | None  # first verdict flagging a sample-ratio mismatch
     reason: str
+    blocked_by: tuple[str, ...] = ()  # undecided: the gating metrics the last verdict had not passed
 
 
 def run_rollout(
@@ -420,12 +421,16 @@ def run_rollout(
             decided_at = t
     outcome = {"promoted": "promoted", "rolled_back": "rolled_back"}.get(run.state, "undecided")
     last = run.moves[-1].reason if run.moves else ""
+    blocked: tuple[str, ...] = ()
+    if outcome == "undecided" and run.verdicts:
+        blocked = tuple(dict.fromkeys(m.metric for m in run.verdicts[-1].metrics if m.gating and m.label != "PASS"))
     return RolloutOutcome(
         outcome,
         (decided_at if decided_at is not None else t) / 60.0,
         canary_n,
         None if srm_at is None else srm_at / 60.0,
         last,
+        blocked,
     )
 
 
