@@ -2,7 +2,7 @@
 
     from llmwatch.streams.offline import OfflineRollout
 
-    run = OfflineRollout(baseline="v1", canary="v2", start=t0)        # production policy from settings
+    run = OfflineRollout(deployment="chat", baseline="v1", canary="v2", start=t0)  # policy from settings
     for score in scores:                                                # llm.eval.scores payloads, in time order
         run.advance(score.ts)                                           # verdicts and ticks due before it
         run.feed(score)
@@ -174,16 +174,17 @@ class _Driver:
 
 class OfflineRollout(_Driver):
     """The production judge (`JudgeCore` with `judge_config`) and controller (`RolloutMachine` with the rollout
-    settings), started on `canary` against `baseline` at `start`. `settings` defaults to the environment's; `judge`
-    and `rollout` override the policies built from it."""
+    settings), started on `canary` against `baseline` of `deployment` at `start` (scores of other deployments or
+    versions are ignored: `feed` says so). `settings` defaults to the environment's; `judge` and `rollout` override
+    the policies built from it."""
 
     def __init__(
         self,
         *,
+        deployment: str,
         baseline: str,
         canary: str,
         start: datetime,
-        deployment: str = "default",
         settings: Settings | None = None,
         judge: JudgeConfig | None = None,
         rollout: RolloutConfig | None = None,
@@ -213,10 +214,10 @@ class KayentaRollout(_Driver):
     def __init__(
         self,
         *,
+        deployment: str,
         baseline: str,
         canary: str,
         start: datetime,
-        deployment: str = "default",
         settings: Settings | None = None,
         config: KayentaConfig | None = None,
     ) -> None:

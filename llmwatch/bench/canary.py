@@ -30,7 +30,7 @@ from llmwatch.evaluators.canary import JUDGE_NAME
 from llmwatch.evaluators.canary.kayenta import NAME as KAYENTA_NAME
 from llmwatch.evaluators.canary.kayenta import KayentaConfig
 from llmwatch.settings import Settings
-from llmwatch.sim.canary import BASELINE, CANARY, SCENARIOS, RolloutOutcome, Scenario, run_rollout
+from llmwatch.sim.canary import BASELINE, CANARY, DEPLOYMENT, SCENARIOS, RolloutOutcome, Scenario, run_rollout
 from llmwatch.streams.offline import KayentaRollout, OfflineRollout
 
 QUICK_ROLLOUTS = 40
@@ -43,9 +43,18 @@ SRM = "srm_low_traffic"
 def simulate(scenario: Scenario, judge: str, seed: int, settings: Settings, horizon_min: float) -> RolloutOutcome:
     """One rollout of `scenario` under `judge` ("ours" or "baseline")."""
     if judge == "ours":
-        run: Any = OfflineRollout(baseline=BASELINE, canary=CANARY, start=START, settings=settings)
+        run: Any = OfflineRollout(
+            deployment=DEPLOYMENT, baseline=BASELINE, canary=CANARY, start=START, settings=settings
+        )
     else:
-        run = KayentaRollout(baseline=BASELINE, canary=CANARY, start=START, settings=settings, config=KayentaConfig())
+        run = KayentaRollout(
+            deployment=DEPLOYMENT,
+            baseline=BASELINE,
+            canary=CANARY,
+            start=START,
+            settings=settings,
+            config=KayentaConfig(),
+        )
     return run_rollout(
         scenario, run, seed, start=START, horizon_s=horizon_min * 60.0, stratum_s=settings.judge.stratum_s
     )

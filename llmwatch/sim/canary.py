@@ -31,7 +31,7 @@ from scipy.stats import norm
 from llmwatch.evaluators.canary import ArmData, Hist
 from llmwatch.schemas import EvalScores
 
-BASELINE, CANARY = "v1", "v2"
+DEPLOYMENT, BASELINE, CANARY = "default", "v1", "v2"
 
 
 class Latency(BaseModel):
@@ -310,7 +310,7 @@ class Traffic:
         seconds: float,
         weight: float,
         *,
-        deployment: str = "default",
+        deployment: str = DEPLOYMENT,
         baseline: str = BASELINE,
         canary: str = CANARY,
     ) -> Iterator[EvalScores]:

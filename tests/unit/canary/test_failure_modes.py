@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 import pytest
 
 from llmwatch.settings import JudgeSettings, RolloutSettings, Settings
-from llmwatch.sim.canary import BASELINE, CANARY, SCENARIOS, Scenario, run_rollout
+from llmwatch.sim.canary import BASELINE, CANARY, DEPLOYMENT, SCENARIOS, Scenario, run_rollout
 from llmwatch.streams.alerting import verdict_conditions
 from llmwatch.streams.offline import OfflineRollout
 
@@ -26,7 +26,7 @@ def rollouts(
 ) -> list[OfflineRollout]:
     runs = []
     for seed in seeds:
-        run = OfflineRollout(baseline=BASELINE, canary=CANARY, start=T0, settings=settings)
+        run = OfflineRollout(deployment=DEPLOYMENT, baseline=BASELINE, canary=CANARY, start=T0, settings=settings)
         run_rollout(SCENARIOS[name], run, seed, start=T0, horizon_s=horizon_min * 60)
         runs.append(run)
     return runs
@@ -77,7 +77,7 @@ def test_a_routing_bug_at_low_traffic_is_flagged_within_10_minutes_holds_and_ale
 def test_a_step_that_cannot_decide_holds_and_raises_rollout_stuck_saying_what_it_needs() -> None:
     quiet = Scenario("quiet", "A/A at 2 requests/s", "promote", SCENARIOS["aa_heavy_tail"].models, rps=2.0)
     settings = Settings(rollout=RolloutSettings(max_step_duration_s=1800), judge=JudgeSettings())
-    run = OfflineRollout(baseline=BASELINE, canary=CANARY, start=T0, settings=settings)
+    run = OfflineRollout(deployment=DEPLOYMENT, baseline=BASELINE, canary=CANARY, start=T0, settings=settings)
     run_rollout(quiet, run, 0, start=T0, horizon_s=3600)
     assert run.state == "holding" and run.moves[-1].reason.startswith("holding (rollout_stuck)")
     stuck = [a for a in run.alerts if a.rule == "rollout_stuck"]

@@ -15,7 +15,7 @@ import pytest
 from llmwatch.evaluators.canary import ArmData
 from llmwatch.schemas import CanaryVerdict, TrafficWeights
 from llmwatch.settings import JudgeSettings, RolloutSettings, Settings
-from llmwatch.sim.canary import BASE, BASELINE, CANARY, Scenario, Traffic, _canary
+from llmwatch.sim.canary import BASE, BASELINE, CANARY, DEPLOYMENT, Scenario, Traffic, _canary
 from llmwatch.streams.offline import Invalid, KayentaRollout, OfflineRollout, replay
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -65,7 +65,7 @@ def test_per_request_scores_drive_the_production_judge_and_controller() -> None:
 
 
 def test_batches_feed_the_same_judge_and_the_kayenta_style_one_decides_per_interval() -> None:
-    run = KayentaRollout(baseline=BASELINE, canary=CANARY, start=T0, settings=Settings())
+    run = KayentaRollout(deployment=DEPLOYMENT, baseline=BASELINE, canary=CANARY, start=T0, settings=Settings())
     traffic = Traffic(TTFT_X2, np.random.default_rng(4))
     for t in range(0, 650, 10):
         b, c = traffic.batch(float(t), float(t), 10.0, run.canary_weight)
