@@ -10,7 +10,8 @@ one accepted, with evidence from the current step, judged at the current weight)
 after a minimum time at the step, and whose pass evidence meets the risk budget of the next step
 (`step_alpha`: a step to weight w needs it at min(1, budget / w)); silence holds, longer silence rolls back; a
 sample-ratio mismatch holds while the judge reports it; a step still undecided after `max_step_duration_s` holds
-and raises `rollout_stuck` until an operator resumes, promotes or aborts (a fail still rolls back); anything
+and raises `rollout_stuck` until the step decides after all (a pass that meets every rule above moves on, a fail
+rolls back) or an operator resumes, promotes or aborts; anything
 about another canary is ignored with a reason. Every message carries the verdict or command that caused it,
 and a restart rebuilds the machine from the last TrafficWeights on the compacted topic (`RolloutMachine.restore`).
 """
@@ -304,12 +305,6 @@ class RolloutMachine:
             self.step_start_canary_n = v.canary_n  # after a restart: count this step's sample from here
         if self.state == "paused":
             return Decision(kind="unchanged", reason=f"paused: {v.result} verdict noted", verdict_id=v.verdict_id)
-        if self.hold_cause == "stuck":
-            return Decision(
-                kind="unchanged",
-                reason=f"held (rollout_stuck): {v.result} verdict noted; resume, promote or abort",
-                verdict_id=v.verdict_id,
-            )
         if v.srm_detected:
             if self.hold_cause == "srm":
                 return Decision(
@@ -317,6 +312,14 @@ class RolloutMachine:
                 )
             self.state, self.hold_cause = "holding", "srm"
             return self._emit(now, f"{HOLD_PREFIX['srm']}: {v.reason}", verdict_id=v.verdict_id)
+        if self.hold_cause == "stuck":
+            blocker = self._step_blocker(v, now) if v.result == "pass" else f"{v.result} verdict"
+            if blocker is not None:  # still undecided: the hold (and its alert) stand until it decides
+                return Decision(
+                    kind="unchanged",
+                    reason=f"held (rollout_stuck): {blocker}; it moves on a passing verdict, or resume/promote/abort",
+                    verdict_id=v.verdict_id,
+                )
         resumed = self.state == "holding"
         self.state, self.hold_cause = "progressing", None
         if v.result == "pass":

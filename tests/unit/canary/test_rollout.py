@@ -272,7 +272,7 @@ def test_a_sample_ratio_mismatch_holds_until_the_judge_no_longer_flags_it() -> N
     assert clear.kind == "moved" and m.state == "progressing" and share(m) == 0.05
 
 
-def test_a_stuck_step_holds_raises_rollout_stuck_and_waits_for_an_operator() -> None:
+def test_a_stuck_step_holds_raises_rollout_stuck_until_it_decides_or_an_operator_acts() -> None:
     m = started(CFG.model_copy(update={"max_step_duration_s": 600}))
     for t in range(60, 601, 60):
         m.on_verdict(verdict("inconclusive", t, t).model_copy(update={"reason": "needs ~9,000 more"}), at(t))
@@ -281,14 +281,20 @@ def test_a_stuck_step_holds_raises_rollout_stuck_and_waits_for_an_operator() -> 
     assert stuck.kind == "moved" and m.state == "holding" and stuck.alert is not None
     assert stuck.alert.rule == "rollout_stuck" and "needs ~9,000 more" in stuck.alert.summary
     assert stuck.weights is not None and stuck.weights.reason.startswith("holding (rollout_stuck)")
-    noted = m.on_verdict(verdict("pass", 620, 700), at(620))
-    assert noted.kind == "unchanged" and "resume, promote or abort" in noted.reason and share(m) == 0.01
+    assert m.tick(at(700)).kind == "unchanged"  # no alert storm: the hold stands
+    noted = m.on_verdict(verdict("inconclusive", 620, 700), at(620))
+    assert noted.kind == "unchanged" and "held (rollout_stuck)" in noted.reason and share(m) == 0.01
     restored = RolloutMachine.restore(m.last, at(630), m.config) if m.last else None  # the hold survives a restart
     assert restored is not None and restored.hold_cause == "stuck"
-    assert restored.on_verdict(verdict("pass", 640, 800), at(640)).kind == "unchanged"
-    resumed = m.on_command(cmd("resume", 650), at(650))
+    assert restored.on_verdict(verdict("inconclusive", 640, 800), at(640)).kind == "unchanged"
+    moved = restored.on_verdict(verdict("pass", 700, 900), at(700))  # the step decided after all
+    assert moved.kind == "moved" and restored.state == "progressing" and share(restored) == 0.05
+    resumed = m.on_command(cmd("resume", 650), at(650))  # or an operator resumes: another max_step_duration_s
     assert resumed.kind == "moved" and m.state == "progressing"
-    assert m.on_verdict(verdict("pass", 720, 900), at(720)).kind == "moved" and share(m) == 0.05
+    m.on_verdict(verdict("inconclusive", 1150, 1000), at(1150))
+    assert m.tick(at(1200)).kind == "unchanged"
+    again = m.tick(at(1260))  # stuck again 600 s after the resume
+    assert again.kind == "moved" and again.alert is not None and again.alert.rule == "rollout_stuck"
     failing = started(CFG.model_copy(update={"max_step_duration_s": 600}))
     failing.on_verdict(verdict("inconclusive", 60, 60), at(60))
     failing.tick(at(610))
