@@ -260,6 +260,11 @@ class JudgeSettings(BaseModel):
     skew_s: float = Field(
         30.0, ge=0, description="Scores this much older than the rollout's start still count (clock skew)."
     )
+    noncritical_grace_s: float = Field(
+        600.0,
+        ge=0,
+        description="A non-critical metric still undecided this long after every other metric passed is NO_DATA.",
+    )
     critical: list[str] = Field(
         default_factory=lambda: ["error_rate", "toxicity_rate", "pii_leak_rate"],
         description="Metrics whose missing data blocks promotion (the others are NO_DATA when data are too few).",

@@ -59,6 +59,7 @@ def judge_config(settings: Settings) -> JudgeConfig:
         stratum_s=j.stratum_s,
         lateness_s=j.lateness_s,
         settle_s=j.settle_s,
+        noncritical_grace_s=j.noncritical_grace_s,
     )
 
 

@@ -169,6 +169,11 @@ class JudgeConfig(BaseModel):
         description="Fail evidence: weight of the copy started with the rollout; the rest is split "
         "over the copies started at each later step.",
     )
+    noncritical_grace_s: float = Field(
+        600.0,
+        ge=0,
+        description="A non-critical metric still undecided this long after every other metric passed is NO_DATA.",
+    )
     sparse_factor: float = Field(
         3.0,
         gt=0,

@@ -76,6 +76,7 @@ class Evidence:
         self.strata_closed = 0
         self.counts: dict[str, int] = {"added": 0, "settling": 0, "late": 0, "ignored": 0}
         self.verdict_cache: tuple[tuple[int, int, float], dict[str, Any]] | None = None  # the judge's, per state
+        self.others_passed_at: tuple[tuple[int, float], datetime] | None = None  # the judge's non-critical grace
 
     # ------------------------------------------------------------------------------ time layout
     @property

@@ -7,6 +7,7 @@ version, so a verdict says which rules made it. It keeps no state of its own: th
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -66,7 +67,37 @@ class Judge:
                     mapping=self.mapping,
                 )
             )
-        return out, alpha
+        return self._grace(ev, out), alpha
+
+    def _grace(self, ev: Evidence, results: list[Result]) -> list[Result]:
+        """A non-critical metric still undecided `noncritical_grace_s` after every other gating metric passed (and the
+        canary sample is complete) has too little data to decide: NO_DATA, not gating, as the issue's sparse metrics
+        ask. Critical metrics never get this: their forbidden regression must be ruled out."""
+        pending = {i for i, (t, r) in enumerate(zip(ev.tests, results, strict=True))
+                   if not t.spec.critical and r.label in ("INCONCLUSIVE", "NO_DATA")}  # fmt: skip
+        others_ok = ev.canary_n >= self.config.min_canary_n and all(
+            r.label == "PASS" or not r.gating for i, r in enumerate(results) if i not in pending
+        )
+        key = (ev.segment, ev.weight)
+        if not others_ok or ev.window_end is None:
+            ev.others_passed_at = None
+            return results
+        undecided = [i for i in sorted(pending) if results[i].label == "INCONCLUSIVE"]
+        if ev.others_passed_at is None or ev.others_passed_at[0] != key:
+            ev.others_passed_at = (key, ev.window_end)
+        waited = (ev.window_end - ev.others_passed_at[1]).total_seconds()
+        if not undecided or waited < self.config.noncritical_grace_s:
+            return results
+        out = list(results)
+        for i in undecided:
+            r = out[i]
+            why = (
+                f"NO_DATA: {what(ev.tests[i])}: undecided {waited / 60:.0f} min after every other metric passed "
+                f"({r.events:,.0f} events, same-minute ratio ×{r.ratio or 0:.2f}): too little data to decide "
+                "(not critical: does not block)"
+            )
+            out[i] = replace(r, label="NO_DATA", gating=False, requests_needed=None, reason=why)
+        return out
 
     def evaluate(self, ev: Evidence, now: datetime) -> CanaryVerdict:
         """The verdict as of `now` over the strata closed so far (call `ev.close(now)` first). The evidence only

@@ -233,3 +233,35 @@ def test_evaluate_reuses_the_classification_until_a_stratum_closes() -> None:
     a, b = judge.evaluate(e, at(100)), judge.evaluate(e, at(110))
     assert a.verdict_id != b.verdict_id and a.ts != b.ts and a.metrics == b.metrics and a.reason == b.reason
     assert math.isclose(a.canary_weight or 0, 0.5)
+
+
+def test_a_non_critical_metric_undecided_after_the_others_passed_stops_gating_a_critical_one_never() -> None:
+    """In between its tolerated and forbidden change a metric decides nothing for a long time; when it is not critical
+    and everything else has passed, it is NO_DATA after the grace period and does not block."""
+
+    def data(n: float, k: float, ttft: float) -> ArmData:
+        return ArmData(n, {"hallucination": (n, k)}, {"ttft": Hist(0.0, 300, np.full(40, n / 40))})
+
+    for critical, expected in ((False, "pass"), (True, "inconclusive")):
+        spec = MetricSpec(
+            name="hallucination_rate", source="hallucination", tolerated=0.5, forbidden=1.0, critical=critical
+        )
+        ttft = MetricSpec(
+            name="ttft",
+            kind="quantile",
+            source="ttft",
+            quantiles=[QuantileMargin(q=0.5, tolerated=0.05, forbidden=0.5)],
+        )
+        judge = Judge(fast(metrics=[spec, ttft], noncritical_grace_s=60))
+        e = judge.new_evidence(deployment="chat", baseline="v1", canary="v2", started_at=T0, weight=0.5)
+        for s in range(0, 600, 10):  # a verdict every 10 s, as the agent gives them
+            e.add_data("v1", at(s + 5), data(500, 1, 1.0))
+            e.add_data("v2", at(s + 5), data(500, 1.7, 1.0))  # ×1.7: between tolerated ×1.5 and forbidden ×2
+            e.close(at(s + 10))
+            v = judge.evaluate(e, at(s + 10))
+        assert v.result == expected, v.reason
+        halluc = next(m for m in v.metrics if m.metric == "hallucination_rate")
+        if critical:
+            assert halluc.label == "INCONCLUSIVE" and halluc.gating
+        else:
+            assert halluc.label == "NO_DATA" and not halluc.gating and "undecided" in halluc.reason
