@@ -3,7 +3,7 @@ hallucination, a PII leak; and one mergeable aggregate of them.
 
 Every consumer counts through this module, so an alert, a window, a canary verdict, an experiment and an
 analyst's query cannot disagree on the same data:
-- windows (streams/windowing.py) and the canary judge's arms (evaluators/canary_judge.py) keep a `MetricAggregate`;
+- windows (streams/windowing.py) and the canary judge's arms (evaluators/canary/arms.py) keep a `MetricAggregate`;
 - A/B experiments (evaluators/experiments.py) and the ready SQL (sql/queries, llmwatch/db/queries.py) count with
   `SQL_PREDICATES`, the same rules written over the tables' columns (tests/unit/test_metric_definitions.py runs
   the same events through every consumer and checks the counts agree);

@@ -294,34 +294,75 @@ class GatewaySettings(BaseModel):
 
 
 class RolloutSettings(BaseModel):
-    """Progressive rollout and canary judge (`LLMWATCH_ROLLOUT__<FIELD>`); shorten them for demos and tests."""
+    """Progressive rollout: the controller's steps and timers (`LLMWATCH_ROLLOUT__<FIELD>`); shorten them for demos
+    and tests. The judge's knobs are in `LLMWATCH_JUDGE__*` (the old `LLMWATCH_ROLLOUT__JUDGE_*` names still work)."""
 
     steps: list[float] = Field(
         default_factory=lambda: [0.01, 0.05, 0.25, 0.5, 1.0], description="Canary shares, increasing, ending at 1.0."
     )
     min_sample: int = Field(
-        500, ge=1, description="Canary requests needed for a pass verdict, and judged at each step before it promotes."
+        300, ge=1, description="Canary requests needed for a pass verdict, and judged at each step before it promotes."
     )
     min_step_duration_s: float = Field(300.0, ge=0, description="Time at a step before a pass may promote.")
+    max_step_duration_s: float = Field(
+        3600.0, gt=0, description="A step still undecided after this long holds and raises `rollout_stuck`."
+    )
     hold_timeout_s: float = Field(600.0, gt=0, description="No verdict for this long: the rollout holds.")
     rollback_timeout_s: float = Field(1800.0, gt=0, description="No verdict for this long: the canary is rolled back.")
     tick_interval_s: float = Field(5.0, gt=0, description="How often the controller checks the verdict timeouts.")
-    judge_interval_s: float = Field(10.0, gt=0, description="How often the judge emits a verdict (when new data came).")
-    judge_every_n: int = Field(0, ge=0, description="Also emit a verdict after this many new scores (0: timer only).")
-    judge_alpha_fail: float = Field(0.01, gt=0, lt=1, description="Chance bound of ever failing a healthy canary.")
-    judge_alpha_pass: float = Field(0.05, gt=0, lt=1, description="Chance bound of passing a metric past its margin.")
-    judge_pass_margin_scale: float = Field(
-        1.0, ge=1, description="Multiplies every metric's pass margin: >1 passes on smaller samples (demos, tests)."
-    )
     command_max_age_s: float = Field(
         300.0,
         gt=0,
         description="Commands older than this (by their `ts`) are refused with a reason, never applied: a controller "
         "that replays its command topic after a failover or in a new consumer group cannot act on stale orders.",
     )
-    judge_skew_s: float = Field(
+
+
+class JudgeSettings(BaseModel):
+    """The canary judge (`LLMWATCH_JUDGE__<FIELD>`): when it looks, its error budgets and its time strata. Per-metric
+    margins are the judge's versioned policy (`default_metrics()` in evaluators/canary/judge.py)."""
+
+    interval_s: float = Field(10.0, gt=0, description="How often the judge emits a verdict (when new data came).")
+    every_n: int = Field(0, ge=0, description="Also emit a verdict after this many new scores (0: timer only).")
+    alpha_fail: float = Field(0.01, gt=0, lt=1, description="Chance bound of ever failing a canary within its margins.")
+    alpha_pass: float = Field(
+        0.05,
+        gt=0,
+        lt=1,
+        description="Risk budget: chance bound of a forbidden regression reaching 100 %; a step to weight w may "
+        "advance on evidence at min(1, alpha_pass / w).",
+    )
+    alpha_srm: float = Field(
+        0.001, gt=0, lt=1, description="Chance bound of ever flagging a sample-ratio mismatch that is not there."
+    )
+    pass_margin_scale: float = Field(
+        1.0, ge=1, description="Widens every forbidden regression: >1 passes on smaller samples (demos, tests)."
+    )
+    stratum_s: float = Field(
+        60.0, gt=0, description="Length of a time stratum: arms are compared within the same strata, one update each."
+    )
+    lateness_s: float = Field(
+        10.0, ge=0, description="A stratum is judged this long after it ends; scores arriving later are left out."
+    )
+    settle_s: float = Field(
+        10.0, ge=0, description="After a weight change, scores this young are left out (the routers follow it)."
+    )
+    skew_s: float = Field(
         30.0, ge=0, description="Scores this much older than the rollout's start still count (clock skew)."
     )
+    noncritical_grace_s: float = Field(
+        600.0,
+        ge=0,
+        description="A non-critical metric still undecided this long after every other metric passed is NO_DATA.",
+    )
+    critical: list[str] = Field(
+        default_factory=lambda: ["error_rate", "toxicity_rate", "pii_leak_rate"],
+        description="Metrics whose missing data blocks promotion (the others are NO_DATA when data are too few).",
+    )
+
+
+#: Old `LLMWATCH_ROLLOUT__JUDGE_<X>` names → `LLMWATCH_JUDGE__<X>` (kept working as aliases, MOVED_SETTINGS).
+LEGACY_JUDGE_FIELDS = ("interval_s", "every_n", "alpha_fail", "alpha_pass", "pass_margin_scale", "skew_s")
 
 
 class AlertSettings(BaseModel):
@@ -381,6 +422,7 @@ class AlertSettings(BaseModel):
 MOVED_SETTINGS: dict[tuple[str, str], tuple[str, str]] = {
     ("worker", "alert_webhook"): ("alerts", "webhook"),
     ("worker", "slack_webhook"): ("alerts", "slack_webhook"),
+    **{("rollout", f"judge_{f}"): ("judge", f) for f in LEGACY_JUDGE_FIELDS},
 }
 
 
@@ -423,6 +465,7 @@ class Settings(BaseSettings):
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
     rollout: RolloutSettings = Field(default_factory=RolloutSettings)
+    judge: JudgeSettings = Field(default_factory=JudgeSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     prices: dict[str, ModelPrice] = Field(
         {},

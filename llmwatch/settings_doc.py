@@ -3,6 +3,7 @@ so the documentation cannot drift from the code (a test compares them)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from pydantic import BaseModel, SecretStr
@@ -14,12 +15,17 @@ from llmwatch.settings import Settings
 def _default(field: FieldInfo) -> str:
     if field.default_factory is not None:
         name = getattr(field.default_factory, "__name__", "")
-        if name == "<lambda>" and isinstance(value := field.default_factory(), list):  # type: ignore[call-arg]
-            return f"`{','.join(map(str, value))}` (JSON list)"
-        return {
+        known = {
             "default_data_dir": "`$XDG_DATA_HOME/llmwatch` (~/.local/share/llmwatch)",
             "default_cache_dir": "`$XDG_CACHE_HOME/llmwatch` (~/.cache/llmwatch)",
-        }.get(name, "(see below)")
+        }
+        if name in known:
+            return known[name]
+        if name == "<lambda>":  # a list of plain values: shown as the JSON the variable takes
+            value = field.default_factory()  # type: ignore[call-arg]
+            if isinstance(value, list) and all(isinstance(v, (str, int, float)) for v in value):
+                return f"`{json.dumps(value)}` (JSON list)"
+        return "(see below)"
     if field.default is None:
         return "unset"
     return f"`{field.default}`"

@@ -32,6 +32,17 @@ class MetricVerdict(BaseModel):
     baseline_value: float | None = None
     canary_value: float | None = None
     reason: str = ""
+    # added with judge stratified@2 (None from older judges)
+    label: Literal["PASS", "HIGH", "LOW", "NO_DATA", "INCONCLUSIVE"] | None = Field(
+        None, description="The classifier's label (Kayenta's words): HIGH/LOW fail, NO_DATA has too little data."
+    )
+    quantile: float | None = Field(None, gt=0, lt=1, description="The quantile judged (latency, output length).")
+    tolerated: float | None = Field(None, ge=0, description="Relative change tolerated before FAIL (0.05: 5 %).")
+    forbidden: float | None = Field(None, ge=0, description="Relative change ruled out before 100 % (0.15: 15 %).")
+    ratio: float | None = Field(None, ge=0, description="Stratified ratio canary ÷ baseline of the bad events.")
+    pass_e_value: float | None = Field(None, ge=0, description="Evidence that the forbidden change is ruled out.")
+    gating: bool | None = Field(None, description="Whether it must pass for the canary to pass.")
+    requests_needed: int | None = Field(None, ge=0, description="More requests (both arms) a decision likely needs.")
 
 
 class CanaryVerdict(Payload):
@@ -42,7 +53,7 @@ class CanaryVerdict(Payload):
     deployment: str
     baseline_version: str
     canary_version: str
-    judge: str = Field(description="Versioned judge name, e.g. 'msprt@1'.")
+    judge: str = Field(description="Versioned judge name, e.g. 'stratified@2'.")
     result: Result
     reason: str = ""
     metrics: list[MetricVerdict] = Field(default_factory=list)
@@ -54,6 +65,16 @@ class CanaryVerdict(Payload):
     judge_instance: str | None = Field(
         None, description="The judge instance that made it (`worker.instance_id`: host and pid by default)."
     )
+    # added with judge stratified@2 (None / False from older judges)
+    next_weight: float | None = Field(None, ge=0, le=1, description="The step a pass verdict is for.")
+    pass_evidence: float | None = Field(None, ge=0, description="Smallest pass e-value among the gating metrics.")
+    pass_threshold: float | None = Field(
+        None, ge=1, description="What `pass_evidence` must reach for next_weight: 1 / min(1, risk budget / weight)."
+    )
+    srm_detected: bool = Field(False, description="Sample-ratio mismatch: the canary's share is not its weight.")
+    observed_share: float | None = Field(None, ge=0, le=1, description="The canary's share of requests at this step.")
+    srm_p_value: float | None = Field(None, ge=0, le=1, description="Always-valid p-value of the share test.")
+    requests_needed: int | None = Field(None, ge=0, description="More requests (both arms) a decision likely needs.")
 
 
 class ExperimentSpec(BaseModel):

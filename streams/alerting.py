@@ -9,6 +9,9 @@ conditions into *notifications*, deduplicated per (deployment, rule):
 
 - `canary_failed`: active while the latest verdict about a deployment's canary is `fail`; the next verdict
   that is not (usually the next rollout's) resolves it.
+- `canary_sample_ratio_mismatch`: active while the latest verdict flags a sample-ratio mismatch (the canary's share
+  of requests is not its weight: a routing bug, and every comparison of the arms is suspect); the controller holds.
+- `rollout_stuck` is raised by the controller (a step undecided past `rollout.max_step_duration_s`; it holds).
 - Window thresholds (`ttft_p95_high`, `error_rate_high`, `pii_leak_rate_high`, `injection_success_rate_high`):
   each series (variant × prompt_version) of a deployment's model version is judged on its latest *final*
   window with enough requests; the rule is active for that model version while any of its series breaches, so
@@ -119,9 +122,17 @@ class Condition:
 
 
 def verdict_conditions(v: CanaryVerdict) -> list[Condition]:
-    """`canary_failed` from a verdict (active on fail, cleared by any other result). One per deployment: the next
-    rollout's verdict clears it; its `model_version` label names the canary."""
-    failing = ", ".join(m.metric for m in v.metrics if m.result == "fail")
+    """`canary_failed` (active on fail, cleared by any other result) and `canary_sample_ratio_mismatch` from a
+    verdict. One of each per deployment: the next rollout's verdict clears them; `model_version` names the canary."""
+    failing = ", ".join(dict.fromkeys(m.metric for m in v.metrics if m.result == "fail"))
+    labels = {
+        "model_version": v.canary_version,
+        "canary_version": v.canary_version,
+        "baseline_version": v.baseline_version,
+        "judge": v.judge,
+    }
+    share = f"{v.observed_share:.2%}" if v.observed_share is not None else "an unknown share"
+    weight = f"{v.canary_weight:.0%}" if v.canary_weight is not None else "its weight"
     return [
         Condition(
             deployment=v.deployment,
@@ -133,14 +144,20 @@ def verdict_conditions(v: CanaryVerdict) -> list[Condition]:
                 f"{v.judge} judged {v.canary_version} against {v.baseline_version} on {v.canary_n} canary and "
                 f"{v.baseline_n} baseline requests; failing metrics: {failing or 'none'}"
             ),
-            labels={
-                "model_version": v.canary_version,
-                "canary_version": v.canary_version,
-                "baseline_version": v.baseline_version,
-                "judge": v.judge,
-            },
+            labels=labels,
             verdict_id=v.verdict_id,
-        )
+        ),
+        Condition(
+            deployment=v.deployment,
+            rule="canary_sample_ratio_mismatch",
+            active=v.srm_detected and v.result != "fail",
+            severity="critical",
+            summary=f"canary {v.canary_version} of {v.deployment} gets {share} of requests at weight {weight}: "
+            "traffic does not follow the weights; the rollout holds",
+            description=f"{v.judge}: {v.reason}",
+            labels=labels,
+            verdict_id=v.verdict_id,
+        ),
     ]
 
 

@@ -58,15 +58,8 @@ State = Literal["standby", "active", "fenced"]
 
 
 def rollout_config(settings: Settings) -> RolloutConfig:
-    r = settings.rollout
     try:
-        return RolloutConfig(
-            steps=r.steps,
-            min_step_duration_s=r.min_step_duration_s,
-            min_step_canary_n=r.min_sample,
-            hold_after_s=r.hold_timeout_s,
-            rollback_after_s=r.rollback_timeout_s,
-        )
+        return RolloutConfig.from_settings(settings)
     except ValueError as e:
         raise ConfigError(f"rollout settings: {e}") from e
 

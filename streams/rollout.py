@@ -6,10 +6,14 @@ calls and sends; the same code runs in tests with no broker.
 
 Fail-safe rules (DESIGN.md): a fail verdict about the current canary sets it to 0 % at once, even when
 the rollout is paused or the verdict is late; promotion needs a fresh pass verdict (newer than the last
-one accepted, with evidence from the current step) on enough canary requests after a minimum time at the
-step; silence holds, longer silence rolls back; anything about another canary is ignored with a reason.
-Every message carries the verdict or command that caused it, and a restart rebuilds the machine from the
-last TrafficWeights on the compacted topic (`RolloutMachine.restore`).
+one accepted, with evidence from the current step, judged at the current weight) on enough canary requests
+after a minimum time at the step, and whose pass evidence meets the risk budget of the next step
+(`step_alpha`: a step to weight w needs it at min(1, budget / w)); silence holds, longer silence rolls back; a
+sample-ratio mismatch holds while the judge reports it; a step still undecided after `max_step_duration_s` holds
+and raises `rollout_stuck` until the step decides after all (a pass that meets every rule above moves on, a fail
+rolls back) or an operator resumes, promotes or aborts; anything
+about another canary is ignored with a reason. Every message carries the verdict or command that caused it,
+and a restart rebuilds the machine from the last TrafficWeights on the compacted topic (`RolloutMachine.restore`).
 """
 
 from __future__ import annotations
@@ -22,10 +26,20 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from llmwatch.evaluators.canary.config import step_alpha
 from llmwatch.schemas import Alert, CanaryVerdict, ControlCommand, TrafficWeights
 from llmwatch.schemas.canary import RolloutState
+from llmwatch.settings import Settings
 
 ACTIVE: frozenset[RolloutState] = frozenset({"progressing", "paused", "holding"})
+
+HoldCause = Literal["silence", "srm", "stuck"]
+#: How a hold's reason starts, per cause (restore reads the cause back from the last TrafficWeights' reason).
+HOLD_PREFIX: dict[HoldCause, str] = {
+    "silence": "holding: no verdict",
+    "srm": "holding (sample-ratio mismatch)",
+    "stuck": "holding (rollout_stuck)",
+}
 
 
 class RolloutConfig(BaseModel):
@@ -36,9 +50,29 @@ class RolloutConfig(BaseModel):
     steps: list[float] = Field(default_factory=lambda: [0.01, 0.05, 0.25, 0.5, 1.0])
     min_step_duration_s: float = Field(300.0, ge=0, description="Time at a step before a pass may promote.")
     min_step_canary_n: int = Field(500, ge=0, description="Canary requests judged at a step before it may promote.")
+    max_step_duration_s: float = Field(
+        3600.0, gt=0, description="A step still undecided after this long → holding and `rollout_stuck`."
+    )
     hold_after_s: float = Field(600.0, gt=0, description="No verdict for this long → holding (no promotion).")
     rollback_after_s: float = Field(1800.0, gt=0, description="No verdict for this long → rolled back.")
     act_on_late_fail: bool = Field(True, description="Roll back on a fail verdict even when it is late or stale.")
+    risk_budget: float = Field(
+        0.05, gt=0, lt=1, description="A step to weight w needs pass evidence ≥ 1 / min(1, risk_budget / w)."
+    )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RolloutConfig:
+        """The policy the controller runs: `LLMWATCH_ROLLOUT__*`, and the judge's risk budget (`judge.alpha_pass`)."""
+        r = settings.rollout
+        return cls(
+            steps=r.steps,
+            min_step_duration_s=r.min_step_duration_s,
+            min_step_canary_n=r.min_sample,
+            max_step_duration_s=r.max_step_duration_s,
+            hold_after_s=r.hold_timeout_s,
+            rollback_after_s=r.rollback_timeout_s,
+            risk_budget=settings.judge.alpha_pass,
+        )
 
     @field_validator("steps")
     @classmethod
@@ -60,7 +94,7 @@ class AlertIntent(BaseModel):
     """What the alerter should raise; the controller decides, the alerter delivers."""
 
     deployment: str
-    rule: Literal["canary_failed", "canary_verdicts_stale", "canary_verdicts_missing"]
+    rule: Literal["canary_failed", "canary_verdicts_stale", "canary_verdicts_missing", "rollout_stuck"]
     severity: Literal["info", "warning", "critical"]
     summary: str
     verdict_id: str | None = None
@@ -107,6 +141,8 @@ class RolloutMachine:
         self.step_start_canary_n: int | None = None
         self.last_heard_at: datetime | None = None
         self.last_verdict_ts: datetime | None = None
+        self.last_verdict_reason = ""
+        self.hold_cause: HoldCause | None = None
         self.last: TrafficWeights | None = None
 
     # ------------------------------------------------------------------------------ restart
@@ -124,6 +160,8 @@ class RolloutMachine:
         m.step_started_at = last.updated_at
         m.last_heard_at = now
         m.last = last
+        if last.state == "holding":
+            m.hold_cause = next((c for c, p in HOLD_PREFIX.items() if last.reason.startswith(p)), "silence")
         return m
 
     # ------------------------------------------------------------------------------ helpers
@@ -167,6 +205,7 @@ class RolloutMachine:
         self.step_index = index
         self.weight = self.config.steps[index]
         self.state = "promoted" if self.weight >= 1.0 else "progressing"
+        self.hold_cause = None
         self.step_started_at = now
         self.step_start_canary_n = canary_n
         self.last_heard_at = now
@@ -202,9 +241,12 @@ class RolloutMachine:
             self.state = "paused"
             return self._emit(now, who, command_id=cmd.command_id)
         if cmd.action == "resume":
-            if self.state != "paused":
+            held = self.state == "holding" and self.hold_cause in ("srm", "stuck")
+            if self.state != "paused" and not held:
                 return ignored(f"resume: not paused (state {self.state})")
-            self.state = "progressing"
+            if held:
+                self.step_started_at = now  # another max_step_duration_s at this step
+            self.state, self.hold_cause = "progressing", None
             self.last_heard_at = now
             return self._emit(now, who, command_id=cmd.command_id)
         if cmd.action == "promote":
@@ -258,12 +300,28 @@ class RolloutMachine:
             return ignored(f"stale: evidence ends {v.window_end.isoformat()}, before the current step began")
         self.last_verdict_ts = v.ts
         self.last_heard_at = now
+        self.last_verdict_reason = v.reason
         if self.step_start_canary_n is None:
             self.step_start_canary_n = v.canary_n  # after a restart: count this step's sample from here
         if self.state == "paused":
             return Decision(kind="unchanged", reason=f"paused: {v.result} verdict noted", verdict_id=v.verdict_id)
+        if v.srm_detected:
+            if self.hold_cause == "srm":
+                return Decision(
+                    kind="unchanged", reason="holding: the sample-ratio mismatch persists", verdict_id=v.verdict_id
+                )
+            self.state, self.hold_cause = "holding", "srm"
+            return self._emit(now, f"{HOLD_PREFIX['srm']}: {v.reason}", verdict_id=v.verdict_id)
+        if self.hold_cause == "stuck":
+            blocker = self._step_blocker(v, now) if v.result == "pass" else f"{v.result} verdict"
+            if blocker is not None:  # still undecided: the hold (and its alert) stand until it decides
+                return Decision(
+                    kind="unchanged",
+                    reason=f"held (rollout_stuck): {blocker}; it moves on a passing verdict, or resume/promote/abort",
+                    verdict_id=v.verdict_id,
+                )
         resumed = self.state == "holding"
-        self.state = "progressing"
+        self.state, self.hold_cause = "progressing", None
         if v.result == "pass":
             blocker = self._step_blocker(v, now)
             if blocker is None:
@@ -287,6 +345,13 @@ class RolloutMachine:
         judged = v.canary_n - self.step_start_canary_n
         if judged < cfg.min_step_canary_n:
             return f"step needs {cfg.min_step_canary_n - judged} more canary requests"
+        if v.canary_weight is not None and abs(v.canary_weight - self.weight) > 1e-9:
+            return f"the verdict judged the canary at {v.canary_weight:.0%}, the step is at {self.weight:.0%}"
+        if v.pass_evidence is not None:  # judges that report it (stratified@2): the risk budget of the next step
+            nxt = cfg.steps[min(self.step_index + 1, len(cfg.steps) - 1)]
+            need = 1.0 / step_alpha(cfg.risk_budget, nxt)
+            if need > 1.0 and v.pass_evidence < need * (1 - 1e-9):
+                return f"pass evidence {v.pass_evidence:.3g} < {need:.3g}, the risk budget of the step to {nxt:.0%}"
         return None
 
     # ------------------------------------------------------------------------------ timers
@@ -304,12 +369,24 @@ class RolloutMachine:
             )
             return self._roll_back(now, f"no verdict for {silent.total_seconds():.0f} s", alert=alert)
         if self.state == "progressing" and silent > timedelta(seconds=self.config.hold_after_s):
-            self.state = "holding"
+            self.state, self.hold_cause = "holding", "silence"
             alert = AlertIntent(
                 deployment=self.deployment,
                 rule="canary_verdicts_stale",
                 severity="warning",
                 summary=f"canary {self.canary} holding: no verdict for {silent.total_seconds():.0f} s",
             )
-            return self._emit(now, f"holding: no verdict for {silent.total_seconds():.0f} s", alert=alert)
+            return self._emit(now, f"{HOLD_PREFIX['silence']} for {silent.total_seconds():.0f} s", alert=alert)
+        at_step = (now - self.step_started_at).total_seconds() if self.step_started_at else 0.0
+        if self.state == "progressing" and at_step > self.config.max_step_duration_s:
+            self.state, self.hold_cause = "holding", "stuck"
+            why = self.last_verdict_reason or "no verdict yet"
+            alert = AlertIntent(
+                deployment=self.deployment,
+                rule="rollout_stuck",
+                severity="warning",
+                summary=f"canary {self.canary} stuck at {self.weight:.0%} for {at_step:.0f} s: {why}",
+            )
+            reason = f"{HOLD_PREFIX['stuck']}: {self.weight:.0%} undecided after {at_step:.0f} s; last verdict: {why}"
+            return self._emit(now, reason, alert=alert)
         return Decision(kind="unchanged", reason="within the verdict timeouts")

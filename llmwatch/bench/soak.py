@@ -43,7 +43,7 @@ from llmwatch.harness import (
     rss_mb,
     wait_for,
 )
-from llmwatch.settings import RolloutSettings, Settings, WorkerSettings, get_settings
+from llmwatch.settings import JudgeSettings, RolloutSettings, Settings, WorkerSettings, get_settings
 
 AGENTS = ["score", "window", "sink", "judge", "controller", "alerter"]
 DEPLOYMENT = "demo"  # the simulated gateway's deployment
@@ -202,10 +202,10 @@ def soak_settings(base: Settings, evaluators: str, minutes: float) -> Settings:
                 min_step_duration_s=step_s,
                 hold_timeout_s=max(120.0, step_s * 2),
                 rollback_timeout_s=max(600.0, step_s * 8),
-                judge_interval_s=5,
                 tick_interval_s=1,
-                judge_pass_margin_scale=8,  # pass on a few hundred canary requests (fail margins stay as strict)
             ),
+            # pass on a few hundred canary requests (fail margins stay as strict)
+            "judge": JudgeSettings(interval_s=5, pass_margin_scale=8, stratum_s=10, lateness_s=3, settle_s=2),
         }
     )
 

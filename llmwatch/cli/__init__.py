@@ -12,7 +12,7 @@ from llmwatch import __version__
 from llmwatch.errors import LlmwatchError
 from llmwatch.logfilters import install_payload_filters, install_rebalance_filters, install_reconnect_filters
 
-from . import bench, db, demo, evalcmd, ingest, kafka, loadgen, rollout, schemas, score, serve, settings, worker
+from . import bench, canary, db, demo, evalcmd, ingest, kafka, loadgen, rollout, schemas, score, serve, settings, worker
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
@@ -27,7 +27,22 @@ def cli(verbose: int) -> None:
     install_rebalance_filters()  # a normal rebalance must not look like a failure
 
 
-for module in (kafka, db, schemas, settings, serve, ingest, loadgen, worker, rollout, score, evalcmd, demo, bench):
+for module in (
+    kafka,
+    db,
+    schemas,
+    settings,
+    serve,
+    ingest,
+    loadgen,
+    worker,
+    rollout,
+    canary,
+    score,
+    evalcmd,
+    demo,
+    bench,
+):
     module.register(cli)
 
 

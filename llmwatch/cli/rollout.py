@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from typing import Any
 
 import click
 
@@ -115,9 +116,16 @@ _simple("abort", "Roll DEPLOYMENT's canary back to 0% now.")
 @rollout.command("status")
 @click.argument("deployment", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print the TrafficWeights as JSON.")
-def status(deployment: str | None, as_json: bool) -> None:
-    """The current weights of DEPLOYMENT (or of every deployment), read from the weights topic."""
+@click.option("--rps", type=click.FloatRange(min=0.001), default=None,
+              help="Traffic the guarantees are stated at (default: what the latest verdict saw).")  # fmt: skip
+@click.option("--minutes", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
+              help="Time at the step the 'rolled back' guarantee assumes.")  # fmt: skip
+@click.option("--verdicts/--no-verdicts", default=True, show_default=True, help="Show the latest verdicts too.")
+def status(deployment: str | None, as_json: bool, rps: float | None, minutes: float, verdicts: bool) -> None:
+    """The current weights of DEPLOYMENT (or of every deployment), read from the weights topic; for a rollout in
+    progress, the judge's latest verdict and what it is sure to stop at the current step and traffic."""
     from llmwatch.settings import get_settings
+    from llmwatch.streams.rollout import ACTIVE
     from llmwatch.weights_topic import read_weights
 
     settings = get_settings()
@@ -128,10 +136,70 @@ def status(deployment: str | None, as_json: bool) -> None:
     chosen = [latest[deployment]] if deployment in latest else [] if deployment else list(latest.values())
     if deployment and not chosen:
         raise LlmwatchError(f"no weights for deployment {deployment!r} on the weights topic")
+    active = [w for w in chosen if w.state in ACTIVE and w.canary_version]
+    found: dict[str, Any] = {}
+    if verdicts and active and not as_json:
+        from llmwatch.streams.verdict_tail import latest_verdicts
+
+        found = asyncio.run(latest_verdicts(settings))
     for w in sorted(chosen, key=lambda w: w.deployment):
-        click.echo(w.model_dump_json() if as_json else _describe(w))
+        if as_json:
+            click.echo(w.model_dump_json())
+            continue
+        click.echo(_describe(w))
+        if w in active:
+            click.echo(_judged(w, found.get(w.deployment), settings, rps, minutes))
     if not chosen:
         click.echo("no rollouts yet", err=True)
+
+
+def _judged(w: Any, v: Any, settings: Any, rps: float | None, minutes: float) -> str:
+    """The latest verdict about the current canary and the guarantees at its step."""
+    from llmwatch.evaluators.canary.guarantees import Traffic, guarantees
+    from llmwatch.streams.judging import judge_config
+
+    lines: list[str] = []
+    rates: dict[str, float] = {}
+    shares: dict[str, float] = {}
+    if v is not None and v.canary_version == w.canary_version:
+        lines.append(f"  last verdict {v.ts.isoformat()} ({v.judge}): {v.result}: {v.reason[:400]}")
+        if v.observed_share is not None:
+            flag = "SAMPLE-RATIO MISMATCH: the rollout holds" if v.srm_detected else "no sample-ratio mismatch"
+            lines.append(
+                f"  canary share {v.observed_share:.2%} of this step's requests at weight "
+                f"{(v.canary_weight or 0):.0%} ({flag})"
+            )
+        if v.requests_needed:
+            lines.append(f"  a decision needs ~{v.requests_needed:,} more requests")
+        span = (v.window_end - v.window_start).total_seconds()
+        if rps is None and span > 0:
+            rps = (v.baseline_n + v.canary_n) / span
+        sources = {"error_rate": "errors", "toxicity_rate": "toxicity", "pii_leak_rate": "pii_leak",
+                   "injection_success_rate": "injection_success", "hallucination_rate": "hallucination"}  # fmt: skip
+        trials = {m.metric: m.baseline_n + m.canary_n for m in v.metrics if m.quantile is None}
+        for m in v.metrics:
+            if m.metric in sources and m.baseline_value is not None and m.baseline_value > 0:
+                rates[sources[m.metric]] = m.baseline_value
+                if trials.get("error_rate"):
+                    shares[sources[m.metric]] = min(1.0, trials[m.metric] / trials["error_rate"])
+    else:
+        lines.append("  no verdict about this canary yet")
+    rps = rps or 100.0
+    config = judge_config(settings)
+    weight = w.weights.get(w.canary_version, 0.0)
+    traffic = Traffic(rps=rps, base_rates=rates, measured_share=shares)
+    rows = [g for g in guarantees(config, traffic, step_s=minutes * 60) if abs(g.weight - weight) < 1e-9]
+    if not rows:
+        return "\n".join(lines)
+    g0 = rows[0]
+    budget = "no evidence demanded by the risk budget" if g0.alpha >= 1 else f"risk budget α {g0.alpha:.2g}"
+    lines.append(
+        f"  what the judge is sure to stop at this step ({100 * g0.weight:g}% → {100 * g0.next_weight:g}%, {budget}) "
+        f"at {rps:,.0f} requests/s:"
+    )
+    lines.append(f"    {'metric':<24} {'blocked (cannot pass)':<24} rolled back within {minutes:g} min (≥ 90 %)")
+    lines += [f"    {g.metric:<24} {g.blocked:<24} {g.rolled_back}" for g in rows]
+    return "\n".join(lines)
 
 
 @click.group("experiment")

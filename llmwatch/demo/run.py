@@ -34,7 +34,7 @@ from llmwatch.db.owner import open_query_client
 from llmwatch.errors import ConfigError, LlmwatchError
 from llmwatch.harness import GatewayProcess, HarnessError, WorkerProcess, delete_run_topics, run_settings, wait_for
 from llmwatch.kafka_topics import ensure_topics_sync
-from llmwatch.settings import AlertSettings, RolloutSettings, Settings
+from llmwatch.settings import AlertSettings, JudgeSettings, RolloutSettings, Settings
 
 from .story import (
     BAD,
@@ -123,6 +123,7 @@ def demo_settings(base: Settings, plan: StoryPlan, run_id: str, *, full_evaluato
             "worker": worker,
             "eval": evaluators,
             "rollout": RolloutSettings(**plan.rollout_settings()),
+            "judge": JudgeSettings(**plan.judge_settings()),
             "alerts": alerts,
         }
     )

@@ -108,6 +108,7 @@ class StoryPlan(BaseModel):
     min_sample: int
     min_step_duration_s: float
     judge_interval_s: float = 2.0
+    stratum_s: float = 2.0
     tick_interval_s: float = 1.0
     hold_timeout_s: float
     rollback_timeout_s: float
@@ -126,12 +127,24 @@ class StoryPlan(BaseModel):
             "steps": list(self.steps),
             "min_sample": self.min_sample,
             "min_step_duration_s": self.min_step_duration_s,
+            "max_step_duration_s": self.duration_s,
             "hold_timeout_s": self.hold_timeout_s,
             "rollback_timeout_s": self.rollback_timeout_s,
             "tick_interval_s": self.tick_interval_s,
-            "judge_interval_s": self.judge_interval_s,
-            "judge_pass_margin_scale": self.pass_margin_scale,
-            "judge_alpha_pass": self.alpha_pass,
+        }
+
+    def judge_settings(self) -> dict[str, Any]:
+        """JudgeSettings fields for the worker (LLMWATCH_JUDGE__*): demo-sized strata (a verdict interval each, judged
+        a second after they end), widened forbidden regressions, and no metric critical: the zero-event rates of a
+        demo-sized sample are NO_DATA and do not block the healthy canary (their fail tests still run)."""
+        return {
+            "interval_s": self.judge_interval_s,
+            "pass_margin_scale": self.pass_margin_scale,
+            "alpha_pass": self.alpha_pass,
+            "stratum_s": self.stratum_s,
+            "lateness_s": 1.5,
+            "settle_s": 1.0,
+            "critical": [],
         }
 
 

@@ -1,287 +1,461 @@
-"""Seeded simulated canary rollouts: our sequential judge against a Kayenta-style fixed-interval judge.
+"""Production-like canary traffic: per-arm models that change over time, drawn as requests or as per-slice batches.
 
-Each rollout streams requests with a fixed canary share. Requests are drawn in batches (numpy, all
-rollouts at once): per arm, counts of each event and latency/length histograms on the judge's DDSketch
-bucket grid, so `canary_judge.metric_counts/decide/score` (the production rules) run unchanged on the
-simulated sufficient statistics, once every `eval_every` requests.
+A `Scenario` says how both arms behave at each moment (`models(t, canary_t)`: time since the rollout began, and
+time since the canary first got traffic) and how traffic reaches the canary (requests per second; the share of its
+weight it really gets, for a routing bug). The kinds of traffic a judge meets in production are here: heavy-tailed
+latency, load that rises through the hour on both arms, short error bursts that hit both arms, quality metrics that
+exist only on some requests (injection successes on flagged prompts, hallucination with context or a sampled model
+evaluator), a tail-only latency regression, a whole-distribution one, rare-event regressions, a routing bug at low
+traffic, and a novelty effect that fades into a regression.
 
-The baseline judge follows Kayenta's NetflixACAJudge as configured by Argo Rollouts / Flagger users: the
-canary and the baseline are compared over fixed intervals of `interval_points` data points (one point per
-`point_requests` requests: rates, p95 latencies, mean output length per point); per metric a
-Mann–Whitney confidence interval of the shift classifies High when its lower end exceeds a quarter of the
-Hodges–Lehmann estimate (MannWhitneyClassifier); every metric is critical (one Argo check per metric); the
-rollout is rolled back after `failure_limit` failed intervals.
-
-Regression scenarios change only the canary; "aa" changes nothing (both arms identical).
+Two ways to draw the same model:
+- `Traffic.scores(...)`: one `EvalScores` per request (what llm.eval.scores carries): tests, recorded files;
+- `Traffic.batch(...)`: one `ArmData` per arm per time slice (counts and histograms on DDSketch's key grid, drawn
+  with multinomials): the benchmark's hundreds of rollouts, fed through `OfflineRollout.feed_data`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
+from ddsketch.mapping import LogarithmicMapping
 from pydantic import BaseModel, ConfigDict, Field
 from scipy.stats import norm
 
-from llmwatch.evaluators.canary_judge import RATES, SKETCHES, JudgeConfig, decide, metric_counts, score
-from llmwatch.evaluators.canary_stats import FloatArray
+from llmwatch.evaluators.canary import ArmData, Hist
+from llmwatch.schemas import EvalScores
 
-AA = "aa"
+DEPLOYMENT, BASELINE, CANARY = "default", "v1", "v2"
 
 
-class TrafficModel(BaseModel):
-    """One arm's traffic: rates are per request (quality rates among the requests they apply to)."""
+class Latency(BaseModel):
+    """A log-normal body and, with probability `tail_share`, a slower log-normal mode (queueing, retries)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    median: float = Field(gt=0)
+    sigma: float = Field(gt=0)
+    tail_share: float = Field(0.0, ge=0, lt=1)
+    tail_factor: float = Field(4.0, ge=1, description="The tail mode's median ÷ the body's.")
+    tail_sigma: float = Field(0.4, gt=0)
+
+    def scaled(self, factor: float, *, tail_only: bool = False) -> Latency:
+        if tail_only:
+            return self.model_copy(update={"tail_factor": self.tail_factor * factor})
+        return self.model_copy(update={"median": self.median * factor})
+
+    def cdf(self, x: np.ndarray) -> np.ndarray:
+        lx = np.log(np.maximum(x, 1e-300))
+        body = norm.cdf((lx - math.log(self.median)) / self.sigma)
+        if self.tail_share <= 0:
+            return body
+        tail = norm.cdf((lx - math.log(self.median * self.tail_factor)) / self.tail_sigma)
+        return (1 - self.tail_share) * body + self.tail_share * tail
+
+    def draw(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        body = rng.lognormal(math.log(self.median), self.sigma, n)
+        if self.tail_share <= 0:
+            return body
+        tail = rng.lognormal(math.log(self.median * self.tail_factor), self.tail_sigma, n)
+        return np.where(rng.random(n) < self.tail_share, tail, body)
+
+
+class ArmModel(BaseModel):
+    """One arm's behaviour at one moment; quality rates are among the requests where the score exists."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     error_rate: float = Field(0.01, ge=0, le=1)
-    ttft_median_ms: float = Field(400.0, gt=0)
-    ttft_sigma: float = Field(0.5, gt=0, description="Log-normal shape of time to first token.")
-    tpot_median_ms: float = Field(40.0, gt=0)
-    tpot_sigma: float = Field(0.3, gt=0)
-    output_median: float = Field(200.0, gt=0, description="Median output tokens (log-normal).")
-    output_sigma: float = Field(0.6, gt=0)
-    toxicity_rate: float = Field(0.02, ge=0, le=1)
-    pii_leak_rate: float = Field(0.0005, ge=0, le=1, description="Detector false positives happen in both arms.")
-    injection_share: float = Field(1.0, ge=0, le=1, description="Requests the injection-success check applies to.")
-    injection_success_rate: float = Field(0.002, ge=0, le=1)
-    context_share: float = Field(0.3, ge=0, le=1, description="Requests with context (hallucination applies).")
+    ttft: Latency = Latency(median=400.0, sigma=0.5, tail_share=0.01, tail_factor=4.0)
+    tpot: Latency = Latency(median=40.0, sigma=0.3)
+    e2e: Latency = Latency(median=4000.0, sigma=0.5, tail_share=0.01, tail_factor=3.0)
+    output_tokens: Latency = Latency(median=200.0, sigma=0.6)
+    toxicity_rate: float = Field(0.002, ge=0, le=1)
+    pii_leak_rate: float = Field(0.002, ge=0, le=1)
+    injection_share: float = Field(0.02, ge=0, le=1, description="Flagged prompts: injection success is judged.")
+    injection_success_rate: float = Field(0.1, ge=0, le=1)
+    context_share: float = Field(0.3, ge=0, le=1, description="Requests with context (hallucination is judged).")
     hallucination_rate: float = Field(0.05, ge=0, le=1)
 
-    def sketched(self) -> dict[str, tuple[float, float]]:
-        """sketch name → (median, sigma) of its log-normal."""
-        return {
-            "ttft_ms": (self.ttft_median_ms, self.ttft_sigma),
-            "tpot_ms": (self.tpot_median_ms, self.tpot_sigma),
-            "output_tokens": (self.output_median, self.output_sigma),
-        }
+    def latencies(self) -> dict[str, Latency]:
+        return {"ttft": self.ttft, "tpot": self.tpot, "e2e": self.e2e, "output_tokens": self.output_tokens}
 
 
-def _update(**changes: Callable[[TrafficModel], float]) -> Callable[[TrafficModel], TrafficModel]:
-    def apply(m: TrafficModel) -> TrafficModel:
-        return m.model_copy(update={k: f(m) for k, f in changes.items()})
-
-    return apply
+Models = Callable[[float, float | None], tuple[ArmModel, ArmModel]]
 
 
-#: scenario name → how the canary differs from the baseline (names are part of the bench's JSON contract).
-SCENARIOS: dict[str, Callable[[TrafficModel], TrafficModel]] = {
-    AA: lambda m: m,
-    "ttft_x1.5": _update(ttft_median_ms=lambda m: m.ttft_median_ms * 1.5),
-    "ttft_x2": _update(ttft_median_ms=lambda m: m.ttft_median_ms * 2.0),
-    "errors_+1pt": _update(error_rate=lambda m: m.error_rate + 0.01),
-    "errors_+5pt": _update(error_rate=lambda m: m.error_rate + 0.05),
-    "toxicity_x2": _update(toxicity_rate=lambda m: m.toxicity_rate * 2.0),
-    "pii_leak_0.5pct": _update(pii_leak_rate=lambda m: 0.005),
+@dataclass(frozen=True)
+class Scenario:
+    """How both arms behave over time (`models(t, canary_t)`, seconds since the start and since the canary's first
+    traffic, or None before) and how traffic reaches the canary; `expect` is the correct outcome."""
+
+    name: str
+    description: str
+    expect: str  # "promote", "rollback" or "srm"
+    models: Models
+    rps: float = 100.0
+    routed_share: float = 1.0  # the share of its weight the canary really gets
+
+
+def _same(m: ArmModel) -> Models:
+    return lambda t, ct: (m, m)
+
+
+def _canary(base: ArmModel, canary: ArmModel) -> Models:
+    return lambda t, ct: (base, canary)
+
+
+BASE = ArmModel()
+
+
+def _drift(t: float, _: float | None) -> tuple[ArmModel, ArmModel]:
+    """Both arms 40 % slower within the hour, then stay there (in steps of 0.5 %, so models are reused)."""
+    f = round(200 * (1.0 + 0.4 * min(t / 3600.0, 1.0))) / 200
+    m = _DRIFTED.get(f)
+    if m is None:
+        lat = BASE.latencies()
+        m = _DRIFTED[f] = BASE.model_copy(update={k: v.scaled(f) for k, v in lat.items() if k != "output_tokens"})
+    return m, m
+
+
+_DRIFTED: dict[float, ArmModel] = {}
+
+
+_BURST = BASE.model_copy(update={"error_rate": 0.3, "ttft": BASE.ttft.scaled(1.5)})
+
+
+def _bursts(t: float, _: float | None) -> tuple[ArmModel, ArmModel]:
+    """4 bursts of 30 s per hour (at 5, 20, 35, 50 minutes past): errors 30 %, TTFT ×1.5, both arms."""
+    m = _BURST if 300.0 <= t % 900.0 < 330.0 else BASE
+    return m, m
+
+
+_HEAVY = BASE.model_copy(
+    update={
+        "ttft": Latency(median=400.0, sigma=1.0, tail_share=0.03, tail_factor=8.0, tail_sigma=0.6),
+        "e2e": Latency(median=4000.0, sigma=0.9, tail_share=0.03, tail_factor=5.0, tail_sigma=0.6),
+        "tpot": Latency(median=40.0, sigma=0.6, tail_share=0.02, tail_factor=4.0),
+    }
+)
+_SPARSE = BASE.model_copy(
+    update={"injection_share": 0.02, "injection_success_rate": 0.02, "context_share": 0.02, "hallucination_rate": 0.05}
+)
+_BETTER = BASE.model_copy(update={"error_rate": 0.005, "ttft": BASE.ttft.scaled(0.8)})
+_NOVEL_GOOD = BASE.model_copy(update={"error_rate": 0.005, "ttft": BASE.ttft.scaled(0.7)})
+_NOVEL_BAD = BASE.model_copy(update={"ttft": BASE.ttft.scaled(1.25)})
+
+
+def _novelty(t: float, ct: float | None) -> tuple[ArmModel, ArmModel]:
+    """The canary is better for its first 10 minutes (TTFT −30 %, half the errors), then 25 % slower for good."""
+    return BASE, (_NOVEL_GOOD if ct is None or ct < 600.0 else _NOVEL_BAD)
+
+
+SCENARIOS: dict[str, Scenario] = {
+    s.name: s
+    for s in (
+        Scenario("aa_heavy_tail", "A/A, heavy-tailed latency (σ 1.0 and a 3 % slow mode)", "promote", _same(_HEAVY)),
+        Scenario("aa_load_drift", "A/A, both arms' latency rises 40 % within the hour", "promote", _drift),
+        Scenario(
+            "aa_error_bursts", "A/A, 4 × 30 s error bursts per hour on both arms (30 % errors)", "promote", _bursts
+        ),
+        Scenario("canary_better", "the canary halves errors and is 20 % faster", "promote", _canary(BASE, _BETTER)),
+        Scenario(
+            "tail_p99_x2",
+            "p50 unchanged, a slower and commoner slow mode: p99 ×2 (1.49 → 3.0 s), p95 +7 %",
+            "rollback",
+            _canary(
+                BASE,
+                BASE.model_copy(update={"ttft": BASE.ttft.model_copy(update={"tail_share": 0.02, "tail_factor": 7.5})}),
+            ),
+        ),
+        Scenario(
+            "ttft_x1.2",
+            "TTFT +20 % across the distribution",
+            "rollback",
+            _canary(BASE, BASE.model_copy(update={"ttft": BASE.ttft.scaled(1.2)})),
+        ),
+        Scenario(
+            "errors_1to3pct",
+            "errors 1 % → 3 %",
+            "rollback",
+            _canary(BASE, BASE.model_copy(update={"error_rate": 0.03})),
+        ),
+        Scenario(
+            "toxicity_x3",
+            "toxic responses 0.2 % → 0.6 %",
+            "rollback",
+            _canary(BASE, BASE.model_copy(update={"toxicity_rate": 0.006})),
+        ),
+        Scenario(
+            "pii_leak_x3",
+            "PII leaks 0.2 % → 0.6 %",
+            "rollback",
+            _canary(BASE, BASE.model_copy(update={"pii_leak_rate": 0.006})),
+        ),
+        Scenario(
+            "sparse_metric_aa",
+            "A/A, injection success on 2 % of requests (2 % of them), hallucination sampled on 2 %",
+            "promote",
+            _same(_SPARSE),
+        ),
+        Scenario(
+            "srm_low_traffic",
+            "20 requests/s, the canary gets half of its weight (a routing bug)",
+            "srm",
+            _same(BASE),
+            rps=20.0,
+            routed_share=0.5,
+        ),
+        Scenario("novelty", "canary better for 10 minutes, then TTFT +25 %", "rollback", _novelty),
+    )
 }
 
 
-class SimConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+# ------------------------------------------------------------------------------------------- drawing
+class Traffic:
+    """Draws a scenario's requests. Each arm's histograms are drawn on DDSketch's key grid (so they merge with the
+    judge's own), from a grid of cells built once per distribution."""
 
-    rollouts: int = Field(1000, ge=1)
-    canary_share: float = Field(0.05, gt=0, lt=1)
-    horizon_canary: int = Field(6000, ge=1, description="Canary requests per rollout before it is called clean.")
-    eval_every: int = Field(1000, ge=1, description="Requests (both arms) between two looks of our judge.")
-    point_requests: int = Field(2000, ge=1, description="Baseline judge: requests per data point (a 'minute').")
-    interval_points: int = Field(10, ge=3, description="Baseline judge: data points per analysis interval.")
-    failure_limit: int = Field(1, ge=1, description="Baseline judge: failed intervals before rollback.")
-    kayenta_fraction: float = Field(0.25, ge=0, description="MannWhitneyClassifier's share of the estimate.")
-    kayenta_confidence: float = Field(0.95, gt=0, lt=1)
-    seed: int = 0
-    base: TrafficModel = Field(default_factory=TrafficModel)
+    def __init__(self, scenario: Scenario, rng: np.random.Generator, *, accuracy: float = 0.01) -> None:
+        self.scenario = scenario
+        self.rng = rng
+        self.mapping = LogarithmicMapping(accuracy)
+        self._cells: dict[Latency, tuple[int, np.ndarray]] = {}
 
+    def _probs(self, lat: Latency) -> tuple[int, np.ndarray]:
+        """(first key, probability of each key) covering the distribution from its 1e-5 to 1 − 1e-6 quantile; what
+        lies beyond is piled on the end keys."""
+        cached = self._cells.get(lat)
+        if cached is not None:
+            return cached
+        lo_v = lat.median * math.exp(lat.sigma * norm.ppf(1e-5))
+        hi_v = lat.median * lat.tail_factor * math.exp(max(lat.sigma, lat.tail_sigma) * norm.ppf(1 - 1e-6))
+        lo, hi = self.mapping.key(lo_v), self.mapping.key(hi_v)
+        # key k holds (γ^(k−1), γ^k] with DDSketch's logarithmic mapping
+        edges = self.mapping.gamma ** np.arange(lo, hi + 1, dtype=np.float64)
+        cdf = lat.cdf(edges)
+        cdf[-1] = 1.0
+        probs = np.diff(np.concatenate([[0.0], cdf]))
+        out = (int(lo), np.maximum(probs, 0.0) / max(probs.sum(), 1e-300))
+        if len(self._cells) > 256:
+            self._cells.clear()
+        self._cells[lat] = out
+        return out
 
-@dataclass
-class Outcome:
-    """Per rollout: canary requests seen when it was rolled back (NaN: never) and, for ours, passed."""
+    def _hist(self, lat: Latency, n: int) -> Hist:
+        if n <= 0:
+            return Hist()
+        first, probs = self._probs(lat)
+        counts = self.rng.multinomial(n, probs).astype(np.float64)
+        nz = np.flatnonzero(counts)
+        return Hist(0.0, first + int(nz[0]), counts[nz[0] : nz[-1] + 1])
 
-    rollback_at: FloatArray
-    pass_at: FloatArray | None = None
+    def rates(self, m: ArmModel, n: int) -> tuple[ArmData, int]:
+        """`n` requests of one arm without their histograms: (requests and rates, ok requests). Errors count over
+        all requests (none is cancelled here), every other rate over ok requests where its score exists."""
+        rng = self.rng
+        errors = int(rng.binomial(n, m.error_rate)) if n else 0
+        ok = n - errors
+        flagged = int(rng.binomial(ok, m.injection_share)) if ok else 0
+        context = int(rng.binomial(ok, m.context_share)) if ok else 0
 
-    @property
-    def rollback_rate(self) -> float:
-        return float(np.mean(~np.isnan(self.rollback_at)))
+        def hits(trials: int, p: float) -> tuple[float, float]:
+            return float(trials), float(rng.binomial(trials, p)) if trials else 0.0
 
-    def quantile(self, q: float, of: str = "rollback") -> float | None:
-        values = self.rollback_at if of == "rollback" else self.pass_at
-        if values is None:
-            return None
-        hit = values[~np.isnan(values)]
-        return float(np.quantile(hit, q)) if hit.size else None
+        rates = {
+            "errors": (float(n), float(errors)),
+            "toxicity": hits(ok, m.toxicity_rate),
+            "pii_leak": hits(ok, m.pii_leak_rate),
+            "injection_success": hits(flagged, m.injection_success_rate),
+            "hallucination": hits(context, m.hallucination_rate),
+        }
+        return ArmData(float(n), rates, {}), ok
 
+    def hists(self, ok_by_model: dict[ArmModel, int]) -> ArmData:
+        """The latency and length histograms of ok requests drawn from each model: a sum of multinomials with one
+        model is the multinomial of the sum, so a stratum's requests are drawn once per model, not per slice."""
+        out = ArmData()
+        for m, ok in ok_by_model.items():
+            out.merge(ArmData(0.0, {}, {name: self._hist(lat, ok) for name, lat in m.latencies().items()}))
+        return out
 
-# ------------------------------------------------------------------------------------- request model
-class _Grid:
-    """Histogram cells on the DDSketch bucket edges γ^k near the quantiles the judge reads.
+    def arm_data(self, m: ArmModel, n: int) -> ArmData:
+        """`n` requests of one arm as the judge reduces them."""
+        data, ok = self.rates(m, n)
+        return data.merge(self.hists({m: ok}))
 
-    Far from those quantiles the sketch's buckets are merged into a few cells: the judge's threshold
-    bucket always falls inside the fine windows, so its counts stay exact while each draw stays cheap.
-    """
+    def split(self, seconds: float, weight: float) -> tuple[int, int]:
+        """Requests in a slice: (baseline, canary), the canary getting `routed_share` of its weight."""
+        n = int(self.rng.poisson(self.scenario.rps * seconds))
+        c = int(self.rng.binomial(n, min(1.0, weight * self.scenario.routed_share))) if n else 0
+        return n - c, c
 
-    def __init__(self, median: float, sigma: float, accuracy: float, windows: list[tuple[float, float]]) -> None:
-        gamma = 1.0 + 2.0 * accuracy / (1.0 - accuracy)
-        keys: set[int] = set()
-        for lo_q, hi_q in windows:
-            lo = math.floor(math.log(median * math.exp(sigma * norm.ppf(lo_q))) / math.log(gamma))
-            hi = math.ceil(math.log(median * math.exp(sigma * norm.ppf(hi_q))) / math.log(gamma))
-            keys.update(range(lo, hi + 1))
-        self.edges = np.array([gamma**k for k in sorted(keys)])  # cell i = (edges[i-1], edges[i]]
+    def batch(self, t: float, canary_t: float | None, seconds: float, weight: float) -> tuple[ArmData, ArmData]:
+        """One slice of `seconds` starting at `t` at canary `weight`: (baseline, canary) ArmData."""
+        base_m, can_m = self.scenario.models(t, canary_t)
+        nb, nc = self.split(seconds, weight)
+        return self.arm_data(base_m, nb), self.arm_data(can_m, nc)
 
-    def probs(self, median: float, sigma: float) -> FloatArray:
-        cdf = norm.cdf((np.log(self.edges) - math.log(median)) / sigma)
-        return np.diff(np.concatenate([[0.0], cdf, [1.0]]))
+    def scores(
+        self,
+        start: datetime,
+        t: float,
+        canary_t: float | None,
+        seconds: float,
+        weight: float,
+        *,
+        deployment: str = DEPLOYMENT,
+        baseline: str = BASELINE,
+        canary: str = CANARY,
+    ) -> Iterator[EvalScores]:
+        """The same slice as one EvalScores per request, in time order."""
+        base_m, can_m = self.scenario.models(t, canary_t)
+        nb, nc = self.split(seconds, weight)
+        arms = np.array([0] * nb + [1] * nc)
+        self.rng.shuffle(arms)
+        offsets = np.sort(self.rng.uniform(0, seconds, arms.size))
+        for arm, off in zip(arms.tolist(), offsets.tolist(), strict=True):
+            m, version = (can_m, canary) if arm else (base_m, baseline)
+            yield self._score(m, start + timedelta(seconds=t + off), deployment, version)
 
-
-def _grids(base: TrafficModel, cfg: JudgeConfig) -> dict[str, _Grid]:
-    grids = {}
-    for name, (median, sigma) in base.sketched().items():
-        windows: list[tuple[float, float]] = []
-        for spec in cfg.metrics:
-            if spec.source != name or spec.kind == "rate":
-                continue
-            q = spec.quantile
-            if spec.kind == "band" or spec.direction in ("increase", "either"):
-                windows.append((max(q - 0.1, 0.5), min(q + 0.045, 0.9995)))
-            if spec.kind == "band" or spec.direction in ("decrease", "either"):
-                windows.append((max(1 - q - 0.045, 0.0005), min(1 - q + 0.1, 0.5)))
-        grids[name] = _Grid(median, sigma, cfg.sketch_accuracy, windows or [(0.5, 0.5)])
-    return grids
-
-
-class _Arm:
-    """Cumulative statistics of one arm across all rollouts (arrays of shape (R,) and (R, cells))."""
-
-    def __init__(self, model: TrafficModel, grids: dict[str, _Grid], rollouts: int) -> None:
-        self.model = model
-        self.n = np.zeros(rollouts)
-        self.rates = {r: (np.zeros(rollouts), np.zeros(rollouts)) for r in RATES}  # counter → (n, k)
-        self.probs = {s: grids[s].probs(*model.sketched()[s]) for s in SKETCHES}
-        self.hist = {s: np.zeros((rollouts, len(p))) for s, p in self.probs.items()}
-
-    def _rate(self, name: str, trials: FloatArray, p: float, rng: np.random.Generator) -> None:
-        n, k = self.rates[name]
-        n += trials
-        k += rng.binomial(trials.astype(np.int64), p)
-
-    def draw(self, requests: FloatArray, rng: np.random.Generator) -> None:
-        m = self.model
-        self.n += requests
-        n_err_before = self.rates["errors"][1].copy()
-        self._rate("errors", requests, m.error_rate, rng)
-        ok = (requests - (self.rates["errors"][1] - n_err_before)).astype(np.int64)
-        for s, p in self.probs.items():
-            self.hist[s] += rng.multinomial(ok, p)
-        self._rate("toxicity", ok.astype(np.float64), m.toxicity_rate, rng)
-        self._rate("pii_leak", ok.astype(np.float64), m.pii_leak_rate, rng)
-        self._rate(
-            "injection_success", rng.binomial(ok, m.injection_share).astype(np.float64), m.injection_success_rate, rng
+    def _score(self, m: ArmModel, ts: datetime, deployment: str, version: str) -> EvalScores:
+        rng = self.rng
+        error = rng.random() < m.error_rate
+        fields: dict[str, object] = {"status": "error" if error else "ok"}
+        if not error:
+            fields.update(
+                ttft_ms=float(m.ttft.draw(rng, 1)[0]),
+                tpot_ms=float(m.tpot.draw(rng, 1)[0]),
+                e2e_ms=float(m.e2e.draw(rng, 1)[0]),
+                output_tokens=max(1, int(m.output_tokens.draw(rng, 1)[0])),
+                toxicity_response=0.9 if rng.random() < m.toxicity_rate else 0.02,
+                pii_leak=bool(rng.random() < m.pii_leak_rate),
+            )
+            if rng.random() < m.injection_share:
+                fields["injection"] = 0.9
+                fields["injection_success"] = bool(rng.random() < m.injection_success_rate)
+            if rng.random() < m.context_share:
+                fields["hallucination"] = 0.8 if rng.random() < m.hallucination_rate else 0.1
+        return EvalScores(
+            event_id=uuid.UUID(int=int(rng.integers(0, 2**63)) << 64 | int(rng.integers(0, 2**63))).hex,
+            ts=ts,
+            deployment=deployment,
+            model_version=version,
+            variant="canary" if version == CANARY else "baseline",
+            **fields,  # type: ignore[arg-type]
         )
-        self._rate("hallucination", rng.binomial(ok, m.context_share).astype(np.float64), m.hallucination_rate, rng)
 
 
-def simulate_ours(
-    scenario: str, sim: SimConfig, judge: JudgeConfig, rng: np.random.Generator, *, track_pass: bool = False
-) -> Outcome:
-    """Our judge looks every `eval_every` requests; the first fail rolls the rollout back."""
-    r = sim.rollouts
-    grids = _grids(sim.base, judge)
-    base, can = _Arm(sim.base, grids, r), _Arm(SCENARIOS[scenario](sim.base), grids, r)
-    rollback = np.full(r, np.nan)
-    passed = np.full(r, np.nan) if track_pass else None
-    alpha = judge.alpha_per_test
-    while True:
-        live = np.isnan(rollback) & (can.n < sim.horizon_canary)
-        if not live.any():
-            break
-        n_can = rng.binomial(sim.eval_every, sim.canary_share, r).astype(np.float64)
-        n_can = np.where(live, n_can, 0.0)
-        can.draw(n_can, rng)
-        base.draw(np.where(live, sim.eval_every - n_can, 0.0), rng)
-        idx = np.flatnonzero(live)
-        rates_b = {k: (n[idx], h[idx]) for k, (n, h) in base.rates.items()}
-        rates_c = {k: (n[idx], h[idx]) for k, (n, h) in can.rates.items()}
-        hists = {s: (base.hist[s][idx], can.hist[s][idx]) for s in SKETCHES}
-        counts = [metric_counts(spec, rates_b, rates_c, hists) for spec in judge.metrics]
-        want_pass = passed is not None and bool(np.isnan(passed[idx]).any())
-        decisions = [
-            decide(s, c, alpha, judge.alpha_pass, with_pass=want_pass)
-            for s, c in zip(judge.metrics, counts, strict=True)
-        ]
-        overall = score(decisions, judge, can.n[idx])
-        fail_idx = idx[overall.fail]
-        rollback[fail_idx] = can.n[fail_idx]
-        if want_pass and passed is not None:
-            new = idx[overall.passed & np.isnan(passed[idx])]
-            passed[new] = can.n[new]
-    return Outcome(rollback, passed)
+# ------------------------------------------------------------------------------------------- rollouts
+@dataclass(frozen=True)
+class RolloutOutcome:
+    """How one simulated rollout ended: promoted, rolled back, or undecided at the horizon."""
+
+    outcome: str
+    minutes: float  # to the decision (the horizon when undecided)
+    canary_requests: float  # served by the canary until then
+    srm_minutes: float | None  # first verdict flagging a sample-ratio mismatch
+    reason: str
+    blocked_by: tuple[str, ...] = ()  # undecided: the gating metrics the last verdict had not passed
 
 
-# ------------------------------------------------------------------------------ Kayenta-style baseline
-def _mw_high(canary: FloatArray, control: FloatArray, fraction: float, confidence: float) -> FloatArray:
-    """MannWhitneyClassifier, vectorised over rollouts: High when the CI of the shift sits above
-    `fraction`·|Hodges–Lehmann estimate|. The CI is the usual order-statistic interval of the m·n
-    pairwise differences (normal approximation of the Wilcoxon critical value, as R does for ties)."""
-    m, n = canary.shape[-1], control.shape[-1]
-    diffs = np.sort((canary[..., :, None] - control[..., None, :]).reshape(*canary.shape[:-1], m * n), axis=-1)
-    z = norm.ppf(0.5 + confidence / 2)
-    k = max(math.floor(m * n / 2 - z * math.sqrt(m * n * (m + n + 1) / 12.0)), 1)
-    lower = diffs[..., k - 1]
-    estimate = np.median(diffs, axis=-1)
-    same = np.all(np.sort(canary, axis=-1) == np.sort(control, axis=-1), axis=-1)
-    return (lower > fraction * np.abs(estimate)) & ~same
+def run_rollout(
+    scenario: Scenario,
+    run: Any,
+    seed: int,
+    *,
+    start: datetime,
+    horizon_s: float,
+    slice_s: float = 10.0,
+    stratum_s: float = 60.0,
+) -> RolloutOutcome:
+    """Drive `run` (an OfflineRollout or KayentaRollout, freshly started at `start`) with the scenario's traffic,
+    following its weights slice by slice, until it decides or the horizon. Rates are drawn per slice; histograms
+    once per stratum (aligned on weight changes, like the judges' strata and points), fed before it closes."""
+    traffic = Traffic(scenario, np.random.default_rng(seed))
+    versions = (BASELINE, CANARY)
+    pending: tuple[dict[ArmModel, int], dict[ArmModel, int]] = ({}, {})
+    pending_ts: datetime | None = None
+
+    def flush() -> None:
+        nonlocal pending, pending_ts
+        if pending_ts is not None:
+            for version, oks in zip(versions, pending, strict=True):
+                if oks:
+                    run.feed_data(version, pending_ts, traffic.hists(oks))
+        pending, pending_ts = ({}, {}), None
+
+    t, seg_start, weight = 0.0, 0.0, run.canary_weight
+    first_canary: float | None = None
+    canary_n, decided_at, srm_at = 0.0, None, None
+    while t < horizon_s and not run.done:
+        if run.canary_weight != weight:
+            flush()
+            weight, seg_start = run.canary_weight, t
+        if weight > 0 and first_canary is None:
+            first_canary = t
+        ct = None if first_canary is None else t - first_canary
+        base_m, can_m = scenario.models(t, ct)
+        nb, nc = traffic.split(slice_s, weight)
+        ts = start + timedelta(seconds=t)
+        for version, m, n, oks in ((BASELINE, base_m, nb, pending[0]), (CANARY, can_m, nc, pending[1])):
+            data, ok = traffic.rates(m, n)
+            run.feed_data(version, ts, data)
+            if ok:
+                oks[m] = oks.get(m, 0) + ok
+        pending_ts = pending_ts or ts
+        canary_n += nc
+        t += slice_s
+        if (t - seg_start) % stratum_s < 1e-9:
+            flush()
+        for e in run.advance(start + timedelta(seconds=t)):
+            if e.kind == "verdict" and srm_at is None and getattr(e.payload, "srm_detected", False):
+                srm_at = t
+        if run.done:
+            decided_at = t
+    outcome = {"promoted": "promoted", "rolled_back": "rolled_back"}.get(run.state, "undecided")
+    last = run.moves[-1].reason if run.moves else ""
+    blocked: tuple[str, ...] = ()
+    if outcome == "undecided" and run.verdicts:
+        blocked = tuple(dict.fromkeys(m.metric for m in run.verdicts[-1].metrics if m.gating and m.label != "PASS"))
+    return RolloutOutcome(
+        outcome,
+        (decided_at if decided_at is not None else t) / 60.0,
+        canary_n,
+        None if srm_at is None else srm_at / 60.0,
+        last,
+        blocked,
+    )
 
 
-def _points(model: TrafficModel, requests: FloatArray, rng: np.random.Generator) -> dict[str, FloatArray]:
-    """Per-point metric values (shape (R, P)) as a metrics backend would report them."""
-    out: dict[str, FloatArray] = {}
-    req = requests.astype(np.int64)
-    errors = rng.binomial(req, model.error_rate)
-    ok = req - errors
-    out["error_rate"] = errors / np.maximum(req, 1)
-
-    def rate(trials: np.ndarray, p: float) -> FloatArray:
-        return rng.binomial(trials, p) / np.maximum(trials, 1)
-
-    out["toxicity_rate"] = rate(ok, model.toxicity_rate)
-    out["pii_leak_rate"] = rate(ok, model.pii_leak_rate)
-    out["injection_success_rate"] = rate(rng.binomial(ok, model.injection_share), model.injection_success_rate)
-    out["hallucination_rate"] = rate(rng.binomial(ok, model.context_share), model.hallucination_rate)
-    okf = np.maximum(ok, 1).astype(np.float64)
-    for name, (median, sigma) in (
-        ("ttft_p95", (model.ttft_median_ms, model.ttft_sigma)),
-        ("tpot_p95", (model.tpot_median_ms, model.tpot_sigma)),
-    ):
-        # The sample p95 is the ⌈0.95·n⌉-th order statistic: F⁻¹ of a Beta draw, exact without drawing n values.
-        j = np.ceil(0.95 * okf)
-        u = rng.beta(j, okf - j + 1.0)
-        out[name] = median * np.exp(sigma * norm.ppf(u))
-    mu, s = model.output_median, model.output_sigma
-    mean, var = mu * math.exp(s * s / 2), mu * mu * math.exp(s * s) * (math.exp(s * s) - 1)
-    out["output_tokens_mean"] = mean + math.sqrt(var) * rng.standard_normal(req.shape) / np.sqrt(okf)
-    return out
-
-
-def simulate_kayenta(scenario: str, sim: SimConfig, rng: np.random.Generator) -> Outcome:
-    """Fixed intervals, Mann–Whitney per metric, every metric critical, rollback after `failure_limit` fails."""
-    r, p = sim.rollouts, sim.interval_points
-    canary_model = SCENARIOS[scenario](sim.base)
-    rollback = np.full(r, np.nan)
-    failures = np.zeros(r, dtype=np.int64)
-    seen = np.zeros(r)
-    per_interval = sim.point_requests * p
-    intervals = math.ceil(sim.horizon_canary / (per_interval * sim.canary_share))
-    for _ in range(intervals):
-        n_can = rng.binomial(sim.point_requests, sim.canary_share, (r, p)).astype(np.float64)
-        can = _points(canary_model, n_can, rng)
-        base = _points(sim.base, sim.point_requests - n_can, rng)
-        seen += n_can.sum(axis=1)
-        high = np.zeros(r, dtype=bool)
-        for metric in can:
-            high |= _mw_high(can[metric], base[metric], sim.kayenta_fraction, sim.kayenta_confidence)
-        failures += high
-        newly = np.isnan(rollback) & (failures >= sim.failure_limit)
-        rollback[newly] = seen[newly]
-    return Outcome(rollback)
+def record(
+    scenario: Scenario,
+    run: Any,
+    seed: int,
+    *,
+    start: datetime,
+    seconds: float,
+    write: Callable[[EvalScores], None],
+    slice_s: float = 5.0,
+) -> None:
+    """Per-request traffic of `scenario` following `run`'s weights (an OfflineRollout fed as it goes), each score
+    handed to `write`: a recorded file as production would have produced it, for `llmwatch canary replay`."""
+    traffic = Traffic(scenario, np.random.default_rng(seed))
+    t, first_canary = 0.0, None
+    while t < seconds and not run.done:
+        weight = run.canary_weight
+        if weight > 0 and first_canary is None:
+            first_canary = t
+        ct = None if first_canary is None else t - first_canary
+        for s in traffic.scores(start, t, ct, slice_s, weight, deployment=run.deployment):
+            run.advance(s.ts)
+            run.feed(s)
+            write(s)
+        t += slice_s
+        run.advance(start + timedelta(seconds=t))

@@ -28,7 +28,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from llmwatch.harness import WorkerProcess, produce_sync, query_scalar, settings_env, wait_for
-from llmwatch.settings import AlertSettings, EvaluatorSettings, RolloutSettings, Settings, WorkerSettings
+from llmwatch.settings import AlertSettings, EvaluatorSettings, JudgeSettings, RolloutSettings, Settings, WorkerSettings
 from llmwatch.sim.events import scenario_events
 from llmwatch.weights_topic import WeightsChange, WeightsReader
 
@@ -80,9 +80,9 @@ def webhook() -> Iterator[Webhook]:
 
 
 def child_env(settings: Settings) -> dict[str, str]:
-    """settings_env plus the rollout and alert sections, for the worker and the CLI."""
+    """settings_env plus the rollout, judge and alert sections, for the worker and the CLI."""
     env = settings_env(settings)
-    for section in ("rollout", "alerts"):
+    for section in ("rollout", "judge", "alerts"):
         for key, value in getattr(settings, section).model_dump(mode="json").items():
             if value is not None:
                 env[f"LLMWATCH_{section.upper()}__{key.upper()}"] = (
@@ -91,7 +91,14 @@ def child_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-def canary_settings(base: Settings, tmp_path: Path, hook: Webhook, rollout: RolloutSettings) -> Settings:
+#: Test-sized judge: one-second strata judged a second after they end; no metric critical, so the rates with no
+#: events in a few hundred requests are NO_DATA instead of blocking (their fail tests still run).
+FAST_JUDGE = JudgeSettings(interval_s=1, stratum_s=1, lateness_s=1, settle_s=0.5, critical=[])
+
+
+def canary_settings(
+    base: Settings, tmp_path: Path, hook: Webhook, rollout: RolloutSettings, judge: JudgeSettings = FAST_JUDGE
+) -> Settings:
     return base.model_copy(
         update={
             "data_dir": tmp_path,
@@ -105,6 +112,7 @@ def canary_settings(base: Settings, tmp_path: Path, hook: Webhook, rollout: Roll
                 sink_within_s=0.3,
             ),
             "rollout": rollout,
+            "judge": judge,
             "alerts": AlertSettings(
                 ttft_p95_ms=300,
                 min_window_count=20,
@@ -186,7 +194,6 @@ def test_latency_regression_rolls_back_and_alerts(isolated_topics: Settings, tmp
         min_step_duration_s=5,
         hold_timeout_s=60,
         rollback_timeout_s=120,
-        judge_interval_s=1,
         tick_interval_s=1,
     )
     s = canary_settings(isolated_topics, tmp_path, webhook, rollout)
@@ -286,11 +293,11 @@ def test_steady_walks_every_step_to_full_promotion(isolated_topics: Settings, tm
         min_step_duration_s=3,
         hold_timeout_s=60,
         rollback_timeout_s=120,
-        judge_interval_s=1,
         tick_interval_s=1,
-        judge_pass_margin_scale=8,  # pass on a few hundred canary requests (fail margins stay as strict)
     )
-    s = canary_settings(isolated_topics, tmp_path, webhook, rollout)
+    # pass on a few hundred canary requests (fail margins stay as strict)
+    judge = FAST_JUDGE.model_copy(update={"pass_margin_scale": 8})
+    s = canary_settings(isolated_topics, tmp_path, webhook, rollout, judge)
     worker = WorkerProcess(s, AGENTS, tmp_path / "worker.log", extra_env=child_env(s)).start()
     stop, sent = threading.Event(), [0]
     traffic = threading.Thread(target=follow_and_produce, args=(s, stop, 100.0, sent), daemon=True)

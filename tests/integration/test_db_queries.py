@@ -117,25 +117,34 @@ def _verdicts() -> list[CanaryVerdict]:
         CanaryVerdict(
             verdict_id="vd2",
             ts=T0 + timedelta(minutes=5),
-            judge="j@1",
+            judge="stratified@2",
             result="fail",
             **common,
             metrics=[
                 MetricVerdict(
                     metric="ttft",
                     result="pass",
+                    label="PASS",
+                    quantile=0.99,
                     p_value=1.0,
-                    margin=0.03,
+                    margin=0.05,
+                    tolerated=0.05,
+                    forbidden=0.15,
+                    pass_e_value=41.25,
+                    effect_size=-0.02,
                     baseline_n=400,
                     canary_n=100,
-                    baseline_value=0.05,
-                    canary_value=0.04,
-                    reason="PASS: share above baseline p95 …",
+                    baseline_value=250.0,
+                    canary_value=245.0,
+                    reason="PASS: ttft p99 -2%: canary 245 ms vs baseline 250 ms …",
                 ),
                 MetricVerdict(
                     metric="toxicity",
                     result="fail",
                     critical=True,
+                    label="HIGH",
+                    tolerated=0.0,
+                    forbidden=0.0,
                     baseline_value=0.1,
                     canary_value=0.3,
                     p_value=0.0004,
@@ -266,10 +275,19 @@ def check_canary_metric_results(rows: Rows) -> None:
     # a margin of 0 reads as what it is, in the column and in the judge's reason
     assert fail["fail_margin"] == "any rise" and "fail margin: any rise" in fail["reason"]
     assert fail["p_worse"] == 0.0004 and fail["decided_by"] == "p_worse below the judge's alpha"
-    # a pass is not a p-value's doing: the row says which rule decided it
-    assert (passed["metric"], passed["metric_result"], passed["fail_margin"]) == ("ttft", "pass", "+3.00 points")
-    assert passed["decided_by"] == "confidence bound within the pass margin" and passed["p_worse"] == 1.0
+    assert (fail["label"], fail["forbidden_change"]) == ("HIGH", "any rise")
+    # a pass is not a p-value's doing: the row says which rule decided it, relative margins read as percentages
+    assert (passed["metric"], passed["metric_result"], passed["label"], passed["quantile"]) == (
+        "ttft",
+        "pass",
+        "PASS",
+        0.99,
+    )
+    assert (passed["fail_margin"], passed["forbidden_change"], passed["change"]) == ("+5.0 %", "+15.0 %", -0.02)
+    assert passed["decided_by"] == "pass evidence rules out the forbidden change" and passed["p_worse"] == 1.0
+    assert passed["pass_evidence"] == 41.25 and (passed["baseline"], passed["canary"]) == (250.0, 245.0)
     assert rows[2]["decided_by"] == "no data in an arm" and rows[2]["p_worse"] is None  # vd1: no counts
+    assert rows[2]["label"] is None and rows[2]["forbidden_change"] is None  # an older judge's verdict
     assert "helper" not in " ".join(fail)
 
 

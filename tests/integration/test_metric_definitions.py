@@ -17,7 +17,7 @@ import pytest
 from llmwatch.db import queries
 from llmwatch.db.ready import ready_queries
 from llmwatch.db.tables import spec_for
-from llmwatch.evaluators.canary_judge import ArmStats
+from llmwatch.evaluators.canary import ArmStats
 from llmwatch.evaluators.experiments import arms_from_rows
 from llmwatch.evaluators.metrics import Thresholds
 from llmwatch.schemas import EvalScores, InferenceEvent

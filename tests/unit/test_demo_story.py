@@ -52,7 +52,8 @@ def test_plan_scales_with_duration_and_keeps_its_times_in_order() -> None:
     assert default.window_s == 10 and short.window_s == 5
     settings = short.rollout_settings()
     assert settings["min_sample"] == 45 and settings["steps"] == [0.1, 0.25, 0.5, 1.0]
-    assert settings["judge_pass_margin_scale"] == 20
+    judge = short.judge_settings()
+    assert judge["pass_margin_scale"] == 20 and judge["stratum_s"] == 2.0 and judge["critical"] == []
     with pytest.raises(ValueError, match="at least 60"):
         make_plan(30)
     with pytest.raises(ValueError, match="unknown scenario 'nope'; known: demo-regression, steady"):

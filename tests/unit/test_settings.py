@@ -53,3 +53,15 @@ def test_secrets_are_masked_when_shown() -> None:
 def test_configuration_doc_is_current() -> None:
     """docs/configuration.md is generated; regenerate it with `llmwatch settings --markdown > docs/configuration.md`."""
     assert (ROOT / "docs" / "configuration.md").read_text() == settings_markdown()
+
+
+def test_judge_section_and_its_legacy_rollout_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    """LLMWATCH_JUDGE__* is the judge's section; the old LLMWATCH_ROLLOUT__JUDGE_* names still reach it."""
+    monkeypatch.setenv("LLMWATCH_ROLLOUT__JUDGE_INTERVAL_S", "3")
+    monkeypatch.setenv("LLMWATCH_ROLLOUT__JUDGE_ALPHA_PASS", "0.1")
+    monkeypatch.setenv("LLMWATCH_JUDGE__ALPHA_PASS", "0.2")  # the new name wins over the old one
+    monkeypatch.setenv("LLMWATCH_JUDGE__CRITICAL", '["error_rate"]')
+    s = Settings()
+    assert s.judge.interval_s == 3 and s.judge.alpha_pass == 0.2 and s.judge.critical == ["error_rate"]
+    assert not hasattr(s.rollout, "judge_interval_s")
+    assert Settings(rollout={"judge_skew_s": 5}).judge.skew_s == 5  # constructed in code, too

@@ -239,6 +239,68 @@ def test_restart_keeps_a_rolled_back_canary_down() -> None:
     assert r.state == "rolled_back" and r.on_verdict(verdict("pass", 30, 999), at(30)).kind == "ignored"
 
 
+# ------------------------------------------------------------------ risk budget, SRM and stuck holds
+def test_the_risk_budget_of_the_next_step_decides_a_pass() -> None:
+    m = started()
+    assert m.on_verdict(verdict("pass", 61, 200, pass_evidence=0.3, canary_weight=0.01), at(61)).kind == "moved"
+    # 5 % → 25 % at budget 0.05: α = 0.2, so the pass evidence must reach 5
+    weak = m.on_verdict(verdict("pass", 130, 400, pass_evidence=3.0, canary_weight=0.05), at(130))
+    assert weak.kind == "unchanged" and "pass evidence 3 < 5" in weak.reason and share(m) == 0.05
+    ok = m.on_verdict(verdict("pass", 140, 410, pass_evidence=5.5, canary_weight=0.05), at(140))
+    assert ok.kind == "moved" and share(m) == 0.25
+    m.on_verdict(verdict("pass", 210, 700, pass_evidence=10.0, canary_weight=0.25), at(210))
+    last = m.on_verdict(verdict("pass", 280, 1000, pass_evidence=19.0, canary_weight=0.5), at(280))
+    assert last.kind == "unchanged" and "< 20" in last.reason and "100%" in last.reason
+
+
+def test_a_pass_judged_at_another_weight_does_not_promote() -> None:
+    m = started()
+    d = m.on_verdict(verdict("pass", 61, 200, canary_weight=0.05), at(61))
+    assert d.kind == "unchanged" and "judged the canary at 5%" in d.reason and share(m) == 0.01
+
+
+def test_a_sample_ratio_mismatch_holds_until_the_judge_no_longer_flags_it() -> None:
+    m = started()
+    srm = verdict("inconclusive", 61, 200, srm_detected=True, observed_share=0.005, canary_weight=0.01)
+    held = m.on_verdict(srm, at(61))
+    assert held.kind == "moved" and m.state == "holding" and held.weights is not None
+    assert held.weights.reason.startswith("holding (sample-ratio mismatch)") and share(m) == 0.01
+    again = m.on_verdict(verdict("pass", 70, 220, srm_detected=True), at(70))
+    assert again.kind == "unchanged" and m.state == "holding"  # a pass with a mismatch never promotes
+    assert m.tick(at(100)).kind == "unchanged"  # verdicts keep coming: no silence timer runs out
+    clear = m.on_verdict(verdict("pass", 130, 300), at(130))
+    assert clear.kind == "moved" and m.state == "progressing" and share(m) == 0.05
+
+
+def test_a_stuck_step_holds_raises_rollout_stuck_until_it_decides_or_an_operator_acts() -> None:
+    m = started(CFG.model_copy(update={"max_step_duration_s": 600}))
+    for t in range(60, 601, 60):
+        m.on_verdict(verdict("inconclusive", t, t).model_copy(update={"reason": "needs ~9,000 more"}), at(t))
+    assert m.tick(at(590)).kind == "unchanged"
+    stuck = m.tick(at(610))
+    assert stuck.kind == "moved" and m.state == "holding" and stuck.alert is not None
+    assert stuck.alert.rule == "rollout_stuck" and "needs ~9,000 more" in stuck.alert.summary
+    assert stuck.weights is not None and stuck.weights.reason.startswith("holding (rollout_stuck)")
+    assert m.tick(at(700)).kind == "unchanged"  # no alert storm: the hold stands
+    noted = m.on_verdict(verdict("inconclusive", 620, 700), at(620))
+    assert noted.kind == "unchanged" and "held (rollout_stuck)" in noted.reason and share(m) == 0.01
+    restored = RolloutMachine.restore(m.last, at(630), m.config) if m.last else None  # the hold survives a restart
+    assert restored is not None and restored.hold_cause == "stuck"
+    assert restored.on_verdict(verdict("inconclusive", 640, 800), at(640)).kind == "unchanged"
+    moved = restored.on_verdict(verdict("pass", 700, 900), at(700))  # the step decided after all
+    assert moved.kind == "moved" and restored.state == "progressing" and share(restored) == 0.05
+    resumed = m.on_command(cmd("resume", 650), at(650))  # or an operator resumes: another max_step_duration_s
+    assert resumed.kind == "moved" and m.state == "progressing"
+    m.on_verdict(verdict("inconclusive", 1150, 1000), at(1150))
+    assert m.tick(at(1200)).kind == "unchanged"
+    again = m.tick(at(1260))  # stuck again 600 s after the resume
+    assert again.kind == "moved" and again.alert is not None and again.alert.rule == "rollout_stuck"
+    failing = started(CFG.model_copy(update={"max_step_duration_s": 600}))
+    failing.on_verdict(verdict("inconclusive", 60, 60), at(60))
+    failing.tick(at(610))
+    assert failing.on_verdict(verdict("fail", 620, 80), at(620)).kind == "moved" and failing.state == "rolled_back"
+
+
 # ------------------------------------------------------------------------------- property: weights
 _events = st.lists(
     st.tuples(

@@ -108,12 +108,27 @@ def test_early_and_out_of_date_windows_change_nothing() -> None:
 
 
 def test_verdict_rule_fires_on_fail_and_clears_on_anything_else() -> None:
-    (c,) = verdict_conditions(verdict("fail"))
+    c, srm = verdict_conditions(verdict("fail"))
     assert c.active and c.rule == "canary_failed" and c.severity == "critical" and c.verdict_id
     assert "because fail" in c.summary and c.labels["canary_version"] == c.labels["model_version"] == "v2"
     assert c.model_version is None  # one per deployment: the next rollout's verdict clears it
-    (c,) = verdict_conditions(verdict("inconclusive"))
+    assert srm.rule == "canary_sample_ratio_mismatch" and not srm.active
+    c, _ = verdict_conditions(verdict("inconclusive"))
     assert not c.active
+
+
+def test_sample_ratio_mismatch_fires_while_the_judge_flags_it() -> None:
+    flagged = verdict("inconclusive").model_copy(
+        update={"srm_detected": True, "observed_share": 0.005, "canary_weight": 0.01}
+    )
+    _, srm = verdict_conditions(flagged)
+    assert srm.active and srm.severity == "critical" and srm.verdict_id == flagged.verdict_id
+    assert "0.50% of requests at weight 1%" in srm.summary and "holds" in srm.summary
+    book = AlertBook(renotify_s=600)
+    assert book.observe(srm, at(0)) is not None
+    _, cleared = verdict_conditions(verdict("inconclusive"))
+    resolved = book.observe(cleared, at(30))
+    assert resolved is not None and resolved.status == "resolved"
 
 
 # ----------------------------------------------------------------------------------------------- dedup

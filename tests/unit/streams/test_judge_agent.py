@@ -1,13 +1,17 @@
-"""The judge agent's core: which canary it judges (from the weights), replay dedup, evidence resets, verdicts."""
+"""The judge agent's core (streams/judging.py): which canary it judges (from the weights), replay dedup, segments per
+step, evidence resets, verdicts, and the policy from settings."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from llmwatch.evaluators.canary_judge import Judge, JudgeConfig, default_metrics
+import pytest
+
+from llmwatch.errors import ConfigError
+from llmwatch.evaluators.canary import Judge, JudgeConfig, default_metrics
 from llmwatch.schemas import EvalScores, TrafficWeights
-from llmwatch.settings import RolloutSettings, Settings
+from llmwatch.settings import EvaluatorSettings, JudgeSettings, RolloutSettings, Settings
 from llmwatch.sim.events import scenario_events
 from llmwatch.streams.judge_agent import JudgeCore, judge_config
 
@@ -48,7 +52,15 @@ def score(i: int, version: str = "v1", *, s: float = 10, part: int | None = 0, t
 
 
 def core(**kw: Any) -> JudgeCore:
-    return JudgeCore(Judge(JudgeConfig(min_canary_n=50)), skew_s=5, **kw)
+    cfg = JudgeConfig(min_canary_n=50, stratum_s=5, lateness_s=1, settle_s=0)
+    return JudgeCore(Judge(cfg), skew_s=5, **kw)
+
+
+def requests(c: JudgeCore, version: str) -> int:
+    """Scores of `version` in the current rollout's strata, open or closed."""
+    ev = c.rollouts["chat"].evidence
+    closed = ev.total[0].requests if version == ev.baseline else ev.total[1].requests
+    return int(closed) + sum(n for v, n in ev.open_requests() if v == version)
 
 
 def test_scores_count_only_for_the_current_canary_and_time_span() -> None:
@@ -56,12 +68,11 @@ def test_scores_count_only_for_the_current_canary_and_time_span() -> None:
     assert c.on_score(score(1)) == "ignored"  # no rollout yet
     assert c.on_weights(weights(1, 0.05, s=100)) is not None
     assert c.on_score(score(2, s=90)) == "ignored"  # before the rollout began (beyond the skew)
-    assert c.on_score(score(3, s=96)) == "added"  # within the skew
+    assert c.on_score(score(3, s=96)) == "settling"  # within the skew: seen, but before the routers switched
     assert c.on_score(score(4, "v3", s=120)) == "ignored"  # neither arm
     assert c.on_score(score(5, deployment="other", s=120)) == "ignored"
-    assert c.on_score(score(6, "v2", s=120)) == "added"
-    r = c.rollouts["chat"]
-    assert r.arms["v1"].requests == 1 and r.arms["v2"].requests == 1
+    assert c.on_score(score(6, "v2", s=120)) == "added" and c.on_score(score(7, s=121)) == "added"
+    assert requests(c, "v1") == 1 and requests(c, "v2") == 1
 
 
 def test_replayed_scores_are_counted_once() -> None:
@@ -72,7 +83,7 @@ def test_replayed_scores_are_counted_once() -> None:
     assert c.on_score(score(3, part=1)) == "added"  # another source partition has its own offsets
     assert c.on_score(score(9, part=None)) == "added"
     assert c.on_score(score(9, part=None)) == "duplicate"  # no position: by event id
-    assert c.rollouts["chat"].arms["v1"].requests == 5
+    assert requests(c, "v1") == 5
 
 
 def test_event_id_memory_is_bounded() -> None:
@@ -83,36 +94,39 @@ def test_event_id_memory_is_bounded() -> None:
     assert list(c.rollouts["chat"].ids) == ["e2", "e3"]
 
 
-def test_steps_keep_the_evidence_and_a_new_canary_resets_it() -> None:
+def test_steps_keep_the_evidence_in_a_new_segment_and_a_new_canary_resets_it() -> None:
     c = core()
     c.on_weights(weights(1, 0.05))
     c.on_score(score(1, "v2"))
-    assert c.on_weights(weights(2, 0.25)) is None  # the next step: same canary, same evidence
+    changed = c.on_weights(weights(2, 0.25, s=12))  # the next step: same canary, same evidence, a new segment
+    assert changed is not None and "new segment" in changed
     r = c.rollouts["chat"]
-    assert r.weight == 0.25 and r.arms["v2"].requests == 1
+    assert r.weight == 0.25 and requests(c, "v2") == 1 and r.evidence.segment == 1
     assert c.on_weights(weights(2, 0.5)) is None and r.weight == 0.25  # a replayed seq changes nothing
-    assert "stopped" in (c.on_weights(weights(3, 0.0, state="rolled_back")) or "")
+    assert c.on_weights(weights(3, 0.25, state="holding", s=14)) is None  # same weight: the same segment
+    assert "stopped" in (c.on_weights(weights(4, 0.0, state="rolled_back")) or "")
     assert "chat" not in c.rollouts and c.on_score(score(2, "v2", s=20)) == "ignored"
-    c.on_weights(weights(4, 0.05, s=30))  # the same canary started again: fresh evidence
-    assert c.rollouts["chat"].arms["v2"].requests == 0
-    c.on_weights(weights(5, 0.05, canary="v3", s=40))
-    assert set(c.rollouts["chat"].arms) == {"v1", "v3"}
-    c.on_weights(weights(6, 1.0, canary="v3", state="promoted", s=50))
+    c.on_weights(weights(5, 0.05, s=30))  # the same canary started again: fresh evidence
+    assert requests(c, "v2") == 0
+    c.on_weights(weights(6, 0.05, canary="v3", s=40))
+    assert (c.rollouts["chat"].baseline, c.rollouts["chat"].canary) == ("v1", "v3")
+    c.on_weights(weights(7, 1.0, canary="v3", state="promoted", s=50))
     assert c.rollouts == {}
 
 
-def test_verdicts_only_on_new_evidence_and_from_a_copy() -> None:
+def test_verdicts_only_on_new_evidence_over_closed_strata() -> None:
     c = core()
     c.on_weights(weights(1, 0.5))
     assert c.pending() == [] and c.verdict("chat", at(20)) is None
-    c.on_score(score(1, "v1"))
-    c.on_score(score(2, "v2"))
+    c.on_score(score(1, "v1", s=2))
+    c.on_score(score(2, "v2", s=3))
     assert c.pending() == ["chat"]
-    snap = c.snapshot("chat")
-    assert snap is not None and c.pending() == []
-    c.on_score(score(3, "v2"))
-    _, canary, weight = snap
-    assert canary.requests == 1 and c.rollouts["chat"].arms["v2"].requests == 2 and weight == 0.5
+    early = c.verdict("chat", at(5.5))  # [0, 5) is judged at 6: not yet
+    assert early is not None and early.canary_n == 0 and c.pending() == []
+    c.on_score(score(3, "v2", s=7))
+    v = c.verdict("chat", at(6.5))
+    assert v is not None and (v.baseline_n, v.canary_n) == (1, 1) and v.canary_weight == 0.5
+    assert c.on_score(score(4, "v2", s=4)) == "late"  # its stratum was judged
 
 
 def test_due_by_count() -> None:
@@ -158,13 +172,29 @@ def test_latency_regression_fails_and_steady_does_not() -> None:
 
 
 def test_judge_config_from_settings() -> None:
-    s = Settings(rollout=RolloutSettings(min_sample=200, judge_pass_margin_scale=4, judge_alpha_fail=0.02))
+    s = Settings(
+        rollout=RolloutSettings(min_sample=200, steps=[0.1, 0.5, 1.0]),
+        judge=JudgeSettings(pass_margin_scale=4, alpha_fail=0.02, critical=["error_rate"], stratum_s=30),
+        eval=EvaluatorSettings(enabled=["pii", "toxicity"]),
+    )
     cfg = judge_config(s)
     defaults = {m.name: m for m in default_metrics()}
-    assert cfg.min_canary_n == 200 and cfg.alpha_fail == 0.02
+    assert cfg.min_canary_n == 200 and cfg.alpha_fail == 0.02 and cfg.steps == [0.1, 0.5, 1.0] and cfg.stratum_s == 30
+    names = [m.name for m in cfg.metrics]
+    assert "injection_success_rate" not in names and "hallucination_rate" not in names  # their evaluators are off
+    assert {"toxicity_rate", "pii_leak_rate", "error_rate", "ttft"} <= set(names)
     for m in cfg.metrics:
-        assert m.pass_margin_abs == min(0.99, 4 * defaults[m.name].pass_margin_abs)
-        assert m.margin_abs == defaults[m.name].margin_abs  # fail margins untouched: detection stays as strict
+        assert m.critical == (m.name == "error_rate")
+        if m.kind == "rate":
+            assert m.forbidden == 4 * defaults[m.name].forbidden  # forbidden regressions widened
+            assert m.tolerated == defaults[m.name].tolerated  # fail margins untouched: detection stays as strict
+        else:
+            assert [q.tolerated for q in m.quantiles] == [q.tolerated for q in defaults[m.name].quantiles]
+
+
+def test_critical_metrics_must_be_known() -> None:
+    with pytest.raises(ConfigError, match="unknown metrics"):
+        judge_config(Settings(judge=JudgeSettings(critical=["toxicity"])))
 
 
 def test_a_takeover_restarts_the_evidence_and_a_restatement_changes_nothing() -> None:
@@ -173,14 +203,15 @@ def test_a_takeover_restarts_the_evidence_and_a_restatement_changes_nothing() ->
     c = core()
     c.on_weights(weights(3, 0.5))
     for i in range(10):
-        c.on_score(score(i, "v2", s=20))
+        assert c.on_score(score(i, "v2", s=20)) == "added"
     r = c.rollouts["chat"]
     assert r.new == 10
-    arm = r.arms["v2"]
+    evidence = r.evidence
     restated = weights(4, 0.5).model_copy(update={"epoch": 1, "controller": "next"})
     assert c.on_weights(restated) is None and c.rollouts["chat"] is r  # same canary, same evidence
     assert c.on_weights(weights(9, 0.9)) is None and r.weight == 0.5  # epoch 0 is older than epoch 1, whatever its seq
-    assert c.reset_evidence() == 1
-    assert r.new == 0 and r.arms["v2"] is not arm and r.marks == {} and c.snapshot("chat") is None
-    assert c.on_score(score(3, "v2", s=20)) == "added"  # a score seen before the reset counts again
+    assert c.reset_evidence(at(30)) == 1
+    assert r.new == 0 and r.evidence is not evidence and r.marks == {} and c.verdict("chat", at(60)) is None
+    assert c.on_score(score(3, "v2", s=20)) == "settling"  # before the evidence restarted: left out
+    assert c.on_score(score(5, "v2", s=31)) == "added"  # a source position seen before the reset counts again
     assert "deleted" in (c.on_deleted("chat") or "") and c.rollouts == {}
