@@ -81,7 +81,7 @@ def install(ctx: WorkerContext) -> JudgeCore:
         owner = bool(assigned)
         if owner != state["owner"]:
             state["owner"] = owner
-            n = core.reset_evidence(utcnow())
+            n = core.reset_evidence()
             log.info(
                 "judge %s %s; evidence of %d rollouts starts afresh",
                 ctx.instance_id,

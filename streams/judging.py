@@ -166,12 +166,14 @@ class JudgeCore:
             r.ids.popitem(last=False)
         return False
 
-    def reset_evidence(self, now: datetime) -> int:
-        """Start every rollout's evidence afresh from `now` (this judge lost or took over the scores: what it holds is
-        not the whole of what the other judge saw). Valid at any sample size: the next pass only comes later."""
+    def reset_evidence(self) -> int:
+        """Start every rollout's evidence of its current step afresh (this judge lost or took over the scores: what it
+        holds is not the whole of what the other judge saw). The scores of the step are read again from the last
+        committed offset; earlier steps' are left out. Valid at any sample size: the next pass only comes later."""
         for deployment, r in self.rollouts.items():
+            step_start = r.evidence.segments[-1].start
             r.evidence = self.judge.new_evidence(
-                deployment=deployment, baseline=r.baseline, canary=r.canary, started_at=now, weight=r.weight
+                deployment=deployment, baseline=r.baseline, canary=r.canary, started_at=step_start, weight=r.weight
             )
             r.marks.clear()
             r.ids.clear()

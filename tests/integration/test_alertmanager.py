@@ -24,7 +24,7 @@ import pytest
 
 from llmwatch.harness import WorkerProcess, produce_sync, query_scalar, settings_env, wait_for
 from llmwatch.harness.alertmanager import AlertmanagerProcess, Receiver, local_config
-from llmwatch.settings import AlertSettings, EvaluatorSettings, RolloutSettings, Settings, WorkerSettings
+from llmwatch.settings import AlertSettings, EvaluatorSettings, JudgeSettings, RolloutSettings, Settings, WorkerSettings
 from llmwatch.sim.events import scenario_events
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -48,7 +48,7 @@ def alertmanager(go_tool: Callable[[str], Path], receiver: Receiver, tmp_path: P
 
 def child_env(settings: Settings) -> dict[str, str]:
     env = settings_env(settings)
-    for section in ("rollout", "alerts"):
+    for section in ("rollout", "judge", "alerts"):
         for key, value in getattr(settings, section).model_dump(mode="json").items():
             if value is not None:
                 env[f"LLMWATCH_{section.upper()}__{key.upper()}"] = (
@@ -99,9 +99,10 @@ def test_rollback_pages_the_team_through_alertmanager_and_a_silence_stops_the_re
                 min_step_duration_s=5,
                 hold_timeout_s=60,
                 rollback_timeout_s=120,
-                judge_interval_s=1,
                 tick_interval_s=1,
             ),
+            # test-sized judge: one-second strata, no metric critical (tests/integration/test_canary_rollout.py)
+            "judge": JudgeSettings(interval_s=1, stratum_s=1, lateness_s=1, settle_s=0.5, critical=[]),
             "alerts": AlertSettings(
                 ttft_p95_ms=300,
                 min_window_count=20,

@@ -48,7 +48,7 @@ from llmwatch.harness import (
     wait_for,
 )
 from llmwatch.schemas import CanaryVerdict, ControlCommand, InferenceEvent, TrafficWeights, utcnow
-from llmwatch.settings import EvaluatorSettings, RolloutSettings, Settings, WorkerSettings
+from llmwatch.settings import EvaluatorSettings, JudgeSettings, RolloutSettings, Settings, WorkerSettings
 from llmwatch.sim.events import scenario_events
 from llmwatch.streams.control import publish, send_command
 from llmwatch.weights_topic import WeightsChange, WeightsReader, WeightsView, read_weights
@@ -209,11 +209,12 @@ CANARY_ROLLOUT = RolloutSettings(
     min_step_duration_s=3,
     hold_timeout_s=60,
     rollback_timeout_s=120,
-    judge_interval_s=1,
     tick_interval_s=1,
-    judge_pass_margin_scale=8,  # pass on a few hundred canary requests (fail margins stay as strict)
     command_max_age_s=120,
 )
+#: Test-sized judge (tests/integration/test_canary_rollout.py): one-second strata, no metric critical, a healthy
+#: canary passes on a few hundred requests (forbidden regressions widened ×8; fail margins stay as strict)
+CANARY_JUDGE = JudgeSettings(interval_s=1, stratum_s=1, lateness_s=1, settle_s=0.5, critical=[], pass_margin_scale=8)
 
 
 def _traffic(s: Settings, stop: threading.Event, rate: float, sent: list[int]) -> None:
@@ -277,7 +278,8 @@ def _state(s: Settings, deployment: str) -> TrafficWeights | None:
 def test_two_judge_controllers_and_a_controller_killed_mid_rollout(kafka_settings: Settings, tmp_path: Path) -> None:
     # PII only, as tests/integration/test_canary_rollout.py: a healthy canary passes on a few hundred requests
     pii = EvaluatorSettings(enabled=["pii"], redact=True)
-    base = _base(kafka_settings, tmp_path).model_copy(update={"rollout": CANARY_ROLLOUT, "eval": pii})
+    sections = {"rollout": CANARY_ROLLOUT, "judge": CANARY_JUDGE, "eval": pii}
+    base = _base(kafka_settings, tmp_path).model_copy(update=sections)
     with private_run(base, "test.scaleout-ctl", data_dir=tmp_path) as s:
         app = s.worker.app_id
         old = ControlCommand(

@@ -210,8 +210,10 @@ def test_a_takeover_restarts_the_evidence_and_a_restatement_changes_nothing() ->
     restated = weights(4, 0.5).model_copy(update={"epoch": 1, "controller": "next"})
     assert c.on_weights(restated) is None and c.rollouts["chat"] is r  # same canary, same evidence
     assert c.on_weights(weights(9, 0.9)) is None and r.weight == 0.5  # epoch 0 is older than epoch 1, whatever its seq
-    assert c.reset_evidence(at(30)) == 1
+    c.on_weights(weights(5, 0.75, s=40).model_copy(update={"epoch": 1}))  # the next step
+    assert c.reset_evidence() == 1
     assert r.new == 0 and r.evidence is not evidence and r.marks == {} and c.verdict("chat", at(60)) is None
-    assert c.on_score(score(3, "v2", s=20)) == "settling"  # before the evidence restarted: left out
-    assert c.on_score(score(5, "v2", s=31)) == "added"  # a source position seen before the reset counts again
+    assert r.evidence.segments[0].start == at(40) and r.weight == 0.75  # the current step's evidence, afresh
+    assert c.on_score(score(3, "v2", s=20)) == "settling"  # an earlier step's score: left out
+    assert c.on_score(score(5, "v2", s=50)) == "added"  # a source position seen before the reset counts again
     assert "deleted" in (c.on_deleted("chat") or "") and c.rollouts == {}
