@@ -186,17 +186,20 @@ class JudgeCore:
         return [d for d, r in self.rollouts.items() if r.new >= self.every_n]
 
     def pending(self) -> list[str]:
-        """Deployments with scores the last verdict did not see."""
-        return [d for d, r in self.rollouts.items() if r.new > 0]
+        """Deployments with scores the last verdict did not see, or not yet judged (in strata still open)."""
+        return [d for d, r in self.rollouts.items() if r.new > 0 or r.evidence.open]
 
     def verdict(self, deployment: str, now: datetime) -> CanaryVerdict | None:
-        """Close the strata that ended by `now` and judge; None without new scores since the last verdict (with no
-        traffic there is no verdict, and the controller's silence timers hold, then roll back)."""
+        """Close the strata that ended by `now` and judge; None when no score arrived and no stratum closed since the
+        last verdict (with no traffic there is no verdict, and the controller's silence timers hold, then roll back).
+        A burst of traffic followed by silence is judged once its strata close, not only while scores keep coming."""
         r = self.rollouts.get(deployment)
-        if r is None or r.new == 0:
+        if r is None or (r.new == 0 and not r.evidence.open):
+            return None
+        closed = r.evidence.close(now)
+        if r.new == 0 and closed == 0:
             return None
         r.new = 0
-        r.evidence.close(now)
         return self.judge.evaluate(r.evidence, now)
 
 

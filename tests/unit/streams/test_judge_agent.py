@@ -122,7 +122,7 @@ def test_verdicts_only_on_new_evidence_over_closed_strata() -> None:
     c.on_score(score(2, "v2", s=3))
     assert c.pending() == ["chat"]
     early = c.verdict("chat", at(5.5))  # [0, 5) is judged at 6: not yet
-    assert early is not None and early.canary_n == 0 and c.pending() == []
+    assert early is not None and early.canary_n == 0 and c.pending() == ["chat"]  # still to judge once it closes
     c.on_score(score(3, "v2", s=7))
     v = c.verdict("chat", at(6.5))
     assert v is not None and (v.baseline_n, v.canary_n) == (1, 1) and v.canary_weight == 0.5
@@ -217,3 +217,18 @@ def test_a_takeover_restarts_the_evidence_and_a_restatement_changes_nothing() ->
     assert c.on_score(score(3, "v2", s=20)) == "settling"  # an earlier step's score: left out
     assert c.on_score(score(5, "v2", s=50)) == "added"  # a source position seen before the reset counts again
     assert "deleted" in (c.on_deleted("chat") or "") and c.rollouts == {}
+
+
+def test_a_burst_then_silence_is_judged_once_its_strata_close() -> None:
+    """Scores that all came before the first verdict sit in strata that close later: the next look judges them even
+    though no score came since (else the rollout would wait for traffic that already arrived, then roll back)."""
+    c = core()
+    c.on_weights(weights(1, 0.5))
+    for i in range(40):
+        assert c.on_score(score(i, "v1" if i % 2 else "v2", s=2)) == "added"
+    first = c.verdict("chat", at(3))  # the burst's stratum [0, 5) closes at 6
+    assert first is not None and first.canary_n == 0
+    assert c.pending() == ["chat"]  # nothing new, but a stratum still open
+    second = c.verdict("chat", at(7))
+    assert second is not None and (second.canary_n, second.baseline_n) == (20, 20)
+    assert c.pending() == [] and c.verdict("chat", at(20)) is None  # nothing new, nothing left to close
