@@ -101,8 +101,9 @@ def test_rollback_pages_the_team_through_alertmanager_and_a_silence_stops_the_re
                 rollback_timeout_s=120,
                 tick_interval_s=1,
             ),
-            # test-sized judge: one-second strata, no metric critical (tests/integration/test_canary_rollout.py)
-            "judge": JudgeSettings(interval_s=1, stratum_s=1, lateness_s=1, settle_s=0.5, critical=[]),
+            # test-sized judge: one-second strata, no metric critical (tests/integration/test_canary_rollout.py); the
+            # traffic is one burst produced as the rollout starts: no settling time, or its scores are all left out
+            "judge": JudgeSettings(interval_s=1, stratum_s=1, lateness_s=1, settle_s=0, critical=[]),
             "alerts": AlertSettings(
                 ttft_p95_ms=300,
                 min_window_count=20,

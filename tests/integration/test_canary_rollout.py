@@ -196,7 +196,9 @@ def test_latency_regression_rolls_back_and_alerts(isolated_topics: Settings, tmp
         rollback_timeout_s=120,
         tick_interval_s=1,
     )
-    s = canary_settings(isolated_topics, tmp_path, webhook, rollout)
+    # one burst of traffic produced the moment the rollout starts: no settling time (its scores would all be
+    # left out as "the routers are still switching"; the burst already follows the new weights)
+    s = canary_settings(isolated_topics, tmp_path, webhook, rollout, FAST_JUDGE.model_copy(update={"settle_s": 0}))
     worker = WorkerProcess(s, AGENTS, tmp_path / "worker.log", extra_env=child_env(s)).start()
     try:
         out = rollout_cli(s, "start", "demo", "--canary", "canary", "--baseline", "baseline", "--timeout", "120")
