@@ -9,7 +9,8 @@ Features (`injection.model`): MiniLM embedding + rule families + hashed characte
 - `context` head: every `role=context` row. A long clean document gives its chunks as negatives (a page about
   security or law must not look like an attack anywhere); a long attacked document gives the chunk that the user
   head finds most attack-like as its positive (where the planted instruction sits), and its whole text.
-- C per head: best validation AUC of best-chunk logits; then Platt per role on validation. The threshold is the
+- C per head: best validation AUC of best-chunk logits; then Platt per role on validation, on the logits as the
+  evaluator serves them (`_served_logits`). The threshold is the
   user role's lowest one keeping benign validation prompts flagged at <= TARGET_FPR and each kind of benign prompt
   (slice of MIN_SLICE_ROWS+ rows) at <= SLICE_TARGET_FPR; the context map is shifted (`common.align`) so that the
   same threshold keeps benign validation documents at their own such point. The rules-only
