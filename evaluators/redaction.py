@@ -12,6 +12,9 @@ from collections.abc import Callable, Sequence
 from itertools import pairwise
 from typing import Protocol
 
+from . import presidio_import  # noqa: F401  (first: presidio without transformers and torch)
+
+# isort: split
 from presidio_anonymizer import AnonymizerEngine
 from presidio_anonymizer.entities import OperatorConfig, RecognizerResult
 

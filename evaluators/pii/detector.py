@@ -14,6 +14,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from .. import presidio_import  # noqa: F401  (first: presidio without transformers and torch)
+
+# isort: split
 from presidio_analyzer import AnalyzerEngine, RecognizerRegistry, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpEngine, NoOpNlpEngine, SpacyNlpEngine
 from presidio_analyzer.predefined_recognizers import SpacyRecognizer

@@ -15,6 +15,10 @@ from collections.abc import Callable
 
 import tldextract
 from phonenumbers.phonenumberutil import _VALID_PUNCTUATION
+
+from .. import presidio_import  # noqa: F401  (first: presidio without transformers and torch)
+
+# isort: split
 from presidio_analyzer import AnalysisExplanation, EntityRecognizer, RecognizerResult
 from presidio_analyzer.context_aware_enhancers import ContextAwareEnhancer
 from presidio_analyzer.nlp_engine import NlpArtifacts

@@ -1,6 +1,7 @@
 """`llmwatch bench evaluators`: items/s of every evaluator at batch 1 and at its best batch size, beside
-the raw embedding model (torch vs onnx-int8, and their cosine) that bounds the embedding-based ones, and
-the drift fast path in ms. Medians of several repeats, all in one run, written to BENCHMARKS.md.
+the raw embedding model (torch vs onnx-int8, and their cosine) that bounds the embedding-based ones, the
+drift fast path in ms, and how long `llmwatch score` takes from its start to its first output line (the
+evaluators' load time, as a user meets it). Medians of several repeats, all in one run, written to BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -10,6 +11,9 @@ import json
 import logging
 import os
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -195,6 +199,27 @@ def measure_drift(n: int, repeats: int) -> dict[str, float]:
     return out
 
 
+def measure_score_start(repeats: int) -> list[float]:
+    """Seconds from launching `llmwatch score` on a one-line file to its first output line, every evaluator on:
+    a new process each time, as a user runs it (imports, model loads, warm-up included)."""
+    line = {"prompt": "Call me at +44 20 7946 0958 about the invoice.", "response": "Sure.", "context": "Invoices."}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "one.jsonl"
+        path.write_text(json.dumps(line) + "\n")
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            cmd = [sys.executable, "-m", "llmwatch", "score", str(path), "--no-progress"]
+            with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) as proc:
+                assert proc.stdout is not None
+                first = proc.stdout.readline()
+                times.append(time.perf_counter() - t0)
+                proc.communicate()
+            if proc.returncode != 0 or not first:
+                raise click.ClickException(f"`llmwatch score` failed (exit {proc.returncode}): {first!r}")
+    return times
+
+
 def _best(e: EmbeddingRow) -> float:
     return max(e.batch1, e.batch8, e.batch32)
 
@@ -251,6 +276,14 @@ def render(
         "| --- | ---: |",
     ]
     lines += [f"| {name} | {ms:.0f} |" for name, ms in drift.items()]
+    starts = meta.get("score_start") or []
+    if starts:
+        lines += [
+            "",
+            f"`llmwatch score` on a one-line file, every evaluator on, from launch to its first output line: median "
+            f"{statistics.median(starts):.1f} s ({', '.join(f'{t:.1f}' for t in starts)}; a new process each; "
+            f"Python bytecode caching {'off' if os.environ.get('PYTHONDONTWRITEBYTECODE') else 'on'}).",
+        ]
     return "\n".join(lines)
 
 
@@ -276,8 +309,10 @@ def command(quick: bool, only: tuple[str, ...], n_items: int | None, output: Pat
     embeddings = measure_embeddings(settings, n, repeats)
     evaluators = measure_evaluators(settings, ids, n, batches, repeats)
     drift = measure_drift(1000, repeats)
+    score_start = measure_score_start(3)
     load = f"{load_before:.1f}/{os.getloadavg()[0]:.1f}"
     meta = {"n_items": n, "repeats": repeats, "batches": batches, "drift_n": 1000, "load": load}
+    meta["score_start"] = score_start
     body = render(evaluators, embeddings, drift, meta)
     click.echo(body)
     write_section("evaluators", body, path=output)
