@@ -7,6 +7,7 @@ from .kafka import produce, produce_sync, read_partitions
 from .processes import ChildProcess, GatewayProcess, IngestProcess, WorkerProcess, free_port, settings_env
 from .procstats import cpu_seconds, metric_sums, parse_metrics, rss_mb
 from .run import delete_run_topics, private_run, run_settings
+from .traffic import follow_and_produce
 from .wait import HarnessError, ProcessDied, WaitTimeout, wait_for
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "WorkerProcess",
     "cpu_seconds",
     "delete_run_topics",
+    "follow_and_produce",
     "free_port",
     "landed_counts",
     "landing_report",

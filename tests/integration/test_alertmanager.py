@@ -10,7 +10,6 @@ silence created through its API suppresses the repeat.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -46,21 +45,10 @@ def alertmanager(go_tool: Callable[[str], Path], receiver: Receiver, tmp_path: P
         yield am
 
 
-def child_env(settings: Settings) -> dict[str, str]:
-    env = settings_env(settings)
-    for section in ("rollout", "judge", "alerts"):
-        for key, value in getattr(settings, section).model_dump(mode="json").items():
-            if value is not None:
-                env[f"LLMWATCH_{section.upper()}__{key.upper()}"] = (
-                    json.dumps(value) if isinstance(value, (list, dict, bool)) else str(value)
-                )
-    return env
-
-
 def rollout_cli(settings: Settings, *args: str) -> str:
     done = subprocess.run(
         [sys.executable, "-m", "llmwatch", "rollout", *args],
-        env={**os.environ, **child_env(settings)},
+        env={**os.environ, **settings_env(settings)},
         capture_output=True,
         text=True,
         timeout=150,
@@ -115,7 +103,7 @@ def test_rollback_pages_the_team_through_alertmanager_and_a_silence_stops_the_re
             ),
         }
     )
-    worker = WorkerProcess(s, AGENTS, tmp_path / "worker.log", extra_env=child_env(s)).start()
+    worker = WorkerProcess(s, AGENTS, tmp_path / "worker.log").start()
     watched = [worker, alertmanager]
     try:
         rollout_cli(s, "start", "demo", "--canary", "canary", "--baseline", "baseline", "--timeout", "120")

@@ -25,12 +25,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from llmwatch.harness import WorkerProcess, produce_sync, query_scalar, settings_env, wait_for
+from llmwatch.harness import WorkerProcess, follow_and_produce, produce_sync, query_scalar, settings_env, wait_for
 from llmwatch.settings import AlertSettings, EvaluatorSettings, JudgeSettings, RolloutSettings, Settings, WorkerSettings
 from llmwatch.sim.events import scenario_events
-from llmwatch.weights_topic import WeightsChange, WeightsReader
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -79,18 +78,6 @@ def webhook() -> Iterator[Webhook]:
     hook.close()
 
 
-def child_env(settings: Settings) -> dict[str, str]:
-    """settings_env plus the rollout, judge and alert sections, for the worker and the CLI."""
-    env = settings_env(settings)
-    for section in ("rollout", "judge", "alerts"):
-        for key, value in getattr(settings, section).model_dump(mode="json").items():
-            if value is not None:
-                env[f"LLMWATCH_{section.upper()}__{key.upper()}"] = (
-                    json.dumps(value) if isinstance(value, (list, dict, bool)) else str(value)
-                )
-    return env
-
-
 #: Test-sized judge: one-second strata judged a second after they end; no metric critical, so the rates with no
 #: events in a few hundred requests are NO_DATA instead of blocking (their fail tests still run).
 FAST_JUDGE = JudgeSettings(interval_s=1, stratum_s=1, lateness_s=1, settle_s=0.5, critical=[])
@@ -126,7 +113,7 @@ def canary_settings(
 
 def rollout_cli(settings: Settings, *args: str, timeout_s: float = 120) -> str:
     """`llmwatch rollout …` as a user runs it; returns its output, fails the test on a non-zero exit."""
-    env = {**os.environ, **child_env(settings)}
+    env = {**os.environ, **settings_env(settings)}
     done = subprocess.run(
         [sys.executable, "-m", "llmwatch", "rollout", *args],
         env=env,
@@ -199,7 +186,7 @@ def test_latency_regression_rolls_back_and_alerts(isolated_topics: Settings, tmp
     # one burst of traffic produced the moment the rollout starts: no settling time (its scores would all be
     # left out as "the routers are still switching"; the burst already follows the new weights)
     s = canary_settings(isolated_topics, tmp_path, webhook, rollout, FAST_JUDGE.model_copy(update={"settle_s": 0}))
-    worker = WorkerProcess(s, AGENTS, tmp_path / "worker.log", extra_env=child_env(s)).start()
+    worker = WorkerProcess(s, AGENTS, tmp_path / "worker.log").start()
     try:
         out = rollout_cli(s, "start", "demo", "--canary", "canary", "--baseline", "baseline", "--timeout", "120")
         assert "progressing, step 0" in out and "canary 20.0%" in out
@@ -257,37 +244,6 @@ def test_latency_regression_rolls_back_and_alerts(isolated_topics: Settings, tmp
         worker.stop()
 
 
-def follow_and_produce(s: Settings, stop: threading.Event, rate: float, sent: list[int]) -> None:
-    """Traffic like a gateway's: canary share from the weights topic, timestamps of now, `rate` events/s."""
-
-    async def main() -> None:
-        share = {"canary": 0.0}
-
-        def on_weights(change: WeightsChange) -> None:
-            if change.weights is not None:
-                share["canary"] = change.weights.weights.get("canary", 0.0)
-
-        follower = WeightsReader(s, on_weights)
-        follower.start()
-        producer = AIOKafkaProducer(**s.kafka_client_kwargs(), acks="all", linger_ms=5)
-        await producer.start()
-        try:
-            chunk, seed = max(1, int(rate / 4)), 0
-            while not stop.is_set():
-                tick = time.monotonic()
-                seed += 1
-                for e in scenario_events("steady", chunk, seed=seed, rate=None, canary_weight=share["canary"]):
-                    await producer.send(s.topics.events, e.encode(), key=e.event_id.encode())
-                await producer.flush()
-                sent[0] += chunk
-                await asyncio.sleep(max(0.0, 0.25 - (time.monotonic() - tick)))
-        finally:
-            await producer.stop()
-            await follower.stop()
-
-    asyncio.run(main())
-
-
 def test_steady_walks_every_step_to_full_promotion(isolated_topics: Settings, tmp_path: Path, webhook: Webhook) -> None:
     rollout = RolloutSettings(
         steps=[0.2, 0.5, 1.0],
@@ -300,7 +256,7 @@ def test_steady_walks_every_step_to_full_promotion(isolated_topics: Settings, tm
     # pass on a few hundred canary requests (fail margins stay as strict)
     judge = FAST_JUDGE.model_copy(update={"pass_margin_scale": 8})
     s = canary_settings(isolated_topics, tmp_path, webhook, rollout, judge)
-    worker = WorkerProcess(s, AGENTS, tmp_path / "worker.log", extra_env=child_env(s)).start()
+    worker = WorkerProcess(s, AGENTS, tmp_path / "worker.log").start()
     stop, sent = threading.Event(), [0]
     traffic = threading.Thread(target=follow_and_produce, args=(s, stop, 100.0, sent), daemon=True)
     try:

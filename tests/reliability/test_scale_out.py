@@ -34,10 +34,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaProducer
 
 from llmwatch.harness import (
     WorkerProcess,
+    follow_and_produce,
     landed_counts,
     landing_report,
     metric_sums,
@@ -51,7 +51,7 @@ from llmwatch.schemas import CanaryVerdict, ControlCommand, InferenceEvent, Traf
 from llmwatch.settings import EvaluatorSettings, JudgeSettings, RolloutSettings, Settings, WorkerSettings
 from llmwatch.sim.events import scenario_events
 from llmwatch.streams.control import publish, send_command
-from llmwatch.weights_topic import WeightsChange, WeightsReader, WeightsView, read_weights
+from llmwatch.weights_topic import WeightsView, read_weights
 
 pytestmark = [pytest.mark.reliability, pytest.mark.integration, pytest.mark.slow]
 
@@ -217,37 +217,6 @@ CANARY_ROLLOUT = RolloutSettings(
 CANARY_JUDGE = JudgeSettings(interval_s=1, stratum_s=1, lateness_s=1, settle_s=0.5, critical=[], pass_margin_scale=8)
 
 
-def _traffic(s: Settings, stop: threading.Event, rate: float, sent: list[int]) -> None:
-    """Events like a gateway's: the canary share from the weights topic (its one reader), timestamps of now."""
-
-    async def main() -> None:
-        share = {"canary": 0.0}
-
-        def follow(change: WeightsChange) -> None:
-            if change.deployment == "demo" and change.weights is not None:
-                share["canary"] = change.weights.weights.get("canary", 0.0)
-
-        reader = WeightsReader(s, follow)
-        reader.start()
-        producer = AIOKafkaProducer(**s.kafka_client_kwargs(), acks="all", linger_ms=5)
-        await producer.start()
-        try:
-            chunk, seed = max(1, int(rate / 4)), 0
-            while not stop.is_set():
-                tick = time.monotonic()
-                seed += 1
-                for e in scenario_events("steady", chunk, seed=seed, rate=None, canary_weight=share["canary"]):
-                    await producer.send(s.topics.events, e.encode(), key=e.event_id.encode())
-                await producer.flush()
-                sent[0] += chunk
-                await asyncio.sleep(max(0.0, 0.25 - (time.monotonic() - tick)))
-        finally:
-            await producer.stop()
-            await reader.stop()
-
-    asyncio.run(main())
-
-
 def _active(workers: list[WorkerProcess]) -> list[WorkerProcess]:
     """The workers whose controller says it is the active one."""
     out = []
@@ -299,7 +268,7 @@ def test_two_judge_controllers_and_a_controller_killed_mid_rollout(kafka_setting
         j3: WorkerProcess | None = None
         everyone = [data, j1, j2]
         stop, sent = threading.Event(), [0]
-        traffic = threading.Thread(target=_traffic, args=(s, stop, 60.0, sent), daemon=True)
+        traffic = threading.Thread(target=follow_and_produce, args=(s, stop, 60.0, sent), daemon=True)
         try:
             wait_for(
                 lambda: (
