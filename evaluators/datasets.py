@@ -2,7 +2,8 @@
 
 Built by `scripts/build_eval_data.py` from pinned PyPI wheels; each set's DATASHEET.md says where every row comes
 from and how its label was set. Rows: text, label (1 = attack / toxic), slice (the kind of text), role (injection:
-user | context), source (package:path).
+user | context), source (package:path). The hallucination set (`scripts/build_hallucination_set.py`) holds
+answers with their context instead of texts: `load_grounded_set`.
 """
 
 from __future__ import annotations
@@ -39,6 +40,28 @@ def load_set(name: str, split: str) -> list[LabeledText]:
         raise FileNotFoundError(f"no {split} split for the {name!r} set at {path} (scripts/build_eval_data.py)")
     with gzip.open(path, "rt", encoding="utf-8") as f:
         return [LabeledText(**json.loads(line)) for line in f if line.strip()]
+
+
+@dataclass(frozen=True)
+class GroundedAnswer:
+    """An answer to score against its retrieved context; label 1 = the context does not support it."""
+
+    context: list[str]
+    prompt: str
+    response: str
+    label: int
+    slice: str
+    source: str
+    role: str = "response"
+
+
+def load_grounded_set(name: str, split: str) -> list[GroundedAnswer]:
+    """Rows of one split of a (context, prompt, response, label) set; FileNotFoundError names it when missing."""
+    path = set_path(name, split)
+    if not path.exists():
+        raise FileNotFoundError(f"no {split} split for the {name!r} set at {path} (scripts/build_hallucination_set.py)")
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        return [GroundedAnswer(**json.loads(line)) for line in f if line.strip()]
 
 
 def set_digest(name: str) -> str:

