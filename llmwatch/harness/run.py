@@ -3,7 +3,6 @@ benchmark, a test or a demo never sees another run's records, offsets, weights o
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from collections.abc import Iterator
@@ -13,6 +12,7 @@ from pathlib import Path
 from aiokafka.admin import AIOKafkaAdminClient
 
 from llmwatch.kafka_topics import delete_topics, ensure_topics_sync
+from llmwatch.local.aio import run_sync
 from llmwatch.schemas import topic_registry
 from llmwatch.settings import Settings, TopicNames
 
@@ -43,7 +43,7 @@ def delete_run_topics(settings: Settings, prefix: str) -> None:
             await admin.close()
         await delete_topics(settings, names)
 
-    asyncio.run(run())
+    run_sync(run())  # from sync code and from inside a running loop alike (the gateway bench ends in one)
 
 
 @contextmanager
