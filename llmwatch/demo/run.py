@@ -369,9 +369,10 @@ class Demo:
         interrupted: list[int] = []
 
         async def story() -> tuple[Finish, TrafficDriver]:
-            # Ctrl-C is recorded here, not only as asyncio.run's cancellation of this task: a cancellation can be
-            # absorbed on its way (Python 3.11's wait_for returns a result that completed as it was cancelled), and
-            # then the story played on to the end (seen once in CI). The flag makes the interrupt stick.
+            # Ctrl-C is recorded here, not only as asyncio.run's cancellation of this task: once in CI the
+            # cancellation was absorbed somewhere on its way (where is not known; Python 3.11's wait_for, which
+            # returns a result that completed as it was cancelled, is one candidate) and the story played on to
+            # the end. The flag makes the interrupt stick whatever absorbs the cancellation.
             loop, task = asyncio.get_running_loop(), asyncio.current_task()
 
             def on_sigint() -> None:
