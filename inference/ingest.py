@@ -69,34 +69,41 @@ class Ingest:
     # --- OTLP -------------------------------------------------------------------------------------
 
     def traces(self, body: bytes, content_type: str | None, encoding: str | None) -> Reply | ErrorResponse:
-        try:
-            request = otlp.decode_traces(otlp.decompress(body, encoding, self._limit), content_type)
-        except otlp.OtlpError as e:
-            return self._bad("traces", str(e))
-        mapped = otlp.map_records(otlp.span_records(request), hash_id=self.hash_id, source=self._source)
-        refused = self._enqueue("traces", mapped.events)
-        if refused is not None:
-            return refused
-        self._count("traces", mapped)
-        response = ExportTraceServiceResponse()
-        if mapped.rejected:
-            response.partial_success.rejected_spans = mapped.rejected
-            response.partial_success.error_message = mapped.first_error
-        return Reply(otlp.encode_response(response, content_type or ""), otlp.media_type(content_type))
+        return self._export(
+            "traces", body, content_type, encoding, otlp.decode_traces, otlp.span_records,
+            ExportTraceServiceResponse(), "rejected_spans",
+        )  # fmt: skip
 
     def logs(self, body: bytes, content_type: str | None, encoding: str | None) -> Reply | ErrorResponse:
+        return self._export(
+            "logs", body, content_type, encoding, otlp.decode_logs, otlp.log_records,
+            ExportLogsServiceResponse(), "rejected_log_records",
+        )  # fmt: skip
+
+    def _export(
+        self,
+        signal: Signal,
+        body: bytes,
+        content_type: str | None,
+        encoding: str | None,
+        decode: Callable[[bytes, str | None], Any],
+        records: Callable[[Any], Any],
+        response: Any,
+        rejected_field: str,
+    ) -> Reply | ErrorResponse:
+        """One OTLP export request: decode, map, publish whole or refuse, answer with its partial success
+        (`rejected_field`: what the signal's OTLP response calls the rejected count)."""
         try:
-            request = otlp.decode_logs(otlp.decompress(body, encoding, self._limit), content_type)
+            request = decode(otlp.decompress(body, encoding, self._limit), content_type)
         except otlp.OtlpError as e:
-            return self._bad("logs", str(e))
-        mapped = otlp.map_records(otlp.log_records(request), hash_id=self.hash_id, source=self._source)
-        refused = self._enqueue("logs", mapped.events)
+            return self._bad(signal, str(e))
+        mapped = otlp.map_records(records(request), hash_id=self.hash_id, source=self._source)
+        refused = self._enqueue(signal, mapped.events)
         if refused is not None:
             return refused
-        self._count("logs", mapped)
-        response = ExportLogsServiceResponse()
+        self._count(signal, mapped)
         if mapped.rejected:
-            response.partial_success.rejected_log_records = mapped.rejected
+            setattr(response.partial_success, rejected_field, mapped.rejected)
             response.partial_success.error_message = mapped.first_error
         return Reply(otlp.encode_response(response, content_type or ""), otlp.media_type(content_type))
 
