@@ -4,7 +4,7 @@ exercise the commands a user runs. No product module imports it."""
 
 from .clickhouse import landed_counts, landing_report, query_rows, query_scalar
 from .kafka import produce, produce_sync, read_partitions
-from .processes import ChildProcess, GatewayProcess, IngestProcess, WorkerProcess, free_port, settings_env
+from .processes import ChildProcess, GatewayProcess, IngestProcess, WorkerProcess, free_port, run_cli, settings_env
 from .procstats import cpu_seconds, metric_sums, parse_metrics, rss_mb
 from .run import delete_run_topics, private_run, run_settings
 from .traffic import follow_and_produce
@@ -33,6 +33,7 @@ __all__ = [
     "query_scalar",
     "read_partitions",
     "rss_mb",
+    "run_cli",
     "run_settings",
     "settings_env",
     "wait_for",

@@ -77,6 +77,21 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} cannot go into an environment variable")
 
 
+def run_cli(settings: Settings, *args: str, timeout_s: float = 150) -> str:
+    """`llmwatch ARGS…` as a user runs it, with `settings` in its environment; its output, or HarnessError with
+    what it printed when it exits non-zero."""
+    done = subprocess.run(
+        [sys.executable, "-m", "llmwatch", *args],
+        env={**os.environ, **settings_env(settings)},
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+    )
+    if done.returncode != 0:
+        raise HarnessError(f"`llmwatch {' '.join(args)}` exited {done.returncode}:\n{done.stdout}{done.stderr}")
+    return done.stdout
+
+
 class ChildProcess:
     """An `llmwatch` command as a child process. Subclasses say which command (`command()`), what to call it in
     messages (`name`) and how long a graceful stop may take (`stop_timeout_s`)."""

@@ -10,9 +10,6 @@ silence created through its API suppresses the repeat.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -21,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from llmwatch.harness import WorkerProcess, produce_sync, query_scalar, settings_env, wait_for
+from llmwatch.harness import WorkerProcess, produce_sync, query_scalar, run_cli, wait_for
 from llmwatch.harness.alertmanager import AlertmanagerProcess, Receiver, local_config
 from llmwatch.settings import AlertSettings, EvaluatorSettings, JudgeSettings, RolloutSettings, Settings, WorkerSettings
 from llmwatch.sim.events import scenario_events
@@ -43,18 +40,6 @@ def alertmanager(go_tool: Callable[[str], Path], receiver: Receiver, tmp_path: P
     config = local_config(receiver_url=receiver.url, group_wait="1s", group_interval="2s", repeat_interval="4s")
     with AlertmanagerProcess(go_tool("alertmanager"), config, tmp_path / "alertmanager") as am:
         yield am
-
-
-def rollout_cli(settings: Settings, *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "llmwatch", "rollout", *args],
-        env={**os.environ, **settings_env(settings)},
-        capture_output=True,
-        text=True,
-        timeout=150,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    return done.stdout
 
 
 def pages(receiver: Receiver, alertname: str) -> list[dict[str, Any]]:
@@ -106,7 +91,7 @@ def test_rollback_pages_the_team_through_alertmanager_and_a_silence_stops_the_re
     worker = WorkerProcess(s, AGENTS, tmp_path / "worker.log").start()
     watched = [worker, alertmanager]
     try:
-        rollout_cli(s, "start", "demo", "--canary", "canary", "--baseline", "baseline", "--timeout", "120")
+        run_cli(s, "rollout", "start", "demo", "--canary", "canary", "--baseline", "baseline", "--timeout", "120")
         events = scenario_events("latency-regression", 1500, seed=11, rate=None, canary_weight=0.2, onset_s=0)
         assert produce_sync(s, s.topics.events, events) == 1500
         rolled_back = "SELECT any(verdict_id) FROM traffic_weights FINAL WHERE state = 'rolled_back'"

@@ -13,9 +13,6 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import os
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -27,7 +24,14 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from llmwatch.harness import WorkerProcess, follow_and_produce, produce_sync, query_scalar, settings_env, wait_for
+from llmwatch.harness import (
+    WorkerProcess,
+    follow_and_produce,
+    produce_sync,
+    query_scalar,
+    run_cli,
+    wait_for,
+)
 from llmwatch.settings import AlertSettings, EvaluatorSettings, JudgeSettings, RolloutSettings, Settings, WorkerSettings
 from llmwatch.sim.events import scenario_events
 
@@ -111,20 +115,6 @@ def canary_settings(
     )
 
 
-def rollout_cli(settings: Settings, *args: str, timeout_s: float = 120) -> str:
-    """`llmwatch rollout …` as a user runs it; returns its output, fails the test on a non-zero exit."""
-    env = {**os.environ, **settings_env(settings)}
-    done = subprocess.run(
-        [sys.executable, "-m", "llmwatch", "rollout", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout_s,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    return done.stdout
-
-
 def all_weights(settings: Settings) -> list[dict[str, Any]]:
     """Every record on the weights topic, as raw JSON (not through the schema: the test checks validity itself)."""
 
@@ -188,7 +178,7 @@ def test_latency_regression_rolls_back_and_alerts(isolated_topics: Settings, tmp
     s = canary_settings(isolated_topics, tmp_path, webhook, rollout, FAST_JUDGE.model_copy(update={"settle_s": 0}))
     worker = WorkerProcess(s, AGENTS, tmp_path / "worker.log").start()
     try:
-        out = rollout_cli(s, "start", "demo", "--canary", "canary", "--baseline", "baseline", "--timeout", "120")
+        out = run_cli(s, "rollout", "start", "demo", "--canary", "canary", "--baseline", "baseline", "--timeout", "120")
         assert "progressing, step 0" in out and "canary 20.0%" in out
         started = time.monotonic()
         events = scenario_events("latency-regression", 1500, seed=11, rate=None, canary_weight=0.2, onset_s=0)
@@ -237,7 +227,7 @@ def test_latency_regression_rolls_back_and_alerts(isolated_topics: Settings, tmp
         records = all_weights(s)
         assert_all_valid(records)
         assert records[-1]["weights"]["canary"] == 0.0 and records[-1]["state"] == "rolled_back"
-        status = rollout_cli(s, "status", "demo")
+        status = run_cli(s, "rollout", "status", "demo")
         assert "rolled_back" in status and fail_id in status
         print(f"latency regression rolled back {elapsed:.1f} s after the traffic started")
     finally:
@@ -260,7 +250,7 @@ def test_steady_walks_every_step_to_full_promotion(isolated_topics: Settings, tm
     stop, sent = threading.Event(), [0]
     traffic = threading.Thread(target=follow_and_produce, args=(s, stop, 100.0, sent), daemon=True)
     try:
-        out = rollout_cli(s, "start", "demo", "--canary", "canary", "--baseline", "baseline", "--timeout", "120")
+        out = run_cli(s, "rollout", "start", "demo", "--canary", "canary", "--baseline", "baseline", "--timeout", "120")
         assert "progressing, step 0" in out
         started = time.monotonic()
         traffic.start()
