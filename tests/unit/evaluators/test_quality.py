@@ -21,15 +21,15 @@ DOC = Path(__file__).parents[3] / "docs" / "evaluators.md"
 
 #: evaluator → summary metric → documented floor (docs/evaluators.md, "Guarded figures")
 FLOORS: dict[str, dict[str, float]] = {
-    "injection": {"auc": 0.97, "recall_at_1pct_fpr": 0.84, "recall_at_5pct_fpr": 0.92, "recall": 0.87},
+    "injection": {"auc": 0.97, "recall_at_1pct_fpr": 0.72, "recall_at_5pct_fpr": 0.91, "recall": 0.87},
     "toxicity": {"auc": 0.97, "recall_at_1pct_fpr": 0.78, "recall_at_5pct_fpr": 0.90, "recall": 0.82},
 }
 #: evaluator → ceiling on the flag rate of every benign slice with at least 20 rows, at the default threshold;
 #: (evaluator, slice) → a documented exception
 BENIGN_CEILING = {"injection": 0.05, "toxicity": 0.10}
-SLICE_CEILING = {("injection", "prompt_template"): 0.07}
+SLICE_CEILING = {("injection", "prompt_template"): 0.13}
 #: evaluator → ceiling on the false-positive rate over all benign rows, at the default threshold
-FPR_CEILING = {"injection": 0.025, "toxicity": 0.035}
+FPR_CEILING = {"injection": 0.03, "toxicity": 0.035}
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +75,18 @@ def test_sets_have_three_disjoint_splits_with_both_labels() -> None:
         assert not texts["train"] & texts["validation"]
         for rows in splits.values():
             assert {r.label for r in rows} == {0, 1} and all(r.source for r in rows)
+
+
+def test_each_frameworks_templates_sit_in_one_split() -> None:
+    """Templates split by package (scripts/build_eval_data.py, `split_by_package`): a test template comes from a
+    framework that no training or validation template came from, so the template figure measures unseen phrasing."""
+    seen: dict[str, set[str]] = {}
+    for split in SPLITS:
+        for r in load_set("injection", split):
+            if r.slice == "prompt_template":
+                seen.setdefault(r.source.split(":")[0], set()).add(split)
+    assert len(seen) >= 20 and all(len(splits) == 1 for splits in seen.values()), seen
+    assert sum(splits == {"test"} for splits in seen.values()) >= 5, seen
 
 
 # --- the report's arithmetic, by hand ----------------------------------------------------------------------
