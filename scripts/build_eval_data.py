@@ -499,7 +499,7 @@ PER_LANGUAGE = 30
 
 
 def django_messages(z: zipfile.ZipFile) -> Iterator[Row]:
-    """Benign text in 97 languages: the translated messages (msgstr) of Django's locale catalogues, 6+ words each.
+    """Benign text in 95 languages: the translated messages (msgstr) of Django's locale catalogues, 6+ words each.
     Without them every non-English row of the set is an attack, and a head trained so reads the language itself as
     the attack. A language's messages share one split (split by language), so a test language is one no training
     row was written in."""
