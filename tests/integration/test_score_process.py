@@ -91,8 +91,15 @@ def test_batches_in_flight_when_the_child_dies_restart_it_once_and_are_all_score
         assert dead is not None
 
         async def kill_while_scoring() -> list[list]:
+            child = psutil.Process(dead)
+            idle = sum(child.cpu_times()[:2])
             tasks = [asyncio.ensure_future(proc.score(b)) for b in batches]
-            await asyncio.sleep(0.3)  # each batch of 2,000 takes the child ~0.5 s: all four are in flight
+            # kill as soon as the child is at work on the first batch, not after a fixed sleep: how long four batches
+            # of 2,000 take depends on the machine's load (a 0.3 s sleep once outlasted all four)
+            deadline = time.monotonic() + 60
+            while sum(child.cpu_times()[:2]) < idle + 0.01:
+                assert time.monotonic() < deadline, "the child never started on the batches"
+                await asyncio.sleep(0.002)
             assert not tasks[-1].done()
             os.kill(dead, signal.SIGKILL)
             return await asyncio.gather(*tasks)
