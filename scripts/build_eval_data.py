@@ -594,22 +594,16 @@ def templates(nemo: zipfile.ZipFile, llama: zipfile.ZipFile, others: dict[str, z
     # most like an attack, so the benign side of the user head sees it
     yield from _code_prompts(others["camel-ai"], "camel-ai", "camel/")
     yield from _code_prompts(others["autogen-agentchat"], "autogen-agentchat", "autogen_agentchat/")
-    for name in sorted(n for n in others["smolagents"].namelist() if re.fullmatch(r"smolagents/prompts/\w+\.yaml", n)):
-        for text in _yaml_strings(yaml.safe_load(_text(others["smolagents"], name))):
+    yield from _structured_prompts(others["smolagents"], "smolagents", r"smolagents/prompts/\w+\.yaml")
+    yield from _structured_prompts(others["crewai"], "crewai", r"crewai/translations/en\.json")
+
+
+def _structured_prompts(z: zipfile.ZipFile, package: str, pattern: str) -> Iterator[Row]:
+    """Every string of 15+ words in the YAML (or JSON, a subset of YAML) files whose path matches `pattern`."""
+    for name in sorted(n for n in z.namelist() if re.fullmatch(pattern, n)):
+        for text in _yaml_strings(yaml.safe_load(_text(z, name))):
             if len(text.split()) >= 15:
-                yield Row(_clean(text), 0, "prompt_template", f"smolagents:{name}", group=text[:200])
-    name = "crewai/translations/en.json"
-
-    def leaves(node: object) -> Iterator[str]:
-        if isinstance(node, dict):
-            for v in node.values():
-                yield from leaves(v)
-        elif isinstance(node, str):
-            yield node
-
-    for text in leaves(json.loads(_text(others["crewai"], name))):
-        if len(text.split()) >= 15:
-            yield Row(_clean(text), 0, "prompt_template", f"crewai:{name}", group=text[:200])
+                yield Row(_clean(text), 0, "prompt_template", f"{package}:{name}", group=text[:200])
 
 
 #: a module that holds prompts (by its path), and a string that talks to a model (by its words): the generic
@@ -633,14 +627,10 @@ def framework_prompts(wheels: dict[str, zipfile.ZipFile]) -> Iterator[Row]:
     or file whose path names attacks or harm."""
     for package in FRAMEWORK_PACKAGES:
         z = wheels[package]
-        tops = sorted(
-            {n.split("/")[0] for n in z.namelist() if "/" in n and not n.split("/")[0].endswith(".dist-info")}
-        )
-        for top in tops:
-            for r in _code_prompts(z, package, top + "/"):
-                path = r.source.split(":", 1)[1]
-                if _PROMPT_PATH.search(path) and _PROMPT_WORDS.search(r.text) and not _ATTACK_PATH.search(path):
-                    yield r
+        for r in _code_prompts(z, package, ""):
+            path = r.source.split(":", 1)[1]
+            if _PROMPT_PATH.search(path) and _PROMPT_WORDS.search(r.text) and not _ATTACK_PATH.search(path):
+                yield r
         for name in sorted(n for n in z.namelist() if _PROMPT_FILE.search(n) and not _ATTACK_PATH.search(n)):
             try:
                 text = _text(z, name)
@@ -650,18 +640,15 @@ def framework_prompts(wheels: dict[str, zipfile.ZipFile]) -> Iterator[Row]:
                 text = text.split("---", 2)[-1]
             if 25 <= len(text.split()) <= 3000 and _PROMPT_WORDS.search(text):
                 yield Row(_clean(text), 0, "prompt_template", f"{package}:{name}", group=text[:200])
-    z = wheels["autoevals"]
-    for name in sorted(n for n in z.namelist() if re.fullmatch(r"autoevals/templates/\w+\.yaml", n)):
-        for text in _yaml_strings(yaml.safe_load(_text(z, name))):
-            if len(text.split()) >= 15:
-                yield Row(_clean(text), 0, "prompt_template", f"autoevals:{name}", group=text[:200])
+    yield from _structured_prompts(wheels["autoevals"], "autoevals", r"autoevals/templates/\w+\.yaml")
 
 
 def split_by_package(rows: list[Row], test: float = 0.15, validation: float = 0.15) -> list[Row]:
     """Whole packages into one split each: a test template then comes from a framework that no training template
     came from, as in production (and as in the held-out check), where templates of one framework share their
     phrasing. Packages in the order of their name's sha256 fill test to `test` of the rows, then validation, then
-    train takes the rest: no choice of which framework goes where."""
+    train takes the rest: no choice of which framework goes where. A package joins a split while the split stays
+    within 1.2 x its share (whole packages cannot hit a share exactly)."""
     sizes = Counter(r.source.split(":")[0] for r in rows)
     order = sorted(sizes, key=lambda p: hashlib.sha256(p.encode()).hexdigest())
     total, filled, split_of = sum(sizes.values()), Counter(), {}
