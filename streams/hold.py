@@ -10,14 +10,22 @@ at once), but Faust must only ever see a contiguous prefix acked. faust-streamin
 first run of consecutive acked offsets without checking that it starts where the last commit ended when
 no commit is known yet (or it was 0), and it lets a gap of exactly one held offset through otherwise
 (`Consumer._new_offset`: acked 5-7 with 0-4 held commits 8). A kill -9 after such a commit loses the
-held events. So `HeldOffsets` acks a partition's events only once every earlier one it holds is released.
+held events. So `HeldOffsets` acks an event only once every event it holds at that offset or below on the same
+partition is released.
+
+Ordered by offset, not by reading order, because a partition can be read twice: a rebalance seeks every partition
+a worker keeps back to its commit, so the same offsets arrive again as new messages while the first copies are
+still held (in a window not yet emitted). The window agent releases the second copy at once (a duplicate); acking
+it would commit the offset although its first copy's effect is not durable, and a kill -9 then loses it (it did:
+tests/reliability/test_scale_out.py, once in four CI runs). Ordered by offset, the copy waits for the original.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import logging
 import weakref
-from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -29,17 +37,16 @@ log = logging.getLogger(__name__)
 class _Held:
     event: Any
     released: bool = False
-    stale: bool = False  # from a read before a seek back (rebalance): acked when released, out of order
 
 
 class HeldOffsets:
-    """The events one stream holds, per partition in the order they were read."""
+    """The events one stream holds, per partition ordered by offset (then by when they were read)."""
 
     def __init__(self, stream: Any) -> None:
         self.stream = stream
-        self._queues: dict[Any, deque[_Held]] = {}
-        self._entries: dict[int, _Held] = {}  # id(message) → entry; the entry keeps the message alive
-        self._ack_next: list[Any] = []
+        self._heaps: dict[Any, list[tuple[int, int, _Held]]] = {}  # tp → (offset, read order, entry)
+        self._entries: dict[int, _Held] = {}  # id(message) → entry not yet released; the entry keeps it alive
+        self._reads = itertools.count()
 
     def hold(self, event: Any) -> Any:
         """Keep `event`'s offset uncommitted until `release`; returns the event."""
@@ -47,33 +54,26 @@ class HeldOffsets:
         if id(message) in self._entries:
             return event  # held already: one hold, one release
         message.incref()
-        queue = self._queues.setdefault(message.tp, deque())
-        if queue and queue[-1].event.message.offset >= message.offset:
-            self._seeked_back(queue)
+        heap = self._heaps.setdefault(message.tp, [])
         entry = _Held(event)
-        queue.append(entry)
+        heapq.heappush(heap, (message.offset, next(self._reads), entry))
         self._entries[id(message)] = entry
         return event
 
     async def release(self, events: Iterable[Any]) -> None:
-        """Mark `events` done; ack every partition's longest released prefix."""
+        """Mark `events` done; ack, per partition, every event with no unreleased one at or below its offset."""
         touched = set()
-        while self._ack_next:
-            await self.stream.ack(self._ack_next.pop())
         for event in events:
             entry = self._entries.pop(id(event.message), None)
             if entry is None:
                 log.debug("release of an event that is not held: %s", event.message.offset)
                 continue
-            if entry.stale:
-                await self.stream.ack(entry.event)
-                continue
             entry.released = True
             touched.add(event.message.tp)
         for tp in touched:
-            queue = self._queues[tp]
-            while queue and queue[0].released:
-                await self.stream.ack(queue.popleft().event)
+            heap = self._heaps[tp]
+            while heap and heap[0][2].released:
+                await self.stream.ack(heapq.heappop(heap)[2].event)
 
     def held(self) -> int:
         return len(self._entries)
@@ -82,22 +82,11 @@ class HeldOffsets:
         """Drop the holds on `partitions` without acking them: they moved to another consumer (a rebalance), which
         reads them again from the last commit. Returns how many were dropped."""
         dropped = 0
-        for tp in [tp for tp in self._queues if tp.partition in partitions]:
-            for entry in self._queues.pop(tp):
+        for tp in [tp for tp in self._heaps if tp.partition in partitions]:
+            for _, _, entry in self._heaps.pop(tp):
                 self._entries.pop(id(entry.event.message), None)
                 dropped += 1
         return dropped
-
-    def _seeked_back(self, queue: deque[_Held]) -> None:
-        """The partition is read again from an earlier offset (a rebalance seeks to the committed offset):
-        what this process still holds from the earlier read no longer orders the new one. Those events are
-        acked as they are released, as Faust would; it ignores an ack below its last commit."""
-        log.info("a partition is read again from an earlier offset; %d earlier holds set apart", len(queue))
-        while queue:
-            entry = queue.popleft()
-            entry.stale = True
-            if entry.released:  # released already, waiting on an older one: acked with the next release
-                self._ack_next.append(entry.event)
 
 
 _BY_STREAM: weakref.WeakKeyDictionary[Any, HeldOffsets] = weakref.WeakKeyDictionary()

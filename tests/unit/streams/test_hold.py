@@ -1,4 +1,5 @@
-"""HeldOffsets: Faust only ever sees a contiguous prefix of each partition acked, whatever order releases come in.
+"""HeldOffsets: Faust only ever sees a contiguous prefix of each partition acked, whatever order releases come in
+and however often a partition is read.
 
 The commit offset is computed by faust-streaming's own `Consumer._new_offset` over what was acked, so these
 tests check the property that matters (nothing held is ever below the commit) against the library's code.
@@ -53,9 +54,10 @@ class FakeStream:
 
 
 def faust_commit_offset(acked: list[int], committed: int | None) -> int | None:
-    """What faust-streaming would commit for these acks (its own code, on a stand-in for the consumer)."""
+    """What faust-streaming would commit for these acks (its own code, on a stand-in for the consumer, which keeps
+    each acked offset once: `Consumer.ack` checks its `_acked_index`)."""
     fake = SimpleNamespace(
-        _acked={"tp": sorted(acked)},
+        _acked={"tp": sorted(set(acked))},
         _gap=defaultdict(IntervalTree),
         _committed_offset=defaultdict(lambda: None, {"tp": committed}),
         _acked_index=defaultdict(set),
@@ -126,27 +128,77 @@ async def test_commit_never_passes_a_held_offset(seed: int) -> None:
     assert committed == 200
 
 
-async def test_a_seek_back_sets_the_earlier_holds_apart() -> None:
-    """After a rebalance the partition is read again from the commit: the new read is ordered on its own, and the
-    earlier holds are acked as they are released (Faust ignores acks below its commit)."""
+async def test_a_second_read_of_held_offsets_waits_for_the_first() -> None:
+    """After a rebalance the partitions a worker keeps are read again from the commit, as new messages, while the
+    first copies are still held. Releasing a copy acks nothing below an offset whose first copy is still held."""
     stream = FakeStream()
     held = HeldOffsets(stream)
     first = [FakeEvent(FakeMessage("tp", i)) for i in range(4)]
     for e in first:
         held.hold(e)
     await stream.moved_past(first)
-    await held.release([first[2]])  # waits on 0 and 1
+    await held.release([first[0], first[2]])  # 2 waits on 1
+    assert stream.acked["tp"] == [0]
     again = [FakeEvent(FakeMessage("tp", i)) for i in range(1, 4)]
     for e in again:
         held.hold(e)
     await stream.moved_past(again)
-    await held.release([first[0]])  # stale: acked as released, and the waiting 2 goes with it
-    assert sorted(stream.acked["tp"]) == [0, 2]
-    await held.release(again[1:])
-    assert sorted(stream.acked["tp"]) == [0, 2], "the new read's 2-3 wait on its 1"
-    await held.release([again[0], first[1], first[3]])
+    await held.release(again)  # duplicates of what the first read still holds: released at once
+    assert stream.acked["tp"] == [0], "a copy was acked while the first read still holds offset 1"
+    await held.release([first[1]])
+    assert sorted(stream.acked["tp"]) == [0, 1, 1, 2, 2], "the copy of 3 waits on its first copy"
+    await held.release([first[3]])
     assert sorted(stream.acked["tp"]) == [0, 1, 1, 2, 2, 3, 3]
     assert held.held() == 0
+
+
+@pytest.mark.parametrize("seed", range(10))
+async def test_a_window_kept_over_a_rebalance_holds_the_commit(seed: int) -> None:
+    """The scale-out failure, on the real windower and Faust's own commit computation: a worker keeps a partition
+    over a rebalance with a window still open; the partition is read again from the commit and every record of the
+    second read is a duplicate, released at once. The commit must not pass the open window's events (a kill -9
+    would lose them) until the window is emitted."""
+    from datetime import UTC, datetime, timedelta
+
+    from llmwatch.schemas import EvalScores
+    from llmwatch.streams.windowing import TumblingWindower, WindowConfig
+
+    rng = random.Random(seed)
+    windower = TumblingWindower(WindowConfig(size_s=60, lateness_s=0, idle_close_s=1000))
+    stream = FakeStream()
+    held = HeldOffsets(stream)
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    n = rng.randint(5, 40)
+    scores = [
+        EvalScores(
+            event_id=f"e{i}",
+            ts=t0 + timedelta(seconds=i),
+            deployment="d",
+            model_version="v",
+            source_partition=0,
+            source_offset=i,
+        )
+        for i in range(n)
+    ]
+
+    async def read(copy: list[FakeEvent]) -> None:
+        for e in copy:
+            held.hold(e)
+        for e in copy:
+            outcome = windower.add(scores[e.message.offset], partition=0, offset=e.message.offset, wall_now=0.0)
+            if outcome == "duplicate":
+                await held.release([e])
+        await stream.moved_past(copy)
+
+    first = [FakeEvent(FakeMessage("tp", i)) for i in range(n)]
+    await read(first)
+    assert windower.open_windows == 1
+    await read([FakeEvent(FakeMessage("tp", i)) for i in range(n)])  # the seek back to the commit (none yet)
+    assert stream.acked["tp"] == [], f"offsets {stream.acked['tp']} acked while the open window holds them"
+    (closing,) = windower.due(0.0, flush_all=True)
+    assert closing.stats.count == n
+    await held.release(first)  # the emit is durable
+    assert faust_commit_offset(stream.acked["tp"], None) == n
 
 
 async def test_a_failed_batch_keeps_later_batches_from_being_acked() -> None:
