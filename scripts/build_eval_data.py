@@ -110,6 +110,13 @@ PINS = {
         Pin("tonic-validate", "6.2.0", "tonic_validate-6.2.0-py3-none-any.whl", "MIT"),
         Pin("uptrain", "0.7.1", "uptrain-0.7.1-py3-none-any.whl", "Apache-2.0"),
         Pin("vanna", "2.0.2", "vanna-2.0.2-py3-none-any.whl", "MIT"),
+        # evaluation judges with rubrics, tagged or marked-up data sections and example conversations: the style of
+        # template the user head flagged most (opik's and mlflow's judges in the test split)
+        Pin("openevals", "0.2.2", "openevals-0.2.2-py3-none-any.whl", "MIT"),
+        Pin("judges", "0.1.1", "judges-0.1.1-py3-none-any.whl", "Apache-2.0"),
+        Pin("lighteval", "0.13.0", "lighteval-0.13.0-py3-none-any.whl", "MIT"),
+        Pin("inspect-ai", "0.3.285", "inspect_ai-0.3.285-py3-none-any.whl", "MIT"),
+        Pin("weave", "0.54.0", "weave-0.54.0-py3-none-any.whl", "Apache-2.0"),
         Pin("django", "5.2.20", "django-5.2.20-py3-none-any.whl", "BSD-3-Clause"),
     )
 }
@@ -119,9 +126,19 @@ FRAMEWORK_PACKAGES = (
     "opik", "pydantic-ai-slim", "ragas", "semantic-kernel", "trulens-feedback", "agno", "aider-chat", "autogen-ext",
     "azure-ai-evaluation", "browser-use", "continuous-eval", "gpt-researcher", "griptape", "langchain-community",
     "langchain-experimental", "mem0ai", "metagpt", "mlflow-skinny", "swarms", "tonic-validate", "uptrain", "vanna",
+    "openevals", "judges", "lighteval", "inspect-ai", "weave",
 )  # fmt: skip
+#: where a framework keeps its prompts, for those whose other modules' strings (CLI errors, CSS, UI text) pass the
+#: path and word filters of `framework_prompts`; the others are read whole
+FRAMEWORK_PATHS = {
+    "inspect-ai": ("inspect_ai/scorer/", "inspect_ai/solver/", "inspect_ai/agent/"),
+    "lighteval": ("lighteval/tasks/", "lighteval/metrics/"),
+    "weave": ("weave/scorers/",),
+}
 #: read and left out: arize-phoenix-evals (Elastic-2.0), open-interpreter (AGPL-3.0), giskard (its LLM scanner
-#: ships attack prompts beside its judge prompts), letta, pandasai, marvin, mirascope (no templates the scan finds)
+#: ships attack prompts beside its judge prompts), letta, pandasai, marvin, mirascope (no templates the scan finds),
+#: prometheus-eval (no licence in its metadata), agentevals and flow-judge (their templates are openevals' and
+#: lighteval's own, word for word), fschat and alpaca-eval (the scan finds UI strings, not templates)
 SHA256_FILE = Path(__file__).with_name("eval_data_pins.json")
 SPLITS = ("train", "validation", "test")
 
@@ -627,9 +644,12 @@ def framework_prompts(wheels: dict[str, zipfile.ZipFile]) -> Iterator[Row]:
     or file whose path names attacks or harm."""
     for package in FRAMEWORK_PACKAGES:
         z = wheels[package]
+        within = FRAMEWORK_PATHS.get(package, ("",))
         for r in _code_prompts(z, package, ""):
             path = r.source.split(":", 1)[1]
-            if _PROMPT_PATH.search(path) and _PROMPT_WORDS.search(r.text) and not _ATTACK_PATH.search(path):
+            if not path.startswith(within) or _ATTACK_PATH.search(path):
+                continue
+            if _PROMPT_PATH.search(path) and _PROMPT_WORDS.search(r.text):
                 yield r
         for name in sorted(n for n in z.namelist() if _PROMPT_FILE.search(n) and not _ATTACK_PATH.search(n)):
             try:
@@ -875,6 +895,12 @@ How labels were set, per source:
   extraction prompts). Nothing from a module or file whose path names jailbreaks, injection, attacks, red teaming
   or harm. Read and left out: arize-phoenix-evals (Elastic-2.0 does not clearly allow redistributing its text),
   open-interpreter (AGPL-3.0), giskard (its LLM scanner ships attack prompts beside its judge prompts).
+- **5 more with evaluation judges** (openevals, judges, lighteval, inspect-ai, weave): rubrics with tagged data
+  sections and example conversations, the style of template the user head flagged most. The same scan; for
+  inspect-ai, lighteval and weave only their scorer, solver, agent, task and metric modules (their other modules'
+  strings are CLI errors and UI text). Read and left out: prometheus-eval (no licence in its metadata), agentevals
+  and flow-judge (their templates are openevals' and lighteval's, word for word), fschat and alpaca-eval (the scan
+  finds UI strings there, not templates).
 - Templates split **by package** (`split_by_package`): every template of one framework lands in one split, the
   packages in the order of their name's sha256 filling test to ~15 % of the template rows, then validation, then
   train. A test template therefore comes from a framework no training template came from (split by text, test

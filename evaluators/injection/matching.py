@@ -40,7 +40,7 @@ def _add_firing(text: str, hits: dict[str, Rule]) -> bool:
     before = len(hits)
     for i in _RULE_PATTERNS.candidates(text):
         rule = _OWNER[i]
-        if rule.id not in hits and _RULE_PATTERNS.patterns[i].search(text):
+        if rule.id not in hits and rule.fires(_RULE_PATTERNS.patterns[i], text):
             hits[rule.id] = rule
     return len(hits) > before
 

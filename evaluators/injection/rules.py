@@ -10,14 +10,16 @@ retrain (`llmwatch eval train --evaluators injection`).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
-RULESET_VERSION = "2026.12.1"
+RULESET_VERSION = "2026.12.2"
 
 
 @dataclass(frozen=True)
 class Rule:
-    """One structural signature: any of `patterns` matching fires it."""
+    """One structural signature: any of `patterns` matching fires it (a match `confirm` accepts, when given: for
+    what one regex cannot say, such as "a tag this text never opened")."""
 
     id: str
     family: str
@@ -25,9 +27,22 @@ class Rule:
     description: str
     patterns: tuple[re.Pattern[str], ...]
     since: str = RULESET_VERSION
+    confirm: Callable[[str, re.Match[str]], bool] | None = None
 
     def matches(self, text: str) -> bool:
-        return any(p.search(text) for p in self.patterns)
+        return any(self.fires(p, text) for p in self.patterns)
+
+    def fires(self, pattern: re.Pattern[str], text: str) -> bool:
+        """Whether `pattern` (one of this rule's) fires on `text`."""
+        if self.confirm is None:
+            return pattern.search(text) is not None
+        return any(self.confirm(text, m) for m in pattern.finditer(text))
+
+
+def _closes_unopened(text: str, m: re.Match[str]) -> bool:
+    """A closing tag counts when the text never opens that tag: it ends a section the application opened around
+    it (`</user_input>` inside the user's input). Templates close what they open (`<input>{input}</input>`)."""
+    return re.search(rf"<\s*{re.escape(m.group(1))}\b[^>/]*>", text, re.IGNORECASE) is None
 
 
 def _rx(*patterns: str) -> tuple[re.Pattern[str], ...]:
@@ -58,6 +73,11 @@ _SYS_PROMPT = (
     r"|(?:full|whole|entire|complete|original|initial|hidden|secret|exact) prompt|developer (?:message|prompt)"
     r"|(?:original|initial|hidden|secret|system|first|full|exact|confidential|internal|private) (?:instructions|rules"
     r"|notes)|instructions (?:you were|you've been|you have been) given|(?:your|the) (?:configuration|rules) verbatim)"
+)
+
+_END_OF = (
+    r"(?:end|close)\s+of\s+(?:the\s+)?(?:user\s+)?(?:input|prompt|document|context|text|query|email|data|message"
+    r"|conversation|chat|session)"
 )
 
 RULES: tuple[Rule, ...] = (
@@ -330,13 +350,19 @@ RULES: tuple[Rule, ...] = (
         0.5,
         "Fake end of the user input or document, then more text.",
         _rx(
-            r"\b(?:end|close)\s+of\s+(?:the\s+)?(?:user\s+)?(?:input|prompt|document|context|text|query|email|data|message"
-            r"|conversation|chat|session)"
-            r"\b\s*[\]\-=#>*)]{0,8}\s*\S",
-            r"</\s*(?:user|context|document|input|data|query|system|instructions)\s*>",
+            # a marker line's "END OF DOCUMENT", not prose's "by the end of the conversation"
+            rf"(?:[=#*\-_~\[<(|]\s*|^\s*){_END_OF}\b\s*[\]\-=#>*)]{{0,8}}\s*\S",
             r"^[=#*\-_~]{5,}\s*(?:end|new|system|admin|instructions?)\b",
             r"\b(?:user\s+)?(?:input|prompt|message|query|document|context)\s+ends\s+here\b",
         ),
+    ),
+    Rule(
+        "LW-INJ-DLM-004",
+        "delimiter",
+        0.5,
+        "Closes a section (a tag) the text never opened: the end of the application's own markup, faked.",
+        _rx(r"</\s*(user|context|document|input|data|query|system|instructions)\s*>"),
+        confirm=_closes_unopened,
     ),
     Rule(
         "LW-INJ-DLM-002",
