@@ -164,6 +164,20 @@ def rows(settings: Settings, sql: str) -> list[tuple[Any, ...]]:
 
 
 # --------------------------------------------------------------------------------------------- tests
+def _verdicts_landed(s: Settings, ids: list[str], columns: str, worker: WorkerProcess) -> list[tuple[Any, ...]]:
+    """`columns` of the canary_verdicts rows of `ids`, once all of them landed. The sink stores the verdicts topic
+    and the weights topic in separate batches, so a move can land before the verdict that caused it (it did, once
+    in CI: the promoting verdict was still on its way 0.2 s after the promotion's row)."""
+    id_list = ",".join(f"'{v}'" for v in ids)
+    query = f"SELECT {columns} FROM canary_verdicts FINAL WHERE verdict_id IN ({id_list}) ORDER BY verdict_id"
+
+    def landed() -> list[tuple[Any, ...]] | None:
+        found = rows(s, query)
+        return found if len(found) == len(set(ids)) else None
+
+    return wait_for(landed, 60, f"the verdicts {ids} to land", processes=[worker])
+
+
 def test_latency_regression_rolls_back_and_alerts(isolated_topics: Settings, tmp_path: Path, webhook: Webhook) -> None:
     rollout = RolloutSettings(
         steps=[0.2, 0.5, 1.0],
@@ -198,9 +212,7 @@ def test_latency_regression_rolls_back_and_alerts(isolated_topics: Settings, tmp
         assert [(m[0], m[1], m[2]) for m in moves] == [(1, "progressing", 0.2), (2, "rolled_back", 0.0)], moves
         assert moves[0][4] and moves[1][3], "every move names its cause"
         fail_id = moves[1][3]
-        verdict = rows(
-            s, f"SELECT result, canary_version, reason FROM canary_verdicts FINAL WHERE verdict_id = '{fail_id}'"
-        )
+        verdict = _verdicts_landed(s, [fail_id], "result, canary_version, reason", worker)
         assert verdict and verdict[0][0] == "fail" and verdict[0][1] == "canary" and "ttft" in verdict[0][2], verdict
 
         def alerted() -> Any:
@@ -271,12 +283,7 @@ def test_steady_walks_every_step_to_full_promotion(isolated_topics: Settings, tm
         assert [(m[1], m[2]) for m in moves] == [("progressing", 0.2), ("progressing", 0.5), ("promoted", 1.0)], moves
         assert moves[0][4] is not None
         pass_ids = [m[3] for m in moves[1:]]
-        results = rows(
-            s,
-            "SELECT verdict_id, result FROM canary_verdicts FINAL WHERE verdict_id IN ("
-            + ",".join(f"'{v}'" for v in pass_ids)
-            + ")",
-        )
+        results = _verdicts_landed(s, pass_ids, "verdict_id, result", worker)
         assert sorted(results) == sorted((v, "pass") for v in pass_ids), (pass_ids, results)
         assert query_scalar(s, "SELECT countIf(result = 'fail') FROM canary_verdicts FINAL") == 0
         assert query_scalar(s, "SELECT countIf(rule = 'canary_failed') FROM alerts FINAL") == 0
