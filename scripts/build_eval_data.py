@@ -131,8 +131,8 @@ FRAMEWORK_PACKAGES = (
 #: where a framework keeps its prompts, for those whose other modules' strings (CLI errors, CSS, UI text) pass the
 #: path and word filters of `framework_prompts`; the others are read whole
 FRAMEWORK_PATHS = {
-    "inspect-ai": ("inspect_ai/scorer/", "inspect_ai/solver/", "inspect_ai/agent/"),
-    "lighteval": ("lighteval/tasks/", "lighteval/metrics/"),
+    "inspect-ai": ("inspect_ai/agent/", "inspect_ai/scorer/", "inspect_ai/solver/"),
+    "lighteval": ("lighteval/metrics/", "lighteval/tasks/"),
     "weave": ("weave/scorers/",),
 }
 #: read and left out: arize-phoenix-evals (Elastic-2.0), open-interpreter (AGPL-3.0), giskard (its LLM scanner
@@ -644,13 +644,11 @@ def framework_prompts(wheels: dict[str, zipfile.ZipFile]) -> Iterator[Row]:
     or file whose path names attacks or harm."""
     for package in FRAMEWORK_PACKAGES:
         z = wheels[package]
-        within = FRAMEWORK_PATHS.get(package, ("",))
-        for r in _code_prompts(z, package, ""):
-            path = r.source.split(":", 1)[1]
-            if not path.startswith(within) or _ATTACK_PATH.search(path):
-                continue
-            if _PROMPT_PATH.search(path) and _PROMPT_WORDS.search(r.text):
-                yield r
+        for prefix in FRAMEWORK_PATHS.get(package, ("",)):  # sorted: modules in the order of a whole-package scan
+            for r in _code_prompts(z, package, prefix):
+                path = r.source.split(":", 1)[1]
+                if _PROMPT_PATH.search(path) and _PROMPT_WORDS.search(r.text) and not _ATTACK_PATH.search(path):
+                    yield r
         for name in sorted(n for n in z.namelist() if _PROMPT_FILE.search(n) and not _ATTACK_PATH.search(n)):
             try:
                 text = _text(z, name)
