@@ -340,6 +340,9 @@ def agentdojo(z: zipfile.ZipFile) -> Iterator[Row]:
         AGENTDOJO_PAYLOADS.extend(agentdojo_attack(templates, goals, h) for h in range(len(templates) * len(goals)))
 
 
+#: user attacks that `embed` also hides in documents: short direct overrides and extraction attempts
+PLANTED_SLICES = ("direct", "extraction")
+PLANTED_WORDS = 40
 #: attack strings (AgentDojo templates × goals) that `embed` hides in third-party documents
 AGENTDOJO_PAYLOADS: list[str] = []
 
@@ -350,11 +353,19 @@ def agentdojo_attack(templates: list[str], goals: list[str], h: int) -> str:
 
 
 def embed(rows: list[Row], share: int = 25) -> Iterator[Row]:
-    """Attacked copies of `share` % of the benign documents: one payload (an AgentDojo attack, or an indirect attack
-    text of bastioncorpus/neuralchemy from the document's own split) inserted after a random sentence. The copy
-    shares the document's group, so a document and its injected twin always land in the same split."""
+    """Attacked copies of `share` % of the benign documents: one payload (an AgentDojo attack, an indirect attack
+    text of bastioncorpus/neuralchemy, or a short direct attack or extraction attempt, the last two from the
+    document's own split) inserted after a random sentence. Direct attacks planted in data are the commonest latent
+    injection ("ignore the rest of this document and …"); with AgentDojo's "<INFORMATION> …" letters alone the context
+    head learned that one style. The copy shares the document's group, so a document and its injected twin always
+    land in the same split."""
     payloads = list(dict.fromkeys(AGENTDOJO_PAYLOADS))
     pool = [r for r in rows if r.label == 1 and r.role == "context" and r.slice == "indirect"]
+    pool += [
+        r
+        for r in rows
+        if r.label == 1 and r.role == "user" and r.slice in PLANTED_SLICES and len(r.text.split()) <= PLANTED_WORDS
+    ]
     for r in [r for r in rows if r.label == 0 and r.role == "context" and r.slice.startswith("document_")]:
         h = int(hashlib.sha256(("embed:" + r.text).encode()).hexdigest(), 16)
         if h % 100 >= share:
@@ -863,8 +874,9 @@ How labels were set, per source:
   system_message, injecagent) filled with one of the suite's injection-task goals → attack. A document and its
   attacked copies share a split.
 - **embedded** (`…+embedded` sources): a quarter of the benign documents below, each with one attack inserted
-  after a random sentence (an AgentDojo template × goal, or an indirect attack text of bastioncorpus/neuralchemy
-  from the same split) → attack; the clean document stays as a benign row in the same split.
+  after a random sentence (an AgentDojo template × goal, an indirect attack text of bastioncorpus/neuralchemy, or
+  a direct attack or extraction attempt of at most 40 words, the last two from the same split) → attack; the clean
+  document stays as a benign row in the same split.
 - **package descriptions** (`…dist-info/METADATA` of every pinned wheel): README prose in 40-300-word
   passages, fenced code left out → benign documents, `document_security` for the prompt-injection, guardrail and
   evaluation packages (they explain attacks in prose), `document_software` for the others.

@@ -4,7 +4,8 @@ Features of a chunk: its all-MiniLM-L6-v2 embedding (384); for the text it belon
 (one 0/1 per family, plus the noisy-OR rule score); and the chunk's hashed character 2-5-grams and word 1-2-grams
 (`ngrams`, 2 x 2^18 buckets, each block L2-normalised). The n-grams read what the English-only embedding cannot:
 other languages, obfuscated spellings, the exact idioms of attacks; the embedding reads paraphrases no n-gram was
-seen with. A text scores its best chunk, so one injected sentence in a long page is judged on its own. Two heads,
+seen with. A text scores its best chunk, so one injected sentence in a long page is judged on its own; a head may
+discount a window against the whole text by `window_penalty` x ln(windows) (`best_chunk`). Two heads,
 one per role, because the question differs:
 - `user`: is this prompt a direct attack (override, jailbreak, role-play, extraction, obfuscation, any language)?
 - `context`: does this document or tool output carry instructions aimed at the model (not: is it about security)?
@@ -89,6 +90,7 @@ class Head:
     coef: np.ndarray  # dense part: embedding, then rule features
     intercept: float
     ngram_coef: np.ndarray | None = None  # hashed n-gram part (None: a head trained without n-grams)
+    window_penalty: float = 0.0  # see `best_chunk`
 
 
 @dataclass
@@ -106,7 +108,12 @@ class InjectionModel:
             with np.load(path.with_name(meta["ngram_file"])) as f:
                 ngram_coef = {r: f[r].astype(np.float32) for r in meta["heads"] if r in f}
         heads = {
-            r: Head(np.asarray(h["coef"], dtype=np.float64), float(h["intercept"]), ngram_coef.get(r))
+            r: Head(
+                np.asarray(h["coef"], dtype=np.float64),
+                float(h["intercept"]),
+                ngram_coef.get(r),
+                float(h.get("window_penalty", 0.0)),
+            )
             for r, h in meta["heads"].items()
         }
         platt = {k: Platt.from_json(v) for k, v in meta["calibration"].items()}
@@ -117,25 +124,50 @@ class InjectionModel:
         return float(self.meta["threshold"])
 
 
-def text_logits(
+def text_parts(
     embedder: Any, head: Head, texts: Sequence[str], rules: Sequence[np.ndarray] | None = None
-) -> np.ndarray:
-    """Each text's best-chunk logit under `head`."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each text's whole-text logit, its best window's logit (-inf when it has no window) and its number of windows,
+    under `head`. An empty text has no chunk: its whole-text logit is -20."""
     per_text = [chunks(t) for t in texts]
+    whole, window, n_windows = np.full(len(texts), -20.0), np.full(len(texts), -np.inf), np.zeros(len(texts))
     unique = list(dict.fromkeys(c for cs in per_text for c in cs))
     if not unique:
-        return np.full(len(texts), -20.0)
+        return whole, window, n_windows
     vectors = embedder.encode(unique).astype(np.float64)
     chunk_logits = vectors @ head.coef[: vectors.shape[1]]
     if head.ngram_coef is not None:
         chunk_logits += ngrams(unique) @ head.ngram_coef
     emb_logit = dict(zip(unique, chunk_logits.tolist(), strict=True))
     rules = rules if rules is not None else [rule_features(t) for t in texts]
-    out = np.empty(len(texts))
     for i, cs in enumerate(per_text):
+        if not cs:
+            continue
         rule_part = float(rules[i] @ head.coef[vectors.shape[1] :]) + head.intercept
-        out[i] = (max(emb_logit[c] for c in cs) + rule_part) if cs else -20.0
-    return out
+        whole[i] = emb_logit[cs[0]] + rule_part
+        if len(cs) > 1:
+            window[i] = max(emb_logit[c] for c in cs[1:]) + rule_part
+            n_windows[i] = len(cs) - 1
+    return whole, window, n_windows
+
+
+def best_chunk(whole: np.ndarray, window: np.ndarray, n_windows: np.ndarray, penalty: float) -> np.ndarray:
+    """max(whole text, best window - penalty x ln(windows)).
+
+    The best of many windows is an extreme value: a long benign prompt (an application template, a pasted page)
+    offers a dozen imperative sentences, and the best of a dozen draws of a benign score sits well above a single
+    draw. The user head learned attacks from whole prompts (windows were only negatives), so its window hits are
+    discounted by the log of how many were drawn; a short prompt (one window) is scored as before. The context
+    head's positives are single planted sentences in long documents, so its penalty is 0."""
+    discounted = window - penalty * np.log(np.maximum(n_windows, 1.0))
+    return np.maximum(whole, discounted)
+
+
+def text_logits(
+    embedder: Any, head: Head, texts: Sequence[str], rules: Sequence[np.ndarray] | None = None
+) -> np.ndarray:
+    """Each text's best-chunk logit under `head` (`best_chunk`, with the head's window penalty)."""
+    return best_chunk(*text_parts(embedder, head, texts, rules), head.window_penalty)
 
 
 def rules_logit(rules: Sequence[np.ndarray]) -> np.ndarray:

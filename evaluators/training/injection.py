@@ -9,8 +9,10 @@ Features (`injection.model`): MiniLM embedding + rule families + hashed characte
 - `context` head: every `role=context` row. A long clean document gives its chunks as negatives (a page about
   security or law must not look like an attack anywhere); a long attacked document gives the chunk that the user
   head finds most attack-like as its positive (where the planted instruction sits), and its whole text.
-- C per head: best validation AUC of best-chunk logits; then Platt per role on validation, on the logits as the
-  evaluator serves them (`_served_logits`). The threshold is the
+- C per head: best validation AUC of best-chunk logits. The user head's window penalty (`model.best_chunk`): the
+  one of WINDOW_PENALTIES whose calibrated validation scores give the highest recall at the threshold below (ties: the
+  smaller penalty); the context head's is 0. Then Platt per role on validation, on the logits as the
+  evaluator serves them (`_served_parts`). The threshold is the
   user role's lowest one keeping benign validation prompts flagged at <= TARGET_FPR and each kind of benign prompt
   (slice of MIN_SLICE_ROWS+ rows) at <= SLICE_TARGET_FPR; the context map is shifted (`common.align`) so that the
   same threshold keeps benign validation documents at their own such point. The rules-only
@@ -35,12 +37,13 @@ from ..injection.model import (
     NGRAM_BITS,
     NGRAM_FILE,
     Head,
+    best_chunk,
     chunks,
     data_path,
     ngrams,
     rule_features,
     rules_logit,
-    text_logits,
+    text_parts,
 )
 from ..injection.rules import FAMILIES, RULESET_VERSION
 from . import MIN_SLICE_ROWS, SLICE_TARGET_FPR, TARGET_FPR
@@ -50,9 +53,16 @@ log = logging.getLogger(__name__)
 MAX_NEG_CHUNKS = 6
 #: benign slices that are few in `train` but a whole kind of traffic (operators' templates pasted as prompts, everyday
 #: phrases that use "ignore"/"act as"): weighted up so the head does not learn "instructions = attack"
-SLICE_WEIGHT = {"prompt_template": 4.0, "benign_trigger_words": 4.0}
+SLICE_WEIGHT = {"prompt_template": 4.0, "benign_trigger_words": 4.0, "benign_sensitive_request": 4.0}
 #: C candidates (inverse L2 penalty), picked per head by validation AUC
 CS = (3.0, 10.0, 30.0)
+#: slices kept in the sets (and in the report's recall, as their source labelled them) but not trained on: plain
+#: harmful requests (HarmBench behaviours, "give instructions for …") carry no override, role-play or extraction;
+#: as positives they taught the user head "a sensitive topic is an attack", which flagged their benign HarmBench
+#: counterparts ("write a blog post about predatory stalking behaviour")
+NOT_TRAINED = {"harmful_request"}
+#: window penalty candidates of the user head (`model.best_chunk`), picked by validation recall at the threshold
+WINDOW_PENALTIES = (0.0, 0.5, 1.0, 2.0, 4.0)
 
 
 class _Features:
@@ -141,16 +151,35 @@ def _fit(
     return model, best, aucs
 
 
-def _served_logits(embedder: Any, feats: _Features, model: Any, rows: Sequence[LabeledText]) -> np.ndarray:
-    """Best-chunk logits of `rows` the way the evaluator computes them (`text_logits`: the texts embedded together at
-    run time, n-gram weights float32): calibration and the threshold see what runs. The int8 embedder's activations
+def _served_parts(
+    embedder: Any, feats: _Features, model: Any, rows: Sequence[LabeledText]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`model.text_parts` of `rows` the way the evaluator computes them (the texts embedded together at run time,
+    n-gram weights float32): calibration and the threshold see what runs. The int8 embedder's activations
     are quantised per batch, so a chunk's vector moves a little with the batch it is embedded in (cosine >= ~0.98);
     fitted on the training cache's vectors, the threshold missed the served scores by up to ~0.15 in probability."""
     n_dense = feats.dim + feats.n_rules
     coef = model.coef_[0]
     head = Head(coef[:n_dense].copy(), float(model.intercept_[0]), coef[n_dense:].astype(np.float32))
     texts = [r.text for r in rows]
-    return text_logits(embedder, head, texts, [feats.rules[t] for t in texts])
+    return text_parts(embedder, head, texts, [feats.rules[t] for t in texts])
+
+
+def _calibrate(logits: np.ndarray, rows: Sequence[LabeledText]) -> tuple[Platt, float, dict[str, Any]]:
+    """Platt on validation logits, the threshold of the decision rule, and the validation figures it gives."""
+    labels = np.asarray([r.label for r in rows])
+    platt = fit_platt(logits, labels)
+    probs = platt(logits)
+    benign = labels == 0
+    kinds = [r.slice for r, b in zip(rows, benign, strict=True) if b]
+    threshold = threshold_for_slices(probs[benign], kinds, TARGET_FPR, SLICE_TARGET_FPR, MIN_SLICE_ROWS)
+    figures = {
+        "n": len(rows),
+        "attacks": int(labels.sum()),
+        "recall": round(float((probs[~benign] >= threshold).mean()), 4),
+        "false_positive_rate": round(float((probs[benign] >= threshold).mean()), 4),
+    }
+    return platt, threshold, figures
 
 
 def train(embedder: Any, out: Path | None = None, cache_dir: Path | None = None) -> dict[str, Any]:
@@ -158,7 +187,7 @@ def train(embedder: Any, out: Path | None = None, cache_dir: Path | None = None)
     val = load_set("injection", "validation")
     feats = _Features(embedder, [r.text for r in train_rows + val], cache_dir)
 
-    user_rows = [r for r in train_rows if r.role == "user"]
+    user_rows = [r for r in train_rows if r.role == "user" and r.slice not in NOT_TRAINED]
     user_val = [r for r in val if r.role == "user"]
     # a text scores its best chunk, so a long benign prompt (a template, a pasted page) gives its windows as negatives
     # too: trained on whole texts only, the head flagged templates for one imperative sentence ("Your ONLY job is …")
@@ -196,21 +225,16 @@ def train(embedder: Any, out: Path | None = None, cache_dir: Path | None = None)
     calibration: dict[str, Any] = {}
     thresholds: dict[str, float] = {}
     figures: dict[str, Any] = {}
+    penalties = {"user": 0.0, "context": 0.0}
     for role, model, rows in (("user", user, user_val), ("context", context, context_val)):
-        logits = _served_logits(embedder, feats, model, rows)
-        labels = np.asarray([r.label for r in rows])
-        platt = fit_platt(logits, labels)
-        probs = platt(logits)
+        parts = _served_parts(embedder, feats, model, rows)
+        candidates = WINDOW_PENALTIES if role == "user" else (0.0,)
+        tried = {p: _calibrate(best_chunk(*parts, p), rows) for p in candidates}
+        for p, (_, t, fig) in tried.items():
+            log.warning("injection training: %s window penalty %s: threshold %.4f, validation %s", role, p, t, fig)
+        penalties[role] = max(candidates, key=lambda p: (round(tried[p][2]["recall"], 3), -p))
+        platt, thresholds[role], figures[role] = tried[penalties[role]]
         calibration[role] = platt.to_json()
-        benign = labels == 0
-        kinds = [r.slice for r, b in zip(rows, benign, strict=True) if b]
-        thresholds[role] = threshold_for_slices(probs[benign], kinds, TARGET_FPR, SLICE_TARGET_FPR, MIN_SLICE_ROWS)
-        figures[role] = {
-            "n": len(rows),
-            "attacks": int(labels.sum()),
-            "recall": round(float((probs[~benign] >= thresholds[role]).mean()), 4),
-            "false_positive_rate": round(float((probs[benign] >= thresholds[role]).mean()), 4),
-        }
     rules_val = rules_logit([feats.rules[r.text] for r in val])
     labels_all = np.asarray([r.label for r in val])
     rules_platt = fit_platt(rules_val, labels_all)
@@ -234,6 +258,7 @@ def train(embedder: Any, out: Path | None = None, cache_dir: Path | None = None)
         "threshold": threshold,
         "thresholds_by_role": thresholds,
         "C": {"user": c_user, "context": c_context},
+        "window_penalty": penalties,
         "validation_auc": {"user": round(auc_user[c_user], 4), "context": round(auc_context[c_context], 4)},
         "validation": figures,
         "n_train": {"user_texts": len(user_rows), "user_rows": len(user_pairs), "context_rows": len(pairs)},
@@ -246,6 +271,7 @@ def train(embedder: Any, out: Path | None = None, cache_dir: Path | None = None)
             name: {
                 "coef": [round(float(v), 6) for v in m.coef_[0][:n_dense]],
                 "intercept": round(float(m.intercept_[0]), 6),
+                "window_penalty": penalties[name],
             }
             for name, m in (("user", user), ("context", context))
         },
