@@ -7,7 +7,8 @@
 - each context passage (retrieved documents, tool output), scored by the `context` head for instructions aimed
   at the model that hide in data; a page about security, law, finance or records is not one.
 
-Each head (`model.py`) reads the MiniLM embedding of the text's best chunk and which rule families fired
+Each head (`model.py`) reads the MiniLM embedding of the text's best chunk (the user head discounting a window hit
+by how many windows a long prompt offers) and which rule families fired
 (`rules.py`, `matching.py`, `deobfuscate.py`); its logit is Platt-calibrated on the validation split of the
 third-party set (`data/sets/injection`). The rules-only light path (`injection_backend=rules`) calibrates the
 rules' noisy-OR score the same way. Weights, calibration and the default threshold (chosen for a 2 % false-positive

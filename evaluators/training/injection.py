@@ -55,7 +55,7 @@ MAX_NEG_CHUNKS = 6
 #: phrases that use "ignore"/"act as"): weighted up so the head does not learn "instructions = attack"
 SLICE_WEIGHT = {"prompt_template": 4.0, "benign_trigger_words": 4.0, "benign_sensitive_request": 4.0}
 #: C candidates (inverse L2 penalty), picked per head by validation AUC
-CS = (3.0, 10.0, 30.0)
+CS = (1.0, 3.0, 10.0, 30.0, 100.0)
 #: slices kept in the sets (and in the report's recall, as their source labelled them) but not trained on: plain
 #: harmful requests (HarmBench behaviours, "give instructions for …") carry no override, role-play or extraction;
 #: as positives they taught the user head "a sensitive topic is an attack", which flagged their benign HarmBench

@@ -21,15 +21,15 @@ DOC = Path(__file__).parents[3] / "docs" / "evaluators.md"
 
 #: evaluator → summary metric → documented floor (docs/evaluators.md, "Guarded figures")
 FLOORS: dict[str, dict[str, float]] = {
-    "injection": {"auc": 0.97, "recall_at_1pct_fpr": 0.76, "recall_at_5pct_fpr": 0.92, "recall": 0.86},
+    "injection": {"auc": 0.97, "recall_at_1pct_fpr": 0.80, "recall_at_5pct_fpr": 0.92, "recall": 0.86},
     "toxicity": {"auc": 0.97, "recall_at_1pct_fpr": 0.78, "recall_at_5pct_fpr": 0.90, "recall": 0.82},
 }
 #: evaluator → ceiling on the flag rate of every benign slice with at least 20 rows, at the default threshold;
 #: (evaluator, slice) → a documented exception
 BENIGN_CEILING = {"injection": 0.05, "toxicity": 0.10}
-SLICE_CEILING = {("injection", "prompt_template"): 0.13}
+SLICE_CEILING: dict[tuple[str, str], float] = {}
 #: evaluator → ceiling on the false-positive rate over all benign rows, at the default threshold
-FPR_CEILING = {"injection": 0.026, "toxicity": 0.035}
+FPR_CEILING = {"injection": 0.022, "toxicity": 0.035}
 
 
 @pytest.fixture(scope="module")
