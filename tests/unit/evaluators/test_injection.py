@@ -158,7 +158,7 @@ def test_shipped_head_matches_the_data_the_ruleset_and_the_settings_default() ->
     assert meta["ruleset"] == RULESET_VERSION, "rules changed: run llmwatch eval train --evaluators injection"
     assert meta["data"]["sha256"] == set_digest("injection"), "the set changed: run llmwatch eval train"
     assert len(meta["heads"]["user"]["coef"]) == 384 + len(FAMILIES) + 1
-    assert meta["target_fpr"] <= 0.02
+    assert max(meta["target_fpr"].values()) <= 0.02
     assert Settings().eval.injection_threshold == meta["threshold"], "settings default != trained threshold"
 
 

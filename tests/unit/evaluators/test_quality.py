@@ -21,15 +21,15 @@ DOC = Path(__file__).parents[3] / "docs" / "evaluators.md"
 
 #: evaluator → summary metric → documented floor (docs/evaluators.md, "Guarded figures")
 FLOORS: dict[str, dict[str, float]] = {
-    "injection": {"auc": 0.97, "recall_at_1pct_fpr": 0.80, "recall_at_5pct_fpr": 0.92, "recall": 0.86},
+    "injection": {"auc": 0.97, "recall_at_1pct_fpr": 0.76, "recall_at_5pct_fpr": 0.90, "recall": 0.86},
     "toxicity": {"auc": 0.97, "recall_at_1pct_fpr": 0.78, "recall_at_5pct_fpr": 0.90, "recall": 0.82},
 }
 #: evaluator → ceiling on the flag rate of every benign slice with at least 20 rows, at the default threshold;
 #: (evaluator, slice) → a documented exception
 BENIGN_CEILING = {"injection": 0.05, "toxicity": 0.10}
-SLICE_CEILING: dict[tuple[str, str], float] = {}
+SLICE_CEILING = {("injection", "assistant_request"): 0.14, ("injection", "assistant_request_multilingual"): 0.06}
 #: evaluator → ceiling on the false-positive rate over all benign rows, at the default threshold
-FPR_CEILING = {"injection": 0.022, "toxicity": 0.035}
+FPR_CEILING = {"injection": 0.031, "toxicity": 0.035}
 
 
 @pytest.fixture(scope="module")
@@ -116,6 +116,21 @@ def test_threshold_for_slices_keeps_every_big_kind_under_its_own_ceiling() -> No
     assert threshold_for_fpr(scores, 0.2) == pytest.approx(0.2001)
     assert threshold_for_slices(scores, kinds, 0.2, 0.05, 5) == pytest.approx(0.9001)
     assert threshold_for_slices(scores, kinds, 0.2, 0.05, 2) == pytest.approx(0.9501)
+
+
+def test_threshold_for_slices_counts_each_kind_once() -> None:
+    """1,000 easy greetings beside 100 questions: pooled, 2 % of 1,100 rows lets 22 of the questions be flagged; each
+    kind counted once, the mean of the two rates must stay at 2 %, so the questions keep 4 %."""
+    import numpy as np
+
+    from llmwatch.evaluators.calibration import threshold_for_slices
+
+    questions = np.linspace(0.01, 1.0, 100)  # 0.01, 0.02, …, 1.00
+    scores = np.concatenate([np.full(1000, 0.001), questions])
+    kinds = ["greeting"] * 1000 + ["question"] * 100
+    assert threshold_for_fpr(scores, 0.02) == pytest.approx(0.7801)  # pooled: 22 questions flagged
+    t = threshold_for_slices(scores, kinds, 0.02, 0.05, 20)
+    assert t == pytest.approx(0.9601) and (questions >= t).sum() == 4
 
 
 def test_classifier_section_by_hand() -> None:
