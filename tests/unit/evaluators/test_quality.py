@@ -89,6 +89,19 @@ def test_each_frameworks_templates_sit_in_one_split() -> None:
     assert sum(splits == {"test"} for splits in seen.values()) >= 5, seen
 
 
+def test_each_assistant_skills_requests_sit_in_one_split() -> None:
+    """Voice-assistant requests split by package too, every language of a skill with it: a test request comes from
+    a skill no training request came from."""
+    seen: dict[str, set[str]] = {}
+    for split in SPLITS:
+        for r in load_set("injection", split):
+            if r.slice.startswith("assistant_request"):
+                assert r.label == 0 and r.role == "user", r
+                seen.setdefault(r.source.split(":")[0], set()).add(split)
+    assert len(seen) >= 30 and all(len(splits) == 1 for splits in seen.values()), seen
+    assert {s for splits in seen.values() for s in splits} == set(SPLITS), seen
+
+
 # --- the report's arithmetic, by hand ----------------------------------------------------------------------
 
 
