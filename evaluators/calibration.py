@@ -9,6 +9,7 @@ when its score is `>=` the threshold (`flagged`): the same comparison everywhere
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -51,9 +52,12 @@ def threshold_for_fpr(benign_scores: np.ndarray, target_fpr: float) -> float:
     allowed = math.floor(target_fpr * len(s))  # benign rows that may score >= t
     if len(s) == 0:
         return 0.5
-    t = s[allowed] if allowed < len(s) else 0.0
-    t = math.ceil(t * 10_000 + 1e-9) / 10_000  # strictly above the first benign row that must stay below
-    return min(1.0, t)
+    return min(1.0, _just_above(s[allowed] if allowed < len(s) else 0.0))
+
+
+def _just_above(score: float) -> float:
+    """The 4-decimal threshold strictly above `score`: a benign row scoring `score` stays below it."""
+    return math.ceil(float(score) * 10_000 + 1e-9) / 10_000
 
 
 def threshold_for_slices(
@@ -79,18 +83,10 @@ def threshold_for_slices(
 
     if len(scores) == 0:
         return 0.5
-    # candidates: just above each score (as threshold_for_fpr), and 0; the rates only fall as t rises: bisect
-    candidates = sorted({0.0, *(math.ceil(float(x) * 10_000 + 1e-9) / 10_000 for x in scores)})
-    lo, hi = 0, len(candidates) - 1
-    if not meets(candidates[hi]):
-        return min(1.0, candidates[hi])
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if meets(candidates[mid]):
-            hi = mid
-        else:
-            lo = mid + 1
-    return min(1.0, candidates[lo])
+    # candidates: just above each score, and 0; the rates only fall as t rises, so the first that meets is bisected
+    candidates = sorted({0.0, *(_just_above(x) for x in scores)})
+    first = bisect.bisect_left(candidates, True, key=meets)
+    return min(1.0, candidates[min(first, len(candidates) - 1)])
 
 
 def logit(p: np.ndarray, eps: float = 1e-4) -> np.ndarray:
