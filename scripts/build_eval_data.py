@@ -179,6 +179,8 @@ FRAMEWORK_PATHS = {
 #: lighteval's own, word for word), fschat and alpaca-eval (the scan finds UI strings, not templates)
 #: voice-assistant skills whose intent files `assistant_requests` reads
 ASSISTANT_PACKAGES = tuple(name for name in PINS if name.startswith(("ovos-skill-", "neon-skill-")))
+#: a skill's intent file (what a user says to trigger one intent) and its language folder
+_INTENT_FILE = re.compile(r"/(?:locale|vocab)/([^/]+)/.*\.intent$")
 #: at most this many lines of one skill in one language (the counting and weather skills hold thousands of near-copies)
 PER_SKILL_LANGUAGE = 30
 SHA256_FILE = Path(__file__).with_name("eval_data_pins.json")
@@ -568,6 +570,11 @@ def security_docs(wheels: dict[str, zipfile.ZipFile]) -> Iterator[Row]:
 PER_LANGUAGE = 30
 
 
+def _first_by_hash(items: list[tuple[str, str]], n: int) -> list[tuple[str, str]]:
+    """At most n distinct (text, file) pairs, the first by their text's sha256: a cap that nobody picks."""
+    return sorted(set(items), key=lambda r: (hashlib.sha256(r[0].encode()).hexdigest(), r[1]))[:n]
+
+
 def django_messages(z: zipfile.ZipFile) -> Iterator[Row]:
     """Benign text in 95 languages: the translated messages (msgstr) of Django's locale catalogues, 6+ words each.
     Without them every non-English row of the set is an attack, and a head trained so reads the language itself as
@@ -583,8 +590,7 @@ def django_messages(z: zipfile.ZipFile) -> Iterator[Row]:
             if len(text.split()) >= 6 and "%(" not in text:
                 by_language.setdefault(m.group(1), []).append((text, name))
     for language, rows in sorted(by_language.items()):
-        picked = sorted(set(rows), key=lambda r: hashlib.sha256(r[0].encode()).hexdigest())[:PER_LANGUAGE]
-        for text, name in picked:
+        for text, name in _first_by_hash(rows, PER_LANGUAGE):
             yield Row(text, 0, "benign_multilingual", f"django:{name}", group=f"django-language:{language}")
 
 
@@ -597,16 +603,15 @@ def assistant_requests(wheels: dict[str, zipfile.ZipFile]) -> Iterator[Row]:
     for package in ASSISTANT_PACKAGES:
         z = wheels[package]
         by_language: dict[str, list[tuple[str, str]]] = {}
-        for name in sorted(n for n in z.namelist() if re.search(r"/(?:locale|vocab)/[^/]+/.*\.intent$", n)):
-            language = re.search(r"/(?:locale|vocab)/([^/]+)/", name).group(1).lower()  # type: ignore[union-attr]
+        intent_files = ((n, m.group(1).lower()) for n in sorted(z.namelist()) if (m := _INTENT_FILE.search(n)))
+        for name, language in intent_files:
             for line in _text(z, name).splitlines():
                 line = line.strip()
                 if line and not line.startswith("#") and not re.search(r"[{}()|\[\]]", line):
                     by_language.setdefault(language, []).append((line, name))
         for language, lines in sorted(by_language.items()):
             kind = "assistant_request" if language.startswith("en") else "assistant_request_multilingual"
-            picked = sorted(set(lines), key=lambda r: hashlib.sha256(r[0].encode()).hexdigest())[:PER_SKILL_LANGUAGE]
-            for text, name in picked:
+            for text, name in _first_by_hash(lines, PER_SKILL_LANGUAGE):
                 yield Row(" ".join(text.split()), 0, kind, f"{package}:{name}")
 
 
