@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import httpx
 
 from llmwatch.errors import ClickHouseError
+from llmwatch.tls import default_tls_context
 
 from .client import connect
 from .lock import Owner, embedded_path, live_owner, remove_owner, write_owner
@@ -200,7 +201,11 @@ class RemoteQueryClient:
     def __init__(self, url: str, token: str, *, timeout_s: float = 120.0) -> None:
         self.url = url
         self._http = httpx.Client(
-            base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=timeout_s, trust_env=False
+            base_url=url,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=timeout_s,
+            trust_env=False,
+            verify=default_tls_context(),
         )
 
     def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:

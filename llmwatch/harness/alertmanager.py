@@ -24,6 +24,7 @@ import yaml
 
 from llmwatch.local.lifetime import die_with_parent
 from llmwatch.schemas import utcnow
+from llmwatch.tls import default_tls_context
 
 from .processes import free_port
 from .wait import HarnessError, wait_for
@@ -138,7 +139,7 @@ class AlertmanagerProcess:
         return self
 
     def _ready(self) -> bool:
-        return httpx.get(f"{self.url}/-/ready", timeout=2).status_code == 200
+        return httpx.get(f"{self.url}/-/ready", timeout=2, verify=default_tls_context()).status_code == 200
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -166,7 +167,7 @@ class AlertmanagerProcess:
 
     # --- its v2 API -----------------------------------------------------------------------------------------
     def _get(self, path: str, **params: Any) -> Any:
-        r = httpx.get(f"{self.url}/api/v2{path}", params=params, timeout=10)
+        r = httpx.get(f"{self.url}/api/v2{path}", params=params, timeout=10, verify=default_tls_context())
         r.raise_for_status()
         return r.json()
 
@@ -192,7 +193,7 @@ class AlertmanagerProcess:
             "createdBy": by,
             "comment": comment,
         }
-        r = httpx.post(f"{self.url}/api/v2/silences", json=body, timeout=10)
+        r = httpx.post(f"{self.url}/api/v2/silences", json=body, timeout=10, verify=default_tls_context())
         if r.status_code != 200:
             raise HarnessError(f"Alertmanager refused the silence: HTTP {r.status_code} {r.text}")
         return str(r.json()["silenceID"])

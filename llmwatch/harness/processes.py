@@ -22,6 +22,7 @@ from pydantic import BaseModel, SecretStr
 
 from llmwatch.local.lifetime import die_with_parent
 from llmwatch.settings import Settings
+from llmwatch.tls import default_tls_context
 
 from .wait import HarnessError, ProcessDied, wait_for
 
@@ -186,7 +187,9 @@ class WorkerProcess(ChildProcess):
         return ["worker", "--agents", agents, "--web-port", str(self.web_port), "--loglevel", self.loglevel]
 
     def metrics(self) -> str:
-        return httpx.get(f"http://127.0.0.1:{self.web_port}/metrics", timeout=5, trust_env=False).text
+        return httpx.get(
+            f"http://127.0.0.1:{self.web_port}/metrics", timeout=5, trust_env=False, verify=default_tls_context()
+        ).text
 
 
 class GatewayProcess(ChildProcess):
@@ -217,7 +220,7 @@ class GatewayProcess(ChildProcess):
 
     def ready(self) -> bool:
         """Whether /ready says 200 (engines loaded, Kafka reachable); raises what /ready says otherwise."""
-        response = httpx.get(f"{self.url}/ready", timeout=2, trust_env=False)
+        response = httpx.get(f"{self.url}/ready", timeout=2, trust_env=False, verify=default_tls_context())
         if response.status_code != 200:
             raise HarnessError(f"/ready answered {response.status_code}: {response.text[:300]}")
         return True
@@ -229,7 +232,7 @@ class GatewayProcess(ChildProcess):
         wait_for(self.ready, timeout_s, "the gateway to be ready", interval_s=0.3, processes=[self])
 
     def metrics(self) -> str:
-        return httpx.get(f"{self.url}/metrics", timeout=5, trust_env=False).text
+        return httpx.get(f"{self.url}/metrics", timeout=5, trust_env=False, verify=default_tls_context()).text
 
 
 class IngestProcess(GatewayProcess):
