@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 
@@ -55,6 +56,15 @@ class Evaluator:
 
     def score_batch(self, items: Sequence[Sample]) -> list[dict[str, Any]]:
         raise NotImplementedError
+
+
+def weights_digest(*paths: Path) -> str:
+    """First 8 hex digits of the sha256 over the files' bytes: the part of an evaluator's name that changes with
+    a retrain, so scores stored before and after one (same `id@version`) can be told apart in ClickHouse."""
+    h = hashlib.sha256()
+    for path in paths:
+        h.update(path.read_bytes())
+    return h.hexdigest()[:8]
 
 
 #: id → factory(settings) building the evaluator; filled by each evaluator module's `register`.

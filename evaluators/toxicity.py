@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from llmwatch.evaluators.base import Evaluator, Sample, register
+from llmwatch.evaluators.base import Evaluator, Sample, register, weights_digest
 from llmwatch.evaluators.calibration import Platt
 
 log = logging.getLogger(__name__)
@@ -154,11 +154,11 @@ class ToxicityEvaluator(Evaluator):
 class ProfanityToxicity(ToxicityEvaluator):
     """The light path: alt-profanity-check only (misses threats and slurs-free abuse; says so in its name)."""
 
-    backend = "profanity"
-
     def __init__(self, profanity: ProfanityModel | None = None, head: LinearHead | None = None) -> None:
         self.profanity = profanity or ProfanityModel()
-        meta = (head or LinearHead.load()).meta
+        head = head or LinearHead.load()
+        meta = head.meta
+        self.backend = f"profanity+weights-{head.digest}"  # its calibration is in the weights file
         self.platt = Platt.from_json(meta.get("calibration", {}).get("profanity", {"a": 1.0, "b": 0.0}))
 
     def score_chunks(self, chunks: Sequence[str]) -> np.ndarray:
@@ -168,16 +168,18 @@ class ProfanityToxicity(ToxicityEvaluator):
 class LinearHead:
     """Logistic regression over [embedding, scaled profanity logit], read from the shipped JSON weights."""
 
-    def __init__(self, coef: np.ndarray, intercept: float, meta: dict[str, Any]) -> None:
+    def __init__(self, coef: np.ndarray, intercept: float, meta: dict[str, Any], digest: str = "unknown") -> None:
         self.coef = coef
         self.intercept = intercept
         self.meta = meta
+        self.digest = digest  # of the weights file (`weights_digest`), part of the evaluator's name
         self.platt = Platt.from_json(meta.get("calibration", {}).get("minilm", {"a": 1.0, "b": 0.0}))
 
     @classmethod
     def load(cls, path: Path | None = None) -> LinearHead:
-        meta = json.loads((path or _data_path(WEIGHTS_FILE)).read_text())
-        return cls(np.asarray(meta["coef"], dtype=np.float32), float(meta["intercept"]), meta)
+        path = path or _data_path(WEIGHTS_FILE)
+        meta = json.loads(path.read_text())
+        return cls(np.asarray(meta["coef"], dtype=np.float32), float(meta["intercept"]), meta, weights_digest(path))
 
     def logits(self, embeddings: np.ndarray, profanity: np.ndarray) -> np.ndarray:
         z = embeddings @ self.coef[:-1] + self.coef[-1] * PROFANITY_SCALE * _logit(profanity) + self.intercept
@@ -205,7 +207,7 @@ class MiniLMToxicity(ToxicityEvaluator):
         self.embedder = embedder
         self.head = head or LinearHead.load()
         self.profanity = profanity or ProfanityModel()
-        self.backend = f"profanity+minilm-clf-{embedder.backend}"
+        self.backend = f"profanity+minilm-clf-{embedder.backend}+weights-{self.head.digest}"
         trained_on = self.head.meta.get("embedder", {}).get("backend")
         if trained_on and trained_on != embedder.backend:
             log.info("toxicity head trained on %s vectors, running on %s (cosine ≥ 0.99)", trained_on, embedder.backend)

@@ -13,7 +13,8 @@ class EvalScores(Payload):
 
     Scores are None when an evaluator does not apply (hallucination without context) or is off.
     `evaluators` maps each score to the evaluator id, version and backend that produced it
-    (e.g. {"toxicity": "toxicity@1/profanity+minilm-clf"}).
+    (e.g. {"toxicity_response": "toxicity@2/profanity+minilm-clf-onnx-int8+weights-1a2b3c4d"}: the last part is a
+    digest of the trained weights, so a retrain is visible in the stored rows).
     """
 
     schema_name = "EvalScores"

@@ -73,6 +73,8 @@ class InjectionEvaluator(Evaluator):
             )
         if embedder is not None:
             self.backend += f"+minilm-head-{embedder.backend}"
+        # the rules' calibration lives in the head file too, so both paths name the weights they ran on
+        self.backend += f"+weights-{self.model.digest}"
 
     def score_role(self, texts: Sequence[str], role: str) -> np.ndarray:
         """Calibrated probability that each text, sitting in `role` (user | context), carries an injection."""

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from ..base import weights_digest
 from ..calibration import Platt, logit
 from .matching import match_rules, score_rules
 from .rules import FAMILIES
@@ -47,16 +48,25 @@ def data_path(name: str) -> Path:
 
 def chunks(text: str) -> list[str]:
     """The whole text plus windows of two consecutive sentences, so one injected sentence in a long page is compared
-    on its own; long runs without punctuation are cut every CHUNK_WORDS words."""
+    on its own; long runs without punctuation are cut every CHUNK_WORDS words.
+
+    Every sentence lies in a window. Past MAX_CHUNKS sentences the windows stop overlapping and widen to the
+    stride (a page of 60 sentences: 20 windows of 3), so the cost stays bounded. Until 2026-12-07 they kept two
+    sentences and skipped ahead: from 48 sentences on, every third sentence sat in no window (and from 25 on,
+    the last one, where an appended instruction goes), which a padded document could use to hide one. The
+    model reads 256 tokens of a window, so past ~23 x 256 tokens (~4,000 words) a wide window's tail is unread."""
     sentences: list[str] = []
     for s in _SENTENCE.split(text.strip()):
         words = s.split()
         sentences += [" ".join(words[i : i + CHUNK_WORDS]) for i in range(0, len(words), CHUNK_WORDS)]
     if len(sentences) <= 1:
         return [text.strip()] if text.strip() else []
-    stride = max(1, -(-(len(sentences) - 1) // (MAX_CHUNKS - 1)))
-    windows = [" ".join(sentences[i : i + 2]) for i in range(0, len(sentences) - 1, stride)]
-    return [text.strip(), *windows[: MAX_CHUNKS - 1]]
+    if len(sentences) <= MAX_CHUNKS:
+        starts, width = range(len(sentences) - 1), 2
+    else:
+        width = -(-len(sentences) // (MAX_CHUNKS - 1))
+        starts = range(0, len(sentences), width)
+    return [text.strip(), *(" ".join(sentences[i : i + width]) for i in starts)]
 
 
 def rule_features(text: str) -> np.ndarray:
@@ -98,14 +108,17 @@ class InjectionModel:
     heads: dict[str, Head]
     platt: dict[str, Platt]
     meta: dict[str, Any]
+    digest: str = "unknown"  # of the head file and its n-grams (`weights_digest`)
 
     @classmethod
     def load(cls, path: Path | None = None) -> InjectionModel:
         path = path or data_path(HEAD_FILE)
         meta = json.loads(path.read_text())
         ngram_coef: dict[str, np.ndarray] = {}
+        weight_files = [path]
         if meta.get("ngram_file"):
-            with np.load(path.with_name(meta["ngram_file"])) as f:
+            weight_files.append(path.with_name(meta["ngram_file"]))
+            with np.load(weight_files[-1]) as f:
                 ngram_coef = {r: f[r].astype(np.float32) for r in meta["heads"] if r in f}
         heads = {
             r: Head(
@@ -117,7 +130,7 @@ class InjectionModel:
             for r, h in meta["heads"].items()
         }
         platt = {k: Platt.from_json(v) for k, v in meta["calibration"].items()}
-        return cls(heads, platt, meta)
+        return cls(heads, platt, meta, weights_digest(*weight_files))
 
     @property
     def threshold(self) -> float:

@@ -124,12 +124,12 @@ def test_score_batch_shape_and_empty_texts(tox: MiniLMToxicity) -> None:
     out = tox.score_batch([EvalItem(prompt="hello there", response=""), EvalItem(prompt="", response="You idiot.")])
     assert out[0]["toxicity_response"] is None and out[1]["toxicity_prompt"] is None
     assert 0 <= out[0]["toxicity_prompt"] < T <= out[1]["toxicity_response"] <= 1
-    assert tox.name.startswith("toxicity@2/profanity+minilm-clf-")
+    assert tox.name.startswith("toxicity@2/profanity+minilm-clf-") and tox.name.endswith(f"+weights-{tox.head.digest}")
 
 
 def test_profanity_backend_is_the_light_path() -> None:
     ev = build(Settings(eval={"toxicity_backend": "profanity"}))
-    assert isinstance(ev, ProfanityToxicity) and ev.backend == "profanity"
+    assert isinstance(ev, ProfanityToxicity) and ev.backend == f"profanity+weights-{LinearHead.load().digest}"
     swear, calm = ev.score_texts(["you fucking idiot", "what a lovely afternoon"])
     assert swear is not None and calm is not None and swear >= T > 0.2 > calm
 
