@@ -52,7 +52,7 @@ def train(embedder: Any, out: Path | None = None, cache_dir: Path | None = None)
     x = x_of(texts)
     aucs: dict[float, float] = {}
     models: dict[float, Any] = {}
-    for c in (0.3, 1.0, 3.0, 10.0):
+    for c in (0.03, 0.1, 0.3, 1.0, 3.0, 10.0):
         models[c] = LogisticRegression(C=c, max_iter=5000, class_weight="balanced").fit(x, y)
         aucs[c] = float(roc_auc_score(yv, best_logits(models[c])))
     best = max(aucs, key=lambda c: (round(aucs[c], 3), -c))
