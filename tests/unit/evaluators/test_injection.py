@@ -363,13 +363,11 @@ def test_system_prompt_leak_by_shingles() -> None:
 def test_the_name_changes_with_the_weights(tmp_path: Path) -> None:
     """A retrain keeps `injection@3` but changes the weights' digest in the name, so stored scores from before
     and after it can be told apart."""
-    shipped = InjectionModel.load()
     head = json.loads(data_path(HEAD_FILE).read_text())
-    (tmp_path / HEAD_FILE.rsplit("/", 1)[-1]).write_text(json.dumps(head))
     (tmp_path / head["ngram_file"]).write_bytes(data_path(HEAD_FILE).with_name(head["ngram_file"]).read_bytes())
-    copy = InjectionModel.load(tmp_path / HEAD_FILE.rsplit("/", 1)[-1])
+    (tmp_path / "copy.json").write_text(json.dumps(head))
     head["heads"]["user"]["intercept"] += 0.1
     (tmp_path / "retrained.json").write_text(json.dumps(head))
-    retrained = InjectionModel.load(tmp_path / "retrained.json")
-    assert len(shipped.digest) == 8 and retrained.digest != copy.digest
+    copy, retrained = InjectionModel.load(tmp_path / "copy.json"), InjectionModel.load(tmp_path / "retrained.json")
+    assert len(InjectionModel.load().digest) == 8 and retrained.digest != copy.digest
     assert InjectionEvaluator(model=retrained).name.endswith(f"+weights-{retrained.digest}")
