@@ -25,7 +25,15 @@ from .common import encode_cached, supplement
 log = logging.getLogger(__name__)
 
 
-def train(embedder: Any, out: Path | None = None, cache_dir: Path | None = None) -> dict[str, Any]:
+#: C candidates (inverse L2 penalty), picked by validation AUC
+CS = (0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
+
+
+def train(
+    embedder: Any, out: Path | None = None, cache_dir: Path | None = None, cs: tuple[float, ...] = CS
+) -> dict[str, Any]:
+    """`cs`: the C candidates; one value reproduces a recorded fit (the pick among candidates is by AUC rounded to 3
+    decimals, and the int8 embedder's vectors differ slightly between CPUs, which can flip a near tie)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
 
@@ -52,7 +60,7 @@ def train(embedder: Any, out: Path | None = None, cache_dir: Path | None = None)
     x = x_of(texts)
     aucs: dict[float, float] = {}
     models: dict[float, Any] = {}
-    for c in (0.03, 0.1, 0.3, 1.0, 3.0, 10.0):
+    for c in cs:
         models[c] = LogisticRegression(C=c, max_iter=5000, class_weight="balanced").fit(x, y)
         aucs[c] = float(roc_auc_score(yv, best_logits(models[c])))
     best = max(aucs, key=lambda c: (round(aucs[c], 3), -c))
