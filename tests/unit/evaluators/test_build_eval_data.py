@@ -1,28 +1,17 @@
-"""The set builder's pure parts (scripts/build_eval_data.py): how a voice-assistant intent line becomes requests."""
+"""The set builder (scripts/build_eval_data.py): how a voice-assistant intent line becomes requests, and where the
+later skills land."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
+from collections.abc import Callable
 from types import ModuleType
 
 import pytest
 
-ROOT = Path(__file__).parents[3]
-
 
 @pytest.fixture(scope="module")
-def build() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("build_eval_data", ROOT / "scripts" / "build_eval_data.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up there
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        del sys.modules[spec.name]
-    return module
+def build(load_script: Callable[[str], ModuleType]) -> ModuleType:
+    return load_script("build_eval_data")
 
 
 def test_alternatives_and_optional_words_expand_to_every_sentence(build: ModuleType) -> None:

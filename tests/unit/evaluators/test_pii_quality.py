@@ -4,11 +4,11 @@ stand for are each checked by name (networks and lengths, regions' formats, the 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
-import sys
+from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -77,17 +77,11 @@ def test_a_missed_value_counts_as_a_miss() -> None:
 # --- the set is what its script builds ---------------------------------------------------------------------------
 
 
-def test_the_shipped_set_is_what_the_build_script_makes(tmp_path: Path) -> None:
+def test_the_shipped_set_is_what_the_build_script_makes(
+    tmp_path: Path, load_script: Callable[[str], ModuleType]
+) -> None:
     """Rebuilt from the pinned Faker and phonenumbers, byte for byte (the script refuses other versions)."""
-    spec = importlib.util.spec_from_file_location("build_pii_set", ROOT / "scripts" / "build_pii_set.py")
-    assert spec and spec.loader
-    build = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = build  # its dataclasses look their module up there
-    try:
-        spec.loader.exec_module(build)
-    finally:
-        del sys.modules[spec.name]
-    build.build(tmp_path)
+    load_script("build_pii_set").build(tmp_path)
     for name in ("train.jsonl", "validation.jsonl", "test.jsonl", "manifest.json"):
         assert (tmp_path / name).read_bytes() == (quality.DATA_DIR / name).read_bytes(), name
 
