@@ -221,8 +221,9 @@ FRAMEWORK_PATHS = {
 #: ships attack prompts beside its judge prompts), letta, pandasai, marvin, mirascope (no templates the scan finds),
 #: prometheus-eval (no licence in its metadata), agentevals and flow-judge (their templates are openevals' and
 #: lighteval's own, word for word), fschat and alpaca-eval (the scan finds UI strings, not templates)
-#: voice-assistant skills and plugins pinned after the test split of `assistant_requests` was drawn (2026-12-07):
-#: their lines go to train and validation only, so the test split stays the one earlier weights were measured on
+#: voice-assistant skills and plugins pinned after the test split of `assistant_requests` was drawn (2026-12-08):
+#: their lines go to the train split only, so validation and test stay the ones earlier weights were thresholded
+#: and measured on (`later_assistant_requests`)
 LATER_ASSISTANT_PACKAGES = frozenset(
     (
         "neon-skill-audio-record",
@@ -734,7 +735,7 @@ def assistant_requests(wheels: dict[str, zipfile.ZipFile]) -> Iterator[Row]:
 
 def later_assistant_requests(wheels: dict[str, zipfile.ZipFile]) -> Iterator[Row]:
     """More skills and plugins of the same kind (`LATER_ASSISTANT_PACKAGES`): settings, modes and device commands
-    ("restore your configuration", "enable wifi setup mode", "change the voice", "open the file browser") that the
+    ("restore your configuration", "enable boot speech", "launch wifi setup", "show my file browser") that the
     first skills lack. Their alternatives (`(a|b)`, `[optional]`) are expanded (`expand_intent_line`), because the
     lines of these skills are mostly written that way; the caller keeps them out of the test split. Only permissively
     licensed skills are pinned, because the rows ship in this repository (GPL-3.0 skills such as
@@ -1133,8 +1134,8 @@ How labels were set, per source:
   files (what a user says to trigger it: greetings, small talk, "who made you", time, weather, volume, jokes), every
   language the skill ships, at most 30 lines per skill and language, lines with slots or alternatives left out →
   benign prompts, `assistant_request` (English) and `assistant_request_multilingual`; split by package.
-- **later voice-assistant skills and plugins** (31 more, pinned 2026-12-07: settings, modes and device commands
-  such as "restore your configuration", "enable audio data", "open the file browser"): the same, with alternatives
+- **later voice-assistant skills and plugins** (31 more, pinned 2026-12-08: settings, modes and device commands
+  such as "restore your configuration", "enable boot speech", "show my file browser"): the same, with alternatives
   (`(a|b)`, `[optional]`) expanded to at most 12 sentences per line → **train only**, so validation and test keep
   the skills earlier weights were thresholded and measured on; a line a first skill holds stays theirs; their
   descriptions are not read as documents.
