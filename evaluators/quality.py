@@ -8,7 +8,8 @@ A section is a small registered function `(settings, split) -> dict` (JSON-able)
 so evaluators with other kinds of figures (PII redaction recall per type) plug in the same way. For classifiers
 (`classifier_section`): AUC, recall at 1 % and 5 % false positives (thresholds set on the benign rows of the same
 set), and at the configured threshold (score >= threshold) the recall on each attack slice and the flag rate on
-each benign slice.
+each benign slice, with how many source packages the slice holds (`packages`) and how many its flags come from
+(`packages_flagged`).
 """
 
 from __future__ import annotations
@@ -85,6 +86,10 @@ def classifier_section(
         part = s[mask]
         row: dict[str, Any] = {"slice": name, "role": role, "label": label, "n": int(mask.sum())}
         row["flag_rate"] = _r(float((part >= threshold).mean()))
+        # flags clustered in one or two sources (a skill, a framework) weigh less than the same rate spread wide
+        packages = [r.source.split(":")[0] for r, m in zip(rows, mask, strict=True) if m]
+        row["packages"] = len(set(packages))
+        row["packages_flagged"] = len({p for p, v in zip(packages, part, strict=True) if v >= threshold})
         if label == 1:
             row["auc"] = _r(auc(part, neg))
             row["recall_at_1pct_fpr"] = _r(recall_at_fpr(part, neg, 0.01))

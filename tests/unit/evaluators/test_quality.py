@@ -187,6 +187,20 @@ def test_classifier_section_by_hand() -> None:
     assert by[("attack", "user")]["flag_rate"] == 0.5
 
 
+def test_a_slice_says_how_many_packages_its_flags_come_from() -> None:
+    """Two of four questions flagged, both from one of the slice's three packages: the rate is one source's."""
+    from llmwatch.evaluators.datasets import LabeledText
+
+    sources = ["skill-a:x.intent", "skill-a:y.intent", "skill-b:x.intent", "skill-c:x.intent"]
+    rows = [LabeledText(f"q{i}", 0, "question", "user", src) for i, src in enumerate(sources)]
+    rows.append(LabeledText("e", 1, "attack", "user", "corpus:test.csv"))
+    out = classifier_section("demo", "demo@1/x", 0.5, "test", rows, [0.9, 0.8, 0.1, 0.2, 0.7])
+    by = {r["slice"]: r for r in out["slices"]}
+    assert by["question"]["flag_rate"] == 0.5
+    assert by["question"]["packages"] == 3 and by["question"]["packages_flagged"] == 1
+    assert by["attack"]["packages"] == 1 and by["attack"]["packages_flagged"] == 1
+
+
 def test_pii_section_reports_redaction_recall_and_clean_flags() -> None:
     """`llmwatch eval report` carries PII's figures as a section like the classifiers' (the floors themselves are
     guarded in test_pii_quality.py)."""
