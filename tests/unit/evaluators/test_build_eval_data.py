@@ -1,8 +1,9 @@
-"""The set builder (scripts/build_eval_data.py): how a voice-assistant intent line becomes requests, and where the
-later skills land."""
+"""The set builder (scripts/build_eval_data.py): how a voice-assistant intent line becomes requests, where the sources
+pinned later land, and which templates are not prompts."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from types import ModuleType
 
@@ -65,3 +66,53 @@ def test_later_skills_train_only_and_leave_the_first_skills_splits_alone(build: 
     assert len({r.source.split(":")[0] for r in train if r.slice == "assistant_request"}) >= 10
     for split in ("train", "validation", "test"):  # toxicity copies the first skills' English lines only
         assert not [r for r in load_set("toxicity", split) if r.source.split(":")[0] in later], split
+
+
+def test_technical_questions_are_test_rows_from_four_packages(build: ModuleType) -> None:
+    """Technical and SQL questions measure the weights and do not move them: test split only, every package capped."""
+    from llmwatch.evaluators.datasets import load_set
+
+    for split in ("train", "validation"):
+        rows = load_set("injection", split)
+        assert not [
+            r for r in rows if r.slice == "technical_question" or r.source.split(":")[0] in build.TECHNICAL_PACKAGES
+        ]
+    test = [r for r in load_set("injection", "test") if r.slice == "technical_question"]
+    assert len(test) >= 300 and {r.label for r in test} == {0} and {r.role for r in test} == {"user"}
+    assert {r.source.split(":")[0] for r in test} == set(build.TECHNICAL_PACKAGES)
+    assert any("SQL" in r.text or r.text.startswith(("How many", "What is", "List")) for r in test)
+    assert max(Counter(r.source for r in test).values()) <= 20 * build.PER_TECHNICAL_GROUP  # Spider: 20 databases
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '#!/bin/sh\nset -eu\nroot="$1"',
+        'if [ -z "$X" ]; then\n    export X=1\nfi',
+        "PlanOverlay {\n    /* keep the card flush */\n    width: 2;\n}",
+        "Widget {\n    height: auto;\n    color: $text;\n}",
+        '<!DOCTYPE html>\n<html lang="en">',
+    ],
+)
+def test_scripts_and_style_sheets_are_not_templates(build: ModuleType, text: str) -> None:
+    assert build._SCRIPT_OR_STYLE.search(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'You are a grader. Given the {question} and the {answer}, return JSON:\n{\n  "score": 1,\n  "reason": "..."\n}',
+        "Rules:\n- Be brief; cite the context.\n- Done? Say DONE.\nQuestion: {input}",
+        "Summarise the following in one line: {text}\nFormat: plain text; no markdown",
+    ],
+)
+def test_prompts_with_code_like_lines_stay_templates(build: ModuleType, text: str) -> None:
+    assert not build._SCRIPT_OR_STYLE.search(text)
+
+
+def test_no_split_holds_a_script_or_style_sheet_as_a_template(build: ModuleType) -> None:
+    from llmwatch.evaluators.datasets import load_set
+
+    for split in ("train", "validation", "test"):
+        rows = [r for r in load_set("injection", split) if r.slice == "prompt_template"]
+        assert rows and not [r.source for r in rows if build._SCRIPT_OR_STYLE.search(r.text)], split
