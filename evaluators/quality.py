@@ -80,6 +80,7 @@ def classifier_section(
         "precision": _r(float(y[s >= threshold].mean()) if (s >= threshold).any() else None),
     }
     slices = []
+    package_of = np.asarray([r.source.split(":")[0] for r in rows])
     keys = sorted({(r.slice, r.role, r.label) for r in rows}, key=lambda k: (-k[2], k[1], k[0]))
     for name, role, label in keys:
         mask = np.asarray([(r.slice, r.role, r.label) == (name, role, label) for r in rows])
@@ -87,9 +88,8 @@ def classifier_section(
         row: dict[str, Any] = {"slice": name, "role": role, "label": label, "n": int(mask.sum())}
         row["flag_rate"] = _r(float((part >= threshold).mean()))
         # flags clustered in one or two sources (a skill, a framework) weigh less than the same rate spread wide
-        packages = [r.source.split(":")[0] for r, m in zip(rows, mask, strict=True) if m]
-        row["packages"] = len(set(packages))
-        row["packages_flagged"] = len({p for p, v in zip(packages, part, strict=True) if v >= threshold})
+        row["packages"] = len(set(package_of[mask]))
+        row["packages_flagged"] = len(set(package_of[mask][part >= threshold]))
         if label == 1:
             row["auc"] = _r(auc(part, neg))
             row["recall_at_1pct_fpr"] = _r(recall_at_fpr(part, neg, 0.01))

@@ -317,6 +317,11 @@ def _jsonl(z: zipfile.ZipFile, name: str) -> list[dict]:
     return [json.loads(line) for line in _text(z, name).splitlines() if line.strip()]
 
 
+def _hash_key(text: str) -> str:
+    """A text's sha256: the order in which caps keep rows and samples draw them, so nobody picks which."""
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def _clean(text: str) -> str:
     return re.sub(r"[ \t]+\n", "\n", str(text)).strip()
 
@@ -671,7 +676,7 @@ PER_LANGUAGE = 30
 
 def _first_by_hash(items: list[tuple[str, str]], n: int) -> list[tuple[str, str]]:
     """At most n distinct (text, file) pairs, the first by their text's sha256: a cap that nobody picks."""
-    return sorted(set(items), key=lambda r: (hashlib.sha256(r[0].encode()).hexdigest(), r[1]))[:n]
+    return sorted(set(items), key=lambda r: (_hash_key(r[0]), r[1]))[:n]
 
 
 def django_messages(z: zipfile.ZipFile) -> Iterator[Row]:
@@ -730,7 +735,7 @@ def expand_intent_line(line: str, limit: int | None = None) -> list[str]:
     except ValueError:
         return [line]
     distinct = {" ".join(t.split()) for t in sentences if t.strip()}
-    return sorted(distinct, key=lambda t: hashlib.sha256(t.encode()).hexdigest())[:limit]
+    return sorted(distinct, key=_hash_key)[:limit]
 
 
 def assistant_requests(wheels: dict[str, zipfile.ZipFile]) -> Iterator[Row]:
@@ -811,7 +816,7 @@ def technical_questions(wheels: dict[str, zipfile.ZipFile]) -> list[Row]:
     return [
         Row(text, 0, "technical_question", group.split("#")[0], split="test")
         for group, texts in sorted(groups.items())
-        for text in sorted(set(texts), key=lambda t: hashlib.sha256(t.encode()).hexdigest())[:PER_TECHNICAL_GROUP]
+        for text in sorted(set(texts), key=_hash_key)[:PER_TECHNICAL_GROUP]
     ]
 
 
@@ -962,7 +967,7 @@ def split_by_package(rows: list[Row], test: float = 0.15, validation: float = 0.
     train takes the rest: no choice of which framework goes where. A package joins a split while the split stays
     within 1.2 x its share (whole packages cannot hit a share exactly)."""
     sizes = Counter(r.source.split(":")[0] for r in rows)
-    order = sorted(sizes, key=lambda p: hashlib.sha256(p.encode()).hexdigest())
+    order = sorted(sizes, key=_hash_key)
     total, filled, split_of = sum(sizes.values()), Counter(), {}
     for package in order:
         for split, share in (("test", test), ("validation", validation), ("train", 1.0)):
@@ -1079,7 +1084,7 @@ def assemble(rows: list[Row], caps: dict[tuple[str, str], int] | None = None) ->
             by_text[r.text] = r
     out: dict[str, list[Row]] = {s: [] for s in SPLITS}
     counts: Counter[tuple[str, str, str]] = Counter()
-    for r in sorted(by_text.values(), key=lambda r: hashlib.sha256(r.text.encode()).hexdigest()):
+    for r in sorted(by_text.values(), key=lambda r: _hash_key(r.text)):
         key = (r.split or "train", r.source, str(r.label))
         cap = (caps or {}).get((r.source.split(":")[0] + ":" + r.source.split("/")[-1], r.split or "train"))
         if cap is not None and counts[key] >= cap:
@@ -1104,14 +1109,13 @@ def pages(rows: list[Row], split: str) -> Iterator[Row]:
     (`model.chunks`). Documents in the set are mostly under 24 sentences, so without pages neither training nor
     validation saw a long context, and 15 % of clean 75-sentence pages were flagged (docs/evaluators.md). The
     passages are picked by a seeded generator from the split's own rows, so no row crosses a split."""
-
     clean = sorted(
         (r for r in rows if r.role == "context" and r.label == 0 and r.slice.startswith("document_")),
-        key=lambda r: hashlib.sha256(r.text.encode()).hexdigest(),
+        key=lambda r: _hash_key(r.text),
     )
     attacked = sorted(
         (r for r in rows if r.role == "context" and r.slice == "indirect_document"),
-        key=lambda r: hashlib.sha256(r.text.encode()).hexdigest(),
+        key=lambda r: _hash_key(r.text),
     )
     n_clean, n_attacked = PAGES[split]
     rng = random.Random(f"pages:{split}")
